@@ -1,0 +1,155 @@
+"""The command line: parse options, call the engines, pick a renderer. Nothing else.
+
+Exit status: 0 no findings, 1 findings, 2 usage, configuration or internal error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from jaxdoctor import __version__
+from jaxdoctor.errors import UsageError
+
+app = typer.Typer(
+    name="jaxdoctor",
+    help="Find the JAX, Flax and Equinox mistakes that JAX reports far from their cause.",
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+
+class Format(str, Enum):
+    text = "text"
+    concise = "concise"
+    json = "json"
+    sarif = "sarif"
+    github = "github"
+
+
+class RulesFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+def _fail(message: str) -> "typer.Exit":
+    typer.echo(f"jaxdoctor: error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _split(values: Optional[List[str]]) -> Optional[List[str]]:
+    if values is None:
+        return None
+    return [v.strip() for raw in values for v in raw.split(",") if v.strip()]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"jaxdoctor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Show the version and exit."),
+) -> None:
+    """jaxdoctor: a doctor for JAX programs."""
+
+
+@app.command()
+def lint(
+    paths: List[str] = typer.Argument(None, help="Files or directories (default: the current directory)."),
+    select: Optional[List[str]] = typer.Option(None, "--select", help="Rule codes or prefixes to enable (replaces the config's)."),
+    extend_select: Optional[List[str]] = typer.Option(None, "--extend-select", help="Rule codes or prefixes to enable in addition."),
+    ignore: Optional[List[str]] = typer.Option(None, "--ignore", help="Rule codes or prefixes to disable."),
+    exclude: Optional[List[str]] = typer.Option(None, "--exclude", help="Glob patterns of files to skip (added to the config's)."),
+    output_format: Format = typer.Option(Format.text, "--format", help="Output format."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Read settings from this pyproject.toml."),
+    isolated: bool = typer.Option(False, "--isolated", help="Ignore all configuration files."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Worker processes (default: all cores)."),
+    exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit with status 0 even when there are findings."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Text format: no summary line."),
+) -> None:
+    """Check Python files statically (never imports or runs them)."""
+    from jaxdoctor import config as config_mod
+    from jaxdoctor import registry
+    from jaxdoctor.render import render
+    from jaxdoctor.static.runner import lint_paths
+
+    paths = paths or ["."]
+    try:
+        settings = config_mod.load(config, Path(paths[0]), isolated=isolated)
+        if exclude:
+            settings.exclude = settings.exclude + _split(exclude)
+        sel = _split(select)
+        codes = registry.select(
+            sel if sel is not None else settings.select,
+            ignore=settings.ignore + (_split(ignore) or []),
+            extend_select=settings.extend_select + (_split(extend_select) or []),
+        )
+        per_file = {
+            glob: frozenset(registry.expand(selectors, what=f"per-file-ignores code for {glob!r}"))
+            for glob, selectors in settings.per_file_ignores.items()
+        }
+    except UsageError as e:
+        raise _fail(str(e))
+    run = lint_paths(paths, settings, codes, per_file, jobs=jobs)
+    render(output_format.value, run.findings, sys.stdout, summary=not quiet, files=run.files)
+    raise typer.Exit(0 if exit_zero or not run.findings else 1)
+
+
+@app.command()
+def rules(
+    output_format: RulesFormat = typer.Option(RulesFormat.text, "--format", help="Output format."),
+) -> None:
+    """List every rule."""
+    from jaxdoctor import registry
+
+    described = [cls.describe() for cls in registry.all_rules().values()]
+    if output_format is RulesFormat.json:
+        typer.echo(json.dumps(described, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for column in ("code", "name", "pass", "severity", "fix", "summary"):
+        table.add_column(column, overflow="fold")
+    for d in described:
+        table.add_row(d["code"], d["name"] + ("" if d["default"] else " (opt-in)"), d["origin"],
+                      d["severity"], d["fix"] or "", d["summary"])
+    Console(highlight=False).print(table)
+
+
+@app.command()
+def explain(code: str = typer.Argument(..., help="A rule code such as JD101.")) -> None:
+    """Show a rule's documentation."""
+    from jaxdoctor import registry
+    from jaxdoctor.docs import read_doc
+
+    code = code.strip().upper()
+    if code not in registry.all_rules():
+        raise _fail(f"unknown rule code {code!r} (see `jaxdoctor rules`)")
+    text = read_doc(code)
+    if text is None:
+        raise _fail(f"no documentation found for {code}")
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    Console().print(Markdown(text))
+
+
+def main() -> None:
+    try:
+        app()
+    except UsageError as e:  # pragma: no cover - commands convert these themselves
+        typer.echo(f"jaxdoctor: error: {e}", err=True)
+        sys.exit(2)

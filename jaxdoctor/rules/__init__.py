@@ -1,0 +1,8 @@
+"""Every rule module; importing this package registers all rule classes with the registry.
+
+Static rules are grouped by JAX concept. `jaxpr` and `trace_runtime` hold the metadata of the
+trace-only rules (JD5xx); no module here imports jax.
+"""
+
+from jaxdoctor.rules import parse  # noqa: F401
+from jaxdoctor.rules import tracing  # noqa: F401

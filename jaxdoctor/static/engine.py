@@ -1,0 +1,184 @@
+"""The lint engine: for each file, gate → parse once → index → one batched walk → findings.
+
+Per file: the text gate skips files that never mention jax/flax/equinox; libcst parses once;
+`SemanticModel` indexes names and tracedness; then every enabled rule's `visit_*`/`leave_*`
+methods run in a single walk. Positions (the expensive part of libcst metadata) are computed only
+for files that have findings; suppression comments are read only then too.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from jaxdoctor import registry
+from jaxdoctor.findings import Edit, Finding, Fix, Origin, Severity
+from jaxdoctor.static.discovery import Candidate
+from jaxdoctor.static.rule import FileContext, LintRule, Report
+from jaxdoctor.static.source import SourceError, read_text
+from jaxdoctor.static.suppress import is_suppressed, suppressions
+from jaxdoctor.static.traced import SemanticModel
+from jaxdoctor.static.walker import walk
+
+#: Files that never mention these are not parsed (torchfix's MARKER idea).
+GATE = re.compile(r"\b(?:jax|flax|equinox)\b")
+
+PARSE_ERROR = "JD001"
+
+
+def static_rules(codes: Iterable[str]) -> list[type[LintRule]]:
+    rules = registry.all_rules()
+    return [rules[c] for c in sorted(codes) if c in rules and issubclass(rules[c], LintRule)]
+
+
+def parse_error(path: str, message: str, line: int = 1, column: int = 1, cell: int | None = None) -> Finding:
+    rule = registry.all_rules()[PARSE_ERROR]
+    return Finding(
+        code=PARSE_ERROR, name=rule.name, severity=rule.severity, message=message, path=path,
+        line=line, column=column, end_line=line, end_column=column, origin=Origin.STATIC,
+        fix_title=rule.fix_title, cell=cell,
+    )
+
+
+_HANDLERS: dict[type, list[tuple[str, type, bool]]] = {}
+
+
+def _handler_names(rule_cls: type[LintRule]) -> list[tuple[str, type, bool]]:
+    """(method name, node class, is_leave) for a rule class, computed once per class."""
+    found = _HANDLERS.get(rule_cls)
+    if found is None:
+        found = []
+        for attr in dir(rule_cls):
+            for prefix, leaving in (("visit_", False), ("leave_", True)):
+                if attr.startswith(prefix):
+                    node_cls = getattr(cst, attr[len(prefix):], None)
+                    if not (isinstance(node_cls, type) and issubclass(node_cls, cst.CSTNode)):
+                        raise TypeError(f"{rule_cls.__name__}.{attr}: no libcst node named {attr[len(prefix):]}")
+                    found.append((attr, node_cls, leaving))
+        _HANDLERS[rule_cls] = found
+    return found
+
+
+@dataclass
+class FileResult:
+    findings: list[Finding] = field(default_factory=list)
+    parsed: bool = False  # False when gated out or unreadable
+
+
+def lint_source(source: str, path: str, rules: list[type[LintRule]]) -> FileResult:
+    """Lint Python source text. `path` is only used in findings."""
+    if not GATE.search(source):
+        return FileResult()
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError as e:
+        message = " ".join(str(e.message).split()) if hasattr(e, "message") else str(e).splitlines()[0]
+        return FileResult([parse_error(path, f"syntax error: {message}", e.raw_line, e.raw_column + 1)])
+    except RecursionError:
+        return FileResult([parse_error(path, "too deeply nested to parse")])
+    except Exception as e:  # libcst can raise other errors on exotic input
+        return FileResult([parse_error(path, f"cannot parse: {type(e).__name__}: {e}")])
+    try:
+        return FileResult(_check(source, path, module, rules), parsed=True)
+    except RecursionError:
+        return FileResult([parse_error(path, "too deeply nested to analyse")], parsed=True)
+
+
+def _check(source: str, path: str, module: cst.Module, rule_classes: list[type[LintRule]]) -> list[Finding]:
+    semantic = SemanticModel(module)
+    modules = set(semantic.names.aliases.values())
+    active = [
+        cls for cls in rule_classes
+        if not cls.requires or any(m == r or m.startswith(r + ".") for m in modules for r in cls.requires)
+    ]
+    if not active:
+        return []
+    ctx = FileContext(path, source, module, semantic)
+    enter: dict[type, list] = {}
+    leave: dict[type, list] = {}
+    for cls in active:
+        rule = cls(ctx)
+        for attr, node_cls, leaving in _handler_names(cls):
+            (leave if leaving else enter).setdefault(node_cls, []).append(getattr(rule, attr))
+    walk(module, enter, leave, ctx.ancestors)
+    if not ctx.reports:
+        return []
+    return _to_findings(ctx)
+
+
+def _to_findings(ctx: FileContext) -> list[Finding]:
+    positions = MetadataWrapper(ctx.module, unsafe_skip_copy=True).resolve(PositionProvider)
+    table = suppressions(ctx.source)
+    out: list[Finding] = []
+    seen: set[tuple] = set()
+    for report in ctx.reports:
+        rng = positions.get(report.node)
+        if rng is None:
+            continue
+        line, col = rng.start.line, rng.start.column + 1
+        end_line, end_col = rng.end.line, rng.end.column + 1
+        code = report.rule.code
+        if is_suppressed(table, code, line, end_line):
+            continue
+        key = (code, line, col, report.message)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(
+            Finding(
+                code=code, name=report.rule.name, severity=report.rule.severity,
+                message=report.message, path=ctx.path, line=line, column=col,
+                end_line=end_line, end_column=end_col, fix_title=report.fix_title,
+                fix=_to_fix(ctx, report, positions), origin=Origin.STATIC,
+            )
+        )
+    return out
+
+
+def _to_fix(ctx: FileContext, report: Report, positions) -> Fix | None:
+    nf = report.fix
+    if nf is None:
+        return None
+    edits = []
+    for old, new in nf.replacements:
+        rng = positions.get(old)
+        if rng is None:
+            return None
+        content = new if isinstance(new, str) else ctx.module.code_for_node(new)
+        edits.append(Edit(rng.start.line, rng.start.column + 1, rng.end.line, rng.end.column + 1, content))
+    return Fix(nf.title, nf.applicability, tuple(edits))
+
+
+def codes_for(display: str, codes: frozenset[str], per_file_ignores: dict[str, frozenset[str]]) -> frozenset[str]:
+    """Enabled codes for one file, after `per-file-ignores`."""
+    name = Path(display).name
+    for pattern, ignored in per_file_ignores.items():
+        if fnmatch.fnmatchcase(display, pattern) or fnmatch.fnmatchcase(name, pattern):
+            codes = codes - ignored
+    return codes
+
+
+def check_file(candidate: Candidate, codes: frozenset[str]) -> FileResult:
+    """Read and lint one file; an unreadable or undecodable file is a JD001 finding."""
+    try:
+        source = read_text(candidate.path)
+    except SourceError as e:
+        if PARSE_ERROR not in codes:
+            return FileResult()
+        return FileResult([parse_error(candidate.display, str(e))])
+    result = lint_source(source, candidate.display, static_rules(codes))
+    result.findings = [f for f in result.findings if f.code in codes]
+    return result
+
+
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: f.sort_key)
+
+
+__all__ = ["check_file", "lint_source", "codes_for", "static_rules", "sort_findings", "Severity"]

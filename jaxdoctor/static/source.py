@@ -1,0 +1,66 @@
+"""Reading a file into text, or a clear reason why not (reported as JD001)."""
+
+from __future__ import annotations
+
+import codecs
+import io
+import os
+import stat
+import tokenize
+from pathlib import Path
+
+#: Files larger than this are not linted (generated code, data files named .py).
+MAX_BYTES = 20 * 1024 * 1024
+
+
+class SourceError(Exception):
+    """The file can't be linted; the message says why, in the user's terms."""
+
+
+def read_bytes(path: Path) -> bytes:
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise SourceError(_os_message(e)) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise SourceError("is a directory")
+    if not stat.S_ISREG(st.st_mode):
+        raise SourceError("not a regular file (FIFO, socket or device): skipped")
+    if st.st_size > MAX_BYTES:
+        raise SourceError(f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB: skipped")
+    try:
+        # O_NONBLOCK: a file swapped for a FIFO after the stat above must not block the run
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise SourceError(_os_message(e)) from None
+
+
+def decode(data: bytes) -> str:
+    """Bytes → text, honouring a BOM or PEP 263 coding cookie; binary and bad encodings fail."""
+    if b"\x00" in data[:8192] or b"\x00" in data:
+        raise SourceError("binary file (contains NUL bytes): not Python source")
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as e:
+        raise SourceError(f"bad encoding declaration: {e}") from None
+    try:
+        codecs.lookup(encoding)
+        text = data.decode(encoding)
+    except LookupError:
+        raise SourceError(f"unknown encoding {encoding!r} in its coding declaration") from None
+    except UnicodeDecodeError as e:
+        raise SourceError(
+            f"cannot decode as {encoding}: invalid byte 0x{data[e.start]:02x} at offset {e.start}"
+        ) from None
+    return text.removeprefix("\ufeff")
+
+
+def read_text(path: Path) -> str:
+    return decode(read_bytes(path))
+
+
+def _os_message(e: OSError) -> str:
+    reason = e.strerror or str(e)
+    return f"cannot read file: {reason}"

@@ -1,0 +1,125 @@
+"""What each JAX / Flax / Equinox transform does to the functions it is given.
+
+Data, not code: a transform names where its function arguments are and which of their
+parameters receive tracers. `traced.py` applies these specs; rules read them through it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Params(enum.Enum):
+    """Which parameters of a transformed function receive tracers."""
+
+    #: every parameter except `static_argnums` / `static_argnames` (jit, checkpoint, ...)
+    JIT = "jit"
+    #: parameters whose `in_axes` entry is not None (vmap, pmap)
+    IN_AXES = "in_axes"
+    #: the `argnums` parameters, default the first (grad, value_and_grad, jacobians)
+    ARGNUMS = "argnums"
+    #: array-like parameters; annotated Python scalars/flags stay static (eqx.filter_jit/vmap)
+    FILTER = "filter"
+    #: only the first parameter (eqx.filter_grad / filter_value_and_grad)
+    FIRST = "first"
+    #: every parameter without a default: loop bodies, cond branches, custom rules
+    OPERANDS = "operands"
+
+
+@dataclass(frozen=True, slots=True)
+class Transform:
+    qualname: str
+    params: Params
+    #: positional indices of the arguments that are functions
+    fn_positions: tuple[int, ...] = (0,)
+    #: keyword names of the arguments that are functions
+    fn_keywords: tuple[str, ...] = ("fun", "f")
+    #: positional index of `in_axes` / `argnums`, when the transform takes it positionally
+    axes_position: int | None = None
+    #: a control-flow primitive (cond/switch/loops) rather than a function transform
+    control_flow: bool = False
+    #: the family: "jax", "nnx", "linen" or "equinox"
+    family: str = "jax"
+
+
+def _specs() -> dict[str, Transform]:
+    out: dict[str, Transform] = {}
+
+    def add(names, params, **kw):
+        for name in names:
+            family = (
+                "nnx" if name.startswith("flax.nnx")
+                else "linen" if name.startswith("flax.linen")
+                else "equinox" if name.startswith("equinox")
+                else "jax"
+            )
+            out[name] = Transform(name, params, family=family, **kw)
+
+    add(
+        [
+            "jax.jit", "jax.pjit", "jax.experimental.pjit.pjit", "flax.nnx.jit", "flax.linen.jit",
+            "jax.checkpoint", "jax.remat", "flax.nnx.remat", "flax.linen.remat",
+            "flax.linen.checkpoint", "jax.named_call", "jax.make_jaxpr", "jax.eval_shape",
+            "jax.linearize", "jax.vjp", "jax.jvp", "flax.nnx.eval_shape", "equinox.filter_eval_shape",
+            "jax.shard_map", "jax.experimental.shard_map.shard_map", "flax.nnx.shard_map",
+            "jax.ensure_compile_time_eval",
+        ],
+        Params.JIT,
+    )
+    add(["jax.vmap", "flax.nnx.vmap", "jax.pmap", "flax.nnx.pmap"], Params.IN_AXES, axes_position=1)
+    add(
+        [
+            "jax.grad", "jax.value_and_grad", "jax.jacfwd", "jax.jacrev", "jax.hessian",
+            "flax.nnx.grad", "flax.nnx.value_and_grad",
+        ],
+        Params.ARGNUMS,
+        axes_position=1,
+    )
+    add(["equinox.filter_jit", "equinox.filter_vmap", "equinox.filter_pmap",
+         "equinox.filter_checkpoint"], Params.FILTER)
+    add(["equinox.filter_grad", "equinox.filter_value_and_grad", "equinox.filter_jvp",
+         "equinox.filter_vjp"], Params.FIRST)
+    add(["jax.custom_jvp", "jax.custom_vjp", "flax.nnx.custom_vjp", "jax.custom_gradient",
+         "jax.lax.associative_scan", "jax.lax.reduce", "jax.lax.custom_root",
+         "jax.lax.custom_linear_solve"], Params.OPERANDS)
+    add(["jax.lax.scan", "flax.nnx.scan", "jax.lax.map", "flax.nnx.map"], Params.OPERANDS,
+        fn_keywords=("f",), control_flow=True)
+    add(["jax.lax.fori_loop", "flax.nnx.fori_loop"], Params.OPERANDS, fn_positions=(2,),
+        fn_keywords=("body_fun",), control_flow=True)
+    add(["jax.lax.while_loop", "flax.nnx.while_loop"], Params.OPERANDS, fn_positions=(0, 1),
+        fn_keywords=("cond_fun", "body_fun"), control_flow=True)
+    add(["jax.lax.cond", "flax.nnx.cond", "flax.linen.cond"], Params.OPERANDS, fn_positions=(1, 2),
+        fn_keywords=("true_fun", "false_fun"), control_flow=True)
+    add(["jax.lax.switch", "flax.nnx.switch", "flax.linen.switch"], Params.OPERANDS,
+        fn_positions=(1,), fn_keywords=("branches",), control_flow=True)
+    # Linen's lifted loops take (module, carry, ...) bodies.
+    add(["flax.linen.while_loop"], Params.OPERANDS, fn_positions=(0, 1),
+        fn_keywords=("cond_fn", "body_fn"), control_flow=True)
+    add(["flax.linen.scan", "flax.linen.vmap", "flax.linen.map_variables"], Params.OPERANDS,
+        fn_keywords=("target", "fn"))
+    return out
+
+
+TRANSFORMS: dict[str, Transform] = _specs()
+
+#: Calls whose function argument runs on the host with concrete NumPy values, never tracers.
+HOST_CALLBACKS = frozenset(
+    {
+        "jax.pure_callback", "jax.experimental.io_callback", "jax.debug.callback",
+        "jax.experimental.host_callback.call", "jax.experimental.host_callback.id_tap",
+        "jax.ffi.ffi_call",
+    }
+)
+
+#: `functools.partial` spellings.
+PARTIALS = frozenset({"functools.partial"})
+
+#: Module base classes and their family.
+MODULE_BASES = {
+    "flax.nnx.Module": "nnx",
+    "flax.nnx.Object": "nnx",
+    "flax.nnx.Pytree": "nnx",
+    "flax.linen.Module": "linen",
+    "equinox.Module": "equinox",
+}

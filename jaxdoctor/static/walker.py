@@ -1,0 +1,101 @@
+"""One fast pre-order/post-order walk over a libcst tree.
+
+libcst's own visitor rebuilds every node while it walks (measured on flax's package: 0.66x the
+parse time, for a walk that does nothing). Reading the dataclass fields directly is ~3.5x
+faster, and skipping whitespace, comment and punctuation nodes, which no rule looks at, saves more.
+Children come in source order for the statements rules care about.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Iterator, Mapping, Sequence
+
+import libcst as cst
+
+Handler = Callable[[cst.CSTNode], object]
+
+# Fields that only ever hold whitespace, comments, punctuation or operators.
+_SKIP_FIELDS = frozenset(
+    {
+        "lpar", "rpar", "leading_lines", "lines_after_decorators", "header", "footer", "comma",
+        "semicolon", "newline", "trailing_whitespace", "equal", "colon", "star", "dot", "lbracket",
+        "rbracket", "lbrace", "rbrace", "arrow", "asynchronous", "operator", "whitespace",
+        "first_line", "empty_lines", "posonly_ind", "default_comma", "default_semicolon",
+    }
+)
+# Fields visited first, so that e.g. decorators come before the body they decorate.
+_FIRST = ("decorators",)
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(tp: type) -> tuple[str, ...]:
+    fields = _FIELDS.get(tp)
+    if fields is None:
+        names = [
+            f.name
+            for f in dataclasses.fields(tp)
+            if f.name not in _SKIP_FIELDS and not f.name.startswith("whitespace")
+        ]
+        names.sort(key=lambda n: 0 if n in _FIRST else 1)
+        fields = _FIELDS[tp] = tuple(names)
+    return fields
+
+
+def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """The child nodes a rule may care about, in source order."""
+    for name in _child_fields(type(node)):
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            yield value
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                if isinstance(item, cst.CSTNode):
+                    yield item
+
+
+def walk(
+    root: cst.CSTNode,
+    enter: Mapping[type, Sequence[Handler]],
+    leave: Mapping[type, Sequence[Handler]],
+    ancestors: list[cst.CSTNode] | None = None,
+) -> None:
+    """Call `enter[type(node)]` before a node's children and `leave[type(node)]` after them.
+
+    `ancestors`, when given, holds the chain from the root to the current node's parent while
+    its handlers run (the walk keeps it up to date: no per-node handler is needed for that).
+    """
+    if ancestors is None:
+        ancestors = []
+    stack: list[tuple[cst.CSTNode, bool]] = [(root, False)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, leaving = pop()
+        if leaving:
+            ancestors.pop()
+            handlers = leave.get(type(node))
+            if handlers:
+                for handler in handlers:
+                    handler(node)
+            continue
+        handlers = enter.get(type(node))
+        if handlers:
+            for handler in handlers:
+                handler(node)
+        ancestors.append(node)
+        push((node, True))
+        kids = list(children(node))
+        for kid in reversed(kids):
+            push((kid, False))
+
+
+def iter_tree(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Every node under `root` (included), pre-order."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        yield node
+        kids = list(children(node))
+        kids.reverse()
+        stack.extend(kids)

@@ -1,0 +1,1 @@
+"""The dynamic pass: `jaxdoctor trace`. Nothing here is imported by `jaxdoctor lint`."""

@@ -1,0 +1,60 @@
+"""Which source files belong to the user, as opposed to JAX, its ecosystem, the stdlib or us.
+
+Used by the error explainer (first user frame of a traceback) and by the jaxpr analyzers
+(first user frame of an equation's source info), so both agree on what "the user's line" is.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sysconfig
+
+#: Top-level packages whose frames are never "the user's code".
+LIBRARY_PACKAGES = frozenset(
+    {
+        "jax", "jaxlib", "flax", "equinox", "optax", "chex", "numpy", "scipy", "ml_dtypes",
+        "opt_einsum", "jaxtyping", "typeguard", "orbax", "haiku", "absl", "typer", "click",
+        "rich", "libcst", "jaxdoctor", "_pytest", "pytest", "pluggy", "runpy", "importlib",
+    }
+)
+
+
+@functools.cache
+def _library_roots() -> tuple[str, ...]:
+    roots = set()
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        path = sysconfig.get_paths().get(key)
+        if path:
+            roots.add(os.path.realpath(path))
+    roots.add(os.path.realpath(os.path.dirname(os.__file__)))
+    return tuple(sorted(roots))
+
+
+def _package_of(path: str) -> str | None:
+    for root in _library_roots():
+        if path.startswith(root + os.sep):
+            rest = path[len(root) + 1 :]
+            return rest.split(os.sep, 1)[0].removesuffix(".py")
+    return None
+
+
+@functools.cache
+def is_user_file(filename: str) -> bool:
+    """True for a file the user wrote: not a library, not the stdlib, not jaxdoctor itself."""
+    if not filename or (filename.startswith("<") and filename not in ("<stdin>", "<string>")):
+        return False
+    path = os.path.realpath(filename)
+    here = os.path.realpath(os.path.dirname(os.path.dirname(__file__)))
+    if path.startswith(here + os.sep):
+        return False
+    if _package_of(path) is not None:
+        # Anything installed in site-packages or the stdlib is a library, whatever its name.
+        return False
+    # A source checkout of a library (e.g. jax built from source) outside site-packages.
+    parts = path.split(os.sep)
+    return not any(
+        part in LIBRARY_PACKAGES and os.path.isfile(os.path.join(os.sep.join(parts[: i + 1]), "__init__.py"))
+        for i, part in enumerate(parts[:-1])
+    )
+

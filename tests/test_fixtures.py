@@ -1,0 +1,20 @@
+"""Edge cases in tests/fixtures/*.py: flagged exactly on their `# JDxxx` lines, nowhere else.
+
+Fixtures hold the false-positive traps (a Python `if` on a static flag or a shape, `is None`,
+`isinstance`, `import numpy as jnp`, ...) next to the cases that must be found.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from markers import actual, expected
+
+FIXTURES = sorted((Path(__file__).resolve().parent / "fixtures").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=[p.name for p in FIXTURES])
+def test_fixture(path):
+    source = path.read_text()
+    assert actual(source, str(path)) == expected(source)
