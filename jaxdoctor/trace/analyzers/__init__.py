@@ -1,0 +1,83 @@
+"""The jaxpr analyzers (JD501–JD509): one walk over a closed jaxpr, one small module per rule.
+
+Entry point::
+
+    findings = analyze_jaxpr(closed_jaxpr, batch_axes=None, batch_size=None, entry_name="fn",
+                             arg_names=None, select=None)
+
+`batch_axes`: per flat invar, the vmap axis (int) or None (broadcast) when the jaxpr is that of
+`jax.vmap(f, in_axes)(...)`; None when not traced under vmap. `arg_names`: per flat invar, a
+readable name. `select`: the enabled codes (default: every JD50x rule enabled by default).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+from jaxdoctor.findings import Finding
+from jaxdoctor.trace.analyzers._walk import Analyzer, Walk, run_walk
+from jaxdoctor.trace.analyzers.batched_broadcast import BatchedBroadcastAnalyzer
+from jaxdoctor.trace.analyzers.float64_upcast import Float64UpcastAnalyzer
+from jaxdoctor.trace.analyzers.host_callback_in_loop import HostCallbackInLoopAnalyzer
+from jaxdoctor.trace.analyzers.large_captured_constant import LargeCapturedConstantAnalyzer
+from jaxdoctor.trace.analyzers.loop_invariant_carry import LoopInvariantCarryAnalyzer
+from jaxdoctor.trace.analyzers.prng_key_reuse import PrngKeyReuseAnalyzer
+from jaxdoctor.trace.analyzers.unrolled_python_loop import UnrolledPythonLoopAnalyzer
+from jaxdoctor.trace.analyzers.unused_input import UnusedInputAnalyzer
+
+ANALYZERS: tuple[type[Analyzer], ...] = (
+    BatchedBroadcastAnalyzer,
+    LoopInvariantCarryAnalyzer,
+    PrngKeyReuseAnalyzer,
+    UnrolledPythonLoopAnalyzer,
+    LargeCapturedConstantAnalyzer,
+    HostCallbackInLoopAnalyzer,
+    Float64UpcastAnalyzer,
+    UnusedInputAnalyzer,
+)
+
+__all__ = ["ANALYZERS", "analyze_jaxpr"]
+
+
+def _default_codes() -> set[str]:
+    from jaxdoctor.rules import jaxpr as rules
+
+    return {
+        cls.code
+        for cls in vars(rules).values()
+        if isinstance(cls, type) and issubclass(cls, rules.JaxprRule) and "code" in cls.__dict__ and cls.default_enabled
+    }
+
+
+def analyze_jaxpr(
+    closed_jaxpr: Any,
+    *,
+    batch_axes: Sequence[int | None] | None = None,
+    batch_size: int | None = None,
+    entry_name: str = "fn",
+    arg_names: Sequence[str] | None = None,
+    select: Iterable[str] | None = None,
+) -> list[Finding]:
+    """Findings of every enabled JD50x analyzer on one closed jaxpr, sorted by location."""
+    enabled = set(select) if select is not None else _default_codes()
+    classes = [cls for cls in ANALYZERS if cls.code in enabled]
+    if not classes:
+        return []
+    walk = Walk(
+        closed=closed_jaxpr,
+        batch_axes=list(batch_axes) if batch_axes is not None else None,
+        batch_size=batch_size,
+        entry_name=entry_name,
+        arg_names=list(arg_names) if arg_names is not None else None,
+    )
+    analyzers = [cls(walk) for cls in classes]
+    run_walk(walk, analyzers)
+    findings: list[Finding] = []
+    seen: set[tuple] = set()
+    for a in analyzers:
+        for f in a.finish():
+            key = (f.code, f.path, f.line, f.message)
+            if key not in seen:
+                seen.add(key)
+                findings.append(f)
+    return sorted(findings, key=lambda f: f.sort_key)

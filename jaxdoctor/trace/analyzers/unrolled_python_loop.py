@@ -1,0 +1,86 @@
+"""JD505 unrolled-python-loop: a Python loop traced over and over inside a traced function.
+
+A Python `for`/`while` under `jit` is unrolled: each iteration adds its equations again, so the
+jaxpr and the compile time grow with the trip count. Seen in the jaxpr as many equations of one
+primitive from the same user call stack, each consuming the previous one's result (a chain). A
+`tree_map` over many leaves repeats equations too, but side by side, not in a chain, and a short
+loop over a model's layers stays under the threshold. Reported at the Python loop's line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jaxdoctor.rules.jaxpr import UnrolledPythonLoop
+from jaxdoctor.trace import jax_internals as ji
+from jaxdoctor.trace import source_map as sm
+from jaxdoctor.trace.analyzers._common import make_finding
+from jaxdoctor.trace.analyzers._walk import Analyzer, Scope
+
+#: a chain of at least this many repetitions is an unrolled loop
+MIN_REPEATS = 32
+
+
+def _chain_length(jaxpr: Any, members: set[int]) -> int:
+    """Longest dependency chain through the equations whose ids are in `members`."""
+    depth: dict = {}
+    best = 0
+    for e in jaxpr.eqns:
+        d = 0
+        for v in e.invars:
+            if not ji.is_literal(v):
+                d = max(d, depth.get(v, 0))
+        if id(e) in members:
+            d += 1
+            best = max(best, d)
+        if d:
+            for v in e.outvars:
+                depth[v] = d
+    return best
+
+
+class UnrolledPythonLoopAnalyzer(Analyzer):
+    code = UnrolledPythonLoop.code
+
+    def __init__(self, walk) -> None:
+        super().__init__(walk)
+        self.findings: dict = {}
+
+    def on_jaxpr(self, scope: Scope) -> None:
+        eqns = scope.jaxpr.eqns
+        if len(eqns) < MIN_REPEATS:
+            return
+        groups: dict[tuple, list] = {}
+        for e in eqns:
+            frs = sm.user_frames_of(e)
+            if not frs:
+                continue
+            key = (ji.primitive_name(e), tuple((f.file, f.line, f.column) for f in frs))
+            groups.setdefault(key, []).append(e)
+        for (prim, stack), members in groups.items():
+            if len(members) < MIN_REPEATS:
+                continue
+            chain = _chain_length(scope.jaxpr, {id(e) for e in members})
+            if chain < MIN_REPEATS:
+                continue
+            loc = self._loop_location(members[0])
+            if loc is None or (loc.path, loc.line) in self.findings:
+                continue
+            msg = (
+                f"A Python loop is unrolled into the traced program: `{prim}` from this loop appears "
+                f"{len(members)} times in a chain of {chain} (the jaxpr and compile time grow with the trip count)"
+            )
+            self.findings[(loc.path, loc.line)] = make_finding(
+                UnrolledPythonLoop, loc, msg, {"primitive": prim, "repeats": len(members), "chain": chain}
+            )
+
+    def _loop_location(self, eqn: Any) -> sm.SourceLocation | None:
+        frs = sm.user_frames_of(eqn)
+        for fr in frs:
+            line = sm.enclosing_loop_line(fr.file, fr.line)
+            if line is not None:
+                return sm.SourceLocation.of_frame(fr).at_line(line)
+        return sm.SourceLocation.of_frame(frs[0]) if frs else None
+
+    def finish(self) -> list:
+        return list(self.findings.values())
