@@ -7,3 +7,4 @@ trace-only rules (JD5xx); no module here imports jax.
 from jaxdoctor.rules import parse  # noqa: F401
 from jaxdoctor.rules import tracing  # noqa: F401
 from jaxdoctor.rules import jaxpr  # noqa: F401
+from jaxdoctor.rules import trace_runtime  # noqa: F401

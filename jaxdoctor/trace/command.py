@@ -1,0 +1,319 @@
+"""`jaxdoctor trace`: what the CLI calls. Validates options, runs the child, returns findings.
+
+    result = run_trace("train.py:step", inputs="f32[8,3], i32[]")
+    result.findings, result.exit_status, result.messages
+
+With no target, every `[[tool.jaxdoctor.trace]]` entry of the nearest pyproject.toml runs.
+Never imports jax (the child process does).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import linecache
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Sequence
+
+from jaxdoctor.errors import UsageError
+from jaxdoctor.findings import Finding, Origin, Severity
+from jaxdoctor.trace import runner
+from jaxdoctor.trace.inputs import parse_inputs, parse_vmap
+from jaxdoctor.trace.targets import Target, parse_target
+
+DEVICES = ("cpu", "gpu", "tpu")
+#: keys of a `[[tool.jaxdoctor.trace]]` entry (both spellings of multi-word keys)
+ENTRY_KEYS = {
+    "target": str, "inputs": str, "vmap": str, "batch": int, "device": str, "timeout": (int, float),
+    "args": list, "cost": bool, "retrace-threshold": int, "retrace_threshold": int,
+}
+
+
+@dataclass
+class TraceResult:
+    findings: list[Finding] = field(default_factory=list)
+    exit_status: int = 0
+    messages: list[str] = field(default_factory=list)  # one-line notes for stderr
+    cost: list[dict] = field(default_factory=list)
+    program_exit: int | None = None
+
+
+@dataclass
+class TraceOptions:
+    target: str
+    inputs: str | None = None
+    vmap: str | None = None
+    batch: int | None = None
+    device: str | None = None
+    timeout: float | None = None
+    cost: bool = False
+    retrace_threshold: int = 3
+    args: Sequence[str] = ()
+
+
+def run_trace(
+    target: str | None = None,
+    *,
+    inputs: str | None = None,
+    vmap: str | None = None,
+    batch: int | None = None,
+    device: str | None = None,
+    timeout: float | None = None,
+    cost: bool = False,
+    retrace_threshold: int = 3,
+    script_args: Sequence[str] = (),
+    cwd: str | None = None,
+    program_stdout: IO | int | None = None,
+    config: Path | None = None,
+) -> TraceResult:
+    """Trace one target, or (target None) every configured entry. Raises `UsageError` for bad
+    options; everything the user's code does becomes findings or messages."""
+    cwd = cwd or os.getcwd()
+    if target is None:
+        entries = configured_entries(Path(cwd), config=config)
+        if not entries:
+            raise UsageError(
+                "trace: no target given and no [[tool.jaxdoctor.trace]] entries in pyproject.toml; "
+                "try `jaxdoctor trace path/to/file.py:fn` or `jaxdoctor trace script.py`"
+            )
+        overrides = dict(inputs=inputs, vmap=vmap, batch=batch, device=device, timeout=timeout)
+        total = TraceResult()
+        for entry in entries:
+            for k, v in overrides.items():
+                if v is not None:
+                    setattr(entry, k, v)
+            entry.cost = entry.cost or cost
+            one = _run_one(entry, cwd, program_stdout)
+            total.findings.extend(one.findings)
+            total.messages.extend(one.messages)
+            total.cost.extend(one.cost)
+            total.exit_status = _combine(total.exit_status, one.exit_status)
+        total.findings = _dedupe(total.findings)
+        return total
+    opts = TraceOptions(target, inputs, vmap, batch, device, timeout, cost, retrace_threshold, tuple(script_args))
+    return _run_one(opts, cwd, program_stdout)
+
+
+def _combine(a: int, b: int) -> int:
+    if 2 in (a, b):
+        return 2
+    return a or b
+
+
+def configured_entries(start: Path, config: Path | None = None) -> list[TraceOptions]:
+    from jaxdoctor import config as config_mod
+
+    settings = config_mod.load(config, start)
+    where = str(settings.source) if settings.source else "pyproject.toml"
+    out = []
+    for i, raw in enumerate(settings.trace, 1):
+        unknown = [k for k in raw if k not in ENTRY_KEYS]
+        if unknown:
+            hint = difflib.get_close_matches(unknown[0], list(ENTRY_KEYS), n=1)
+            raise UsageError(
+                f"{where}: [[tool.jaxdoctor.trace]] entry {i}: unknown key {unknown[0]!r}"
+                + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                + f"; known keys: {', '.join(k for k in ENTRY_KEYS if '_' not in k)}"
+            )
+        for k, v in raw.items():
+            typ = ENTRY_KEYS[k]
+            if not isinstance(v, typ) or (typ is int and isinstance(v, bool)):
+                names = typ.__name__ if isinstance(typ, type) else "number"
+                raise UsageError(f"{where}: [[tool.jaxdoctor.trace]] entry {i}: {k!r} must be a {names}, got {v!r}")
+        if "target" not in raw:
+            raise UsageError(f"{where}: [[tool.jaxdoctor.trace]] entry {i} has no 'target'")
+        root = str(settings.source.parent) if settings.source else str(start)
+        target = raw["target"]
+        if ":" in target or target.endswith(".py"):
+            path_part = target.rpartition(":")[0] if target.rpartition(":")[0].endswith(".py") else target
+            if path_part.endswith(".py") and not os.path.isabs(path_part):
+                target = os.path.join(root, target)
+        out.append(
+            TraceOptions(
+                target=target, inputs=raw.get("inputs"), vmap=raw.get("vmap"), batch=raw.get("batch"),
+                device=raw.get("device"), timeout=raw.get("timeout"), cost=bool(raw.get("cost", False)),
+                retrace_threshold=int(raw.get("retrace-threshold", raw.get("retrace_threshold", 3))),
+                args=tuple(str(a) for a in raw.get("args", ())),
+            )
+        )
+    return out
+
+
+def validate(opts: TraceOptions, cwd: str) -> Target:
+    target = parse_target(opts.target, cwd=cwd)
+    if opts.inputs is not None:
+        parse_inputs(opts.inputs)
+    axes = parse_vmap(opts.vmap)
+    if axes is not None and opts.batch is None:
+        raise UsageError("--vmap needs --batch N (the batch size to trace with)")
+    if opts.batch is not None and (opts.batch < 1):
+        raise UsageError("--batch must be at least 1")
+    if opts.batch is not None and axes is None:
+        raise UsageError("--batch only makes sense with --vmap")
+    if opts.device is not None and opts.device not in DEVICES:
+        raise UsageError(f"--device must be one of {', '.join(DEVICES)}, got {opts.device!r}")
+    if opts.timeout is not None and opts.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    if opts.retrace_threshold < 1:
+        raise UsageError("--retrace-threshold must be at least 1")
+    if target.kind in ("script", "run-module") and (opts.inputs or opts.vmap):
+        raise UsageError("--inputs/--vmap need a function target (path/to/file.py:fn or pkg.module:fn)")
+    if opts.args and target.kind not in ("script", "run-module"):
+        raise UsageError("arguments after `--` are for script targets (path/to/script.py -- args)")
+    return target
+
+
+def _run_one(opts: TraceOptions, cwd: str, program_stdout: IO | int | None) -> TraceResult:
+    target = validate(opts, cwd)
+    if importlib.util.find_spec("jax") is None:
+        raise UsageError(
+            f"jax is not installed for {sys.executable}; `jaxdoctor trace` needs it: pip install 'jaxdoctor[trace]'"
+        )
+    job = {
+        "target": target.to_json(), "inputs": opts.inputs, "vmap": opts.vmap, "batch": opts.batch,
+        "cost": opts.cost, "retrace_threshold": opts.retrace_threshold, "args": list(opts.args),
+    }
+    child = runner.run_child([job], device=opts.device, timeout=opts.timeout, cwd=cwd, stdout=program_stdout)
+    return interpret(child, target, opts)
+
+
+def interpret(child: runner.ChildResult, target: Target, opts: TraceOptions) -> TraceResult:
+    """Child records + how the process ended → findings, messages and an exit status."""
+    out = TraceResult()
+    fallback: tuple[str, int] | None = (target.spec, 1) if target.kind in ("file", "script") else None
+    program_exit: int | None = None
+    for rec in child.records:
+        if rec.get("event") == "target" and rec.get("path"):
+            fallback = (rec["path"], int(rec.get("line") or 1))
+        elif rec.get("event") == "job-done":
+            program_exit = rec.get("program_exit")
+        elif "finding" in rec:
+            f = to_finding(rec["finding"], fallback)
+            if f is not None:
+                out.findings.append(f)
+        elif "note" in rec:
+            out.messages.append(f"note: {rec['note']}")
+        elif "cost" in rec:
+            out.cost.append(rec["cost"])
+    fatal = child.fatal
+    if fatal is not None:
+        out.messages.append(f"error: {fatal['fatal']}")
+        out.exit_status = int(fatal.get("status", 2))
+        out.findings = _dedupe(out.findings)
+        return out
+    timeout = opts.timeout if opts.timeout is not None else runner.DEFAULT_TIMEOUT
+    if child.timed_out:
+        where = child.hang_frame
+        loc = (where[0], where[1]) if where else fallback
+        src = linecache.getline(loc[0], loc[1]).strip() if loc else ""
+        msg = f"`{target.display}` did not finish within {timeout:g} s (`--timeout`)"
+        if where:
+            msg += f"; it was stopped at `{src}` in `{where[2]}`" if src else f"; it was stopped in `{where[2]}`"
+        out.findings.append(_process_finding("JD512", msg, loc, {"timeout_s": timeout}))
+        out.messages.append(f"error: {target.display}: timed out after {timeout:g} s")
+    elif child.returncode is not None and child.returncode < 0:
+        sig = runner.signal_name(child.returncode)
+        where = child.crash_frame
+        loc = (where[0], where[1]) if where else fallback
+        msg = f"the process running `{target.display}` was killed by {sig}"
+        if where:
+            msg += f" while at this line (in `{where[2]}`)"
+        out.findings.append(_process_finding("JD513", msg, loc, {"signal": sig}))
+    elif not child.done:
+        if child.returncode not in (0, None) and program_exit is None:
+            program_exit = child.returncode
+            out.messages.append(f"note: the program ended the process itself with status {child.returncode} (os._exit)")
+        elif child.returncode:
+            out.messages.append(f"error: the trace process ended unexpectedly (status {child.returncode})")
+            out.exit_status = 2
+    out.findings = _dedupe(out.findings)
+    out.program_exit = program_exit
+    status = out.exit_status
+    if program_exit not in (None, 0):
+        status = status or int(program_exit)
+        if not any(m.startswith("note: the program") for m in out.messages):
+            out.messages.append(f"note: the program exited with status {program_exit}")
+    if out.findings:
+        status = status or 1
+    out.exit_status = status
+    return out
+
+
+def _process_finding(code: str, message: str, loc: tuple[str, int] | None, details: dict) -> Finding:
+    rule = _rule(code)
+    path, line = loc if loc else ("<unknown>", 1)
+    text = linecache.getline(path, line) if loc else ""
+    col = len(text) - len(text.lstrip()) + 1 if text.strip() else 1
+    end = len(text.rstrip("\n")) + 1 if text.strip() else col
+    return Finding(
+        code=code, name=rule.name if rule else code, severity=Severity.ERROR, message=message,
+        path=_display_path(path), line=line, column=col, end_line=line, end_column=max(end, col),
+        fix_title=rule.fix_title if rule else None, origin=Origin.TRACE, details=details,
+    )
+
+
+def _rule(code: str) -> Any:
+    try:
+        from jaxdoctor.registry import all_rules
+
+        return all_rules().get(code)
+    except Exception:  # noqa: BLE001 - a rule module being edited must not break trace
+        return None
+
+
+def _display_path(path: str) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
+
+
+def to_finding(d: dict, fallback: tuple[str, int] | None = None) -> Finding | None:
+    """A finding dict from the child → `Finding` (name/severity/fix from the registry)."""
+    code = d.get("code")
+    if not code:
+        return None
+    rule = _rule(code)
+    path, line = d.get("path") or "", int(d.get("line") or 0)
+    col, end_line, end_col = int(d.get("column") or 1), int(d.get("end_line") or 0), int(d.get("end_column") or 0)
+    if not path or line <= 0:
+        if fallback is None:
+            return None
+        path, line = fallback
+        col, end_line, end_col = 1, line, 1
+    sev = d.get("severity") or (rule.severity.value if rule else "warning")
+    try:
+        severity = Severity(sev)
+    except ValueError:
+        severity = Severity.WARNING
+    return Finding(
+        code=code,
+        name=(rule.name if rule else None) or d.get("name") or code,
+        severity=severity,
+        message=d.get("message") or (rule.summary if rule else code),
+        path=_display_path(path),
+        line=line,
+        column=max(col, 1),
+        end_line=max(end_line, line),
+        end_column=max(end_col, 1),
+        fix_title=d.get("fix_title") or (rule.fix_title if rule else None),
+        origin=Origin.TRACE,
+        cell=d.get("cell"),
+        details=d.get("details") or {},
+    )
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    seen: set = set()
+    out = []
+    for f in findings:
+        key = (f.code, f.path, f.line)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(f)
+    return sorted(out, key=lambda f: f.sort_key)

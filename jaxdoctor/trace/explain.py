@@ -1,0 +1,310 @@
+"""Exception → finding: which rule it is, the user's line, the argument's real name, the fix.
+
+JAX, Flax and Equinox raise trace errors deep inside themselves and, under `eqx.filter_jit`,
+name equinox's internal arguments (`dynamic_nodonate['rest'][2]`). `explain(exc)` returns a
+finding dict (the child's wire format) located at the first frame in the user's own code —
+JAX's `JaxStackTraceBeforeTransformation` cause first — with the argument name recovered.
+"""
+
+from __future__ import annotations
+
+import linecache
+import re
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from jaxdoctor.trace.frames import is_user_file
+
+
+@dataclass(frozen=True)
+class Kind:
+    code: str
+    name: str
+    fix: str
+
+
+K = {
+    "JD101": Kind("JD101", "python-control-flow-on-tracer",
+                  "Branch with `jax.lax.cond`/`jnp.where`, or mark the argument static (`static_argnums`)"),
+    "JD102": Kind("JD102", "tracer-concretization",
+                  "Keep the value a traced array (use `jnp` operations), or mark the argument static"),
+    "JD107": Kind("JD107", "carry-structure-mismatch",
+                  "Return a carry with exactly the structure, shapes and dtypes of the initial carry"),
+    "JD108": Kind("JD108", "vmap-axis-on-non-array",
+                  "Use `in_axes=None` for arguments that are not batched arrays, e.g. `in_axes=(0, None)`"),
+    "JD110": Kind("JD110", "prng-key-reuse", "Split the key with `jax.random.split` and use each subkey once"),
+    "JD201": Kind("JD201", "raw-transform-in-linen-module",
+                  "Use Flax's lifted transforms (`nn.scan`, `nn.cond`, `nn.vmap`, `nn.jit`) inside Linen modules"),
+    "JD202": Kind("JD202", "linen-cond-misuse",
+                  "Pass the module as the first argument of both `nn.cond` branches and create the same variables in both"),
+    "JD210": Kind("JD210", "nnx-vmap-unsplit-rngs",
+                  "Wrap the vmapped function in `nnx.split_rngs(splits=N)` and map the `Rngs` along axis 0"),
+    "JD211": Kind("JD211", "raw-transform-on-nnx-module",
+                  "Use `nnx.jit`/`nnx.vmap`/`nnx.grad`/`nnx.scan`, or `nnx.split`/`nnx.merge` around the JAX transform"),
+    "JD301": Kind("JD301", "python-flag-under-scan",
+                  "Keep the flag a Python bool (decide it outside `scan`/`jit`, e.g. with `eqx.nn.inference_mode`)"),
+    "JD511": Kind("JD511", "uncaught-exception", "Fix the error raised at this line"),
+    "JD514": Kind("JD514", "import-failure", "Fix the error that stops the module from importing"),
+    "JD515": Kind("JD515", "vmap-size-mismatch",
+                  "Map arguments with the same batch size, or give broadcast arguments `in_axes=None`"),
+    "JD516": Kind("JD516", "vmap-unmapped-output-batched",
+                  "Set `out_axes=0` for outputs that depend on batched inputs (or keep them unbatched)"),
+    "JD517": Kind("JD517", "leaked-tracer-use",
+                  "Return traced values from the transformed function instead of storing them outside it"),
+    "JD518": Kind("JD518", "branch-structure-mismatch",
+                  "Make every branch return the same pytree structure, shapes and dtypes"),
+}
+
+_ARG = re.compile(r"depends on the values? of the arguments? (?P<names>.+?)\.(?:\s|$)")
+_CREATED = re.compile(r"created on line (?P<file>.+?):(?P<line>\d+)(?::(?P<col>\d+))?")
+_FRAME_LINE = re.compile(r"^(?P<file>/.+?):(?P<line>\d+):(?P<col>\d+) \(")
+
+
+def _mro_names(exc: BaseException) -> set[str]:
+    return {c.__name__ for c in type(exc).__mro__}
+
+
+def _frames(exc: BaseException) -> list[traceback.FrameSummary]:
+    """Frames of `exc`, JAX's pre-transformation stack first, outermost → innermost each."""
+    out: list[traceback.FrameSummary] = []
+    cause = exc.__cause__
+    seen = 0
+    while cause is not None and seen < 5:
+        if type(cause).__name__ == "JaxStackTraceBeforeTransformation":
+            out.extend(traceback.extract_tb(cause.__traceback__))
+        cause = cause.__cause__
+        seen += 1
+    pre = list(out)
+    own = traceback.extract_tb(exc.__traceback__)
+    return own if not pre else own + pre  # innermost user frame is searched from the end
+
+
+def _tb_objects(exc: BaseException) -> list[Any]:
+    out, tb = [], exc.__traceback__
+    while tb is not None:
+        out.append(tb)
+        tb = tb.tb_next
+    return out
+
+
+def first_user_frame(exc: BaseException) -> tuple[str, int, int, int, int] | None:
+    """(path, line, col, end_line, end_col) of the innermost frame in the user's code."""
+    cause = exc.__cause__
+    while cause is not None:  # JAX's stack from before the transformation wins
+        if type(cause).__name__ == "JaxStackTraceBeforeTransformation":
+            loc = _innermost_user(traceback.extract_tb(cause.__traceback__))
+            if loc:
+                return loc
+        cause = cause.__cause__
+    return _innermost_user(traceback.extract_tb(exc.__traceback__))
+
+
+def _innermost_user(frames: list[traceback.FrameSummary]) -> tuple[str, int, int, int, int] | None:
+    for fs in reversed(frames):
+        if is_user_file(fs.filename) and fs.lineno:
+            col = (fs.colno + 1) if getattr(fs, "colno", None) is not None else 1
+            end_line = getattr(fs, "end_lineno", None) or fs.lineno
+            end_col = (fs.end_colno + 1) if getattr(fs, "end_colno", None) is not None else col
+            return fs.filename, fs.lineno, col, end_line, end_col
+    return None
+
+
+def _library_frames(exc: BaseException) -> list[str]:
+    return [fs.filename for fs in traceback.extract_tb(exc.__traceback__)]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _source(path: str, line: int) -> str:
+    return linecache.getline(path, line).strip()
+
+
+def recover_arg_names(exc: BaseException, names: list[str]) -> list[str]:
+    """Replace equinox's internal argument names with the user's, using `_call`'s frame locals."""
+    if not any(n.startswith("dynamic_") for n in names):
+        return names
+    mapping: dict[str, str] = {}
+    for tb in _tb_objects(exc):
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "_call" and "equinox" in frame.f_code.co_filename:
+            try:
+                loc = frame.f_locals
+                preprocess = frame.f_globals["_preprocess"]
+                _, _, static = preprocess(loc["info"], loc["args"], loc["kwargs"], return_static=True)
+                from jaxdoctor.trace.capture import eqx_argument_names
+
+                mapping = eqx_argument_names(static)
+            except Exception:  # noqa: BLE001 - best effort
+                mapping = {}
+            break
+    return [mapping.get(n, n) for n in names]
+
+
+def _arg_names(exc: BaseException) -> list[str]:
+    m = _ARG.search(str(exc))
+    if not m:
+        return []
+    raw = m.group("names")
+    parts = re.split(r",\s*(?:and\s+)?|\s+and\s+", raw)
+    return recover_arg_names(exc, [p.strip() for p in parts if p.strip()])
+
+
+def classify(exc: BaseException) -> str:
+    names = _mro_names(exc)
+    text = str(exc)
+    files = _library_frames(exc)
+    in_eqx = any("/equinox/" in f for f in files)
+    in_linen = any("/flax/linen/" in f or "/flax/core/" in f for f in files)
+    in_nnx = any("/flax/nnx/" in f for f in files)
+    if "KeyReuseError" in names:
+        return "JD110"
+    if "TracerBoolConversionError" in names:
+        raising = files[-3:] if files else []
+        if in_eqx and any("/equinox/nn/" in f for f in files):
+            return "JD301"
+        del raising
+        return "JD101"
+    if names & {"TracerIntegerConversionError", "TracerArrayConversionError", "ConcretizationTypeError",
+                "NonConcreteBooleanIndexError"}:
+        return "JD102"
+    if "UnexpectedTracerError" in names:
+        return "JD517"
+    if "JaxTransformError" in names or "cannot be mixed" in text:
+        return "JD201"
+    if "vmap was requested to map its argument along axis" in text or (
+        "vmap" in text and "in_axes" in text and ("rank" in text or "must be" in text and "int" in text)
+    ):
+        if in_nnx and ("Rngs" in text or "rngs" in text or _is_rng_vmap(exc)):
+            return "JD210"
+        return "JD108"
+    if "vmap got inconsistent sizes" in text or "inconsistent sizes for array axes" in text:
+        return "JD515"
+    if "out_axes is None" in text or "output was batched" in text or "mapped output but out_axes" in text:
+        return "JD516"
+    if ("true_fun and false_fun" in text or "branch" in text) and (
+        "same pytree structure" in text or "identical types" in text or "same type structure" in text
+        or "must have the same" in text
+    ):
+        return "JD202" if in_linen else "JD518"
+    if "carry" in text and ("structure" in text or "type" in text) and (
+        "scan" in text or "loop" in text or "carry input and carry output" in text
+    ):
+        return "JD107"
+    if ("body_fun output and input must have identical types" in text
+            or "body_fun output" in text or "must have same type structure" in text
+            or ("fori_loop" in text and "structure" in text)):
+        return "JD107"
+    if in_nnx and ("trace level" in text or "different trace" in text or "Cannot mutate" in text):
+        return "JD211"
+    return "JD511"
+
+
+def _is_rng_vmap(exc: BaseException) -> bool:
+    """Did the failing nnx.vmap get an `Rngs` argument (a key of rank 0 mapped along axis 0)?"""
+    for tb in _tb_objects(exc):
+        loc = tb.tb_frame.f_locals
+        for v in list(loc.get("args", ()) or ()) if isinstance(loc.get("args"), tuple) else ():
+            if type(v).__name__ in ("Rngs", "RngStream"):
+                return True
+    return False
+
+
+def explain(exc: BaseException, *, phase: str = "run") -> dict:
+    """A finding dict for `exc`; `phase` is "import" for errors raised importing the target."""
+    if phase == "import" and not _is_trace_error(exc):
+        code = "JD514"
+    else:
+        code = classify(exc)
+    kind = K[code]
+    loc = _syntax_location(exc) or first_user_frame(exc)
+    if code == "JD517":
+        loc = _leak_origin(exc) or loc
+    details: dict[str, Any] = {"exception": type(exc).__name__, "error": _first_line(exc)[:500]}
+    args = _arg_names(exc)
+    if args:
+        details["arguments"] = args
+    if loc is None:
+        return {
+            "code": code, "name": kind.name, "severity": "error", "message": _message(code, exc, None, args),
+            "path": "", "line": 0, "column": 0, "end_line": 0, "end_column": 0,
+            "fix_title": kind.fix, "details": details, "unlocated": True,
+        }
+    path, line, col, end_line, end_col = loc
+    return {
+        "code": code, "name": kind.name, "severity": "error", "message": _message(code, exc, (path, line), args),
+        "path": path, "line": line, "column": col, "end_line": end_line,
+        "end_column": end_col if end_line > line or end_col > col else col, "fix_title": kind.fix,
+        "details": details,
+    }
+
+
+def _is_trace_error(exc: BaseException) -> bool:
+    return classify(exc) != "JD511"
+
+
+def _syntax_location(exc: BaseException) -> tuple[str, int, int, int, int] | None:
+    if isinstance(exc, SyntaxError) and exc.filename and exc.lineno and is_user_file(exc.filename):
+        col = exc.offset or 1
+        return exc.filename, exc.lineno, col, exc.lineno, col
+    return None
+
+
+def _leak_origin(exc: BaseException) -> tuple[str, int, int, int, int] | None:
+    """Where the leaked tracer was created, if that is user code (else the user frame JAX lists)."""
+    text = str(exc)
+    m = _CREATED.search(text)
+    if m and is_user_file(m.group("file")):
+        line = int(m.group("line"))
+        col = int(m.group("col") or 1)
+        return m.group("file"), line, col, line, col
+    for raw in text.splitlines():
+        fm = _FRAME_LINE.match(raw.strip())
+        if fm and is_user_file(fm.group("file")):
+            line = int(fm.group("line"))
+            col = int(fm.group("col"))
+            return fm.group("file"), line, col, line, col
+    return None
+
+
+def _message(code: str, exc: BaseException, where: tuple[str, int] | None, args: list[str]) -> str:
+    src = _source(*where) if where else ""
+    snippet = f"`{src}`" if src and len(src) <= 80 else "this line"
+    arg = ", ".join(f"`{a}`" for a in args)
+    dep = f" (it depends on the traced argument {arg})" if arg else ""
+    first = _first_line(exc)
+    if code == "JD101":
+        return f"{snippet} needs a concrete Python bool, but the value is a tracer{dep}: `{type(exc).__name__}`"
+    if code == "JD301":
+        return (f"{snippet} passes a traced flag to an Equinox layer that branches on it with a Python "
+                f"`if`{dep}: `TracerBoolConversionError` inside Equinox")
+    if code == "JD102":
+        return f"{snippet} needs a concrete Python value, but the value is a tracer{dep}: `{type(exc).__name__}`: {first}"
+    if code == "JD110":
+        return f"{snippet} reuses a PRNG key that was already consumed: `KeyReuseError`: {first}"
+    if code == "JD517":
+        return (f"{snippet} created a tracer that escaped its JAX transformation and was used later: "
+                "`UnexpectedTracerError`")
+    if code in ("JD108", "JD210"):
+        extra = " (an `Rngs`/key argument is mapped without `nnx.split_rngs`)" if code == "JD210" else ""
+        return f"{snippet}: `vmap` maps an argument of rank 0 along axis 0{extra}: {first}"
+    if code == "JD515":
+        return f"{snippet}: `vmap` got mapped arguments of different sizes: {first}"
+    if code == "JD516":
+        return f"{snippet}: an output of `vmap` is batched but its `out_axes` is `None`: {first}"
+    if code == "JD518":
+        return f"{snippet}: the branches return different structures or types: {first}"
+    if code == "JD107":
+        return f"{snippet}: the loop body returns a carry that differs from the initial carry: {first}"
+    if code == "JD202":
+        return f"{snippet}: `nn.cond` branches return different structures (both must take the module and create the same variables): {first}"
+    if code == "JD201":
+        return f"{snippet}: a JAX transform is mixed with Flax Linen module calls: {first}"
+    if code == "JD211":
+        return f"{snippet}: an NNX module is used across a raw JAX transform: {first}"
+    if code == "JD514":
+        return f"importing the target failed: `{type(exc).__name__}`: {first}"
+    return f"{snippet} raised `{type(exc).__name__}`: {first}"

@@ -1,0 +1,147 @@
+"""JD510 retraced-function: a function JAX traces again and again during a run under the doctor.
+
+Every `jit` trace is a cache miss. `RetraceLog.record` is called once per trace with how the cache
+saw the call (abstract type of each dynamic argument, value of each static one); `findings()`
+reports each function traced more than `threshold` times, naming the argument whose type,
+shape, weak type or static value changed between traces — or, when nothing changed, that the
+function object itself is new each time (`jax.jit` built inside a loop, a fresh lambda).
+"""
+
+from __future__ import annotations
+
+import linecache
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from jaxdoctor.trace.frames import is_user_file
+
+CODE = "JD510"
+NAME = "retraced-function"
+_SRC_INFO = re.compile(r"^(?P<name>.*) at (?P<file>.+):(?P<line>\d+)$")
+
+
+@dataclass
+class _Entry:
+    name: str
+    path: str | None
+    line: int | None
+    callsite: tuple[str, int, int] | None
+    signatures: list[dict[str, str]] = field(default_factory=list)
+    identities: list[int] = field(default_factory=list)
+
+
+class RetraceLog:
+    def __init__(self, threshold: int = 3) -> None:
+        self.threshold = threshold
+        self.entries: dict[str, _Entry] = {}
+
+    def record(
+        self,
+        key: str,
+        name: str,
+        signature: dict[str, str],
+        *,
+        src_info: str | None,
+        callsite: tuple[str, int, int] | None,
+        identity: int,
+    ) -> None:
+        entry = self.entries.get(key)
+        if entry is None:
+            path, line = _def_location(src_info)
+            entry = self.entries[key] = _Entry(name, path, line, callsite)
+        if entry.callsite is None:
+            entry.callsite = callsite
+        entry.signatures.append(signature)
+        entry.identities.append(identity)
+
+    def findings(self) -> list[dict]:
+        out = []
+        for entry in self.entries.values():
+            n = len(entry.signatures)
+            if n <= self.threshold:
+                continue
+            if entry.path is not None:
+                path, line, col = entry.path, entry.line, 1
+            elif entry.callsite is not None:
+                path, line, col = entry.callsite
+            else:
+                continue
+            changed = _changed_arguments(entry.signatures)
+            details: dict = {"function": entry.name, "traces": n}
+            if changed:
+                arg, values = changed[0]
+                shown = " → ".join(values[:4]) + (" → …" if len(values) > 4 else "")
+                message = (
+                    f"`{entry.name}` was traced {n} times: argument `{arg}` changed between traces "
+                    f"({shown}), and every new value means a new trace and compilation"
+                )
+                details.update(argument=arg, values=values[:20], changed=[c for c, _ in changed])
+                fix = _fix_for(values)
+            else:
+                new_objects = len(set(entry.identities)) > 1
+                message = (
+                    f"`{entry.name}` was traced {n} times with the same argument types: "
+                    + ("a new function object is jitted each time (`jax.jit` inside a loop or on a "
+                       "fresh lambda/closure), so the compilation cache never hits"
+                       if new_objects else "the compilation cache never hits")
+                )
+                details.update(argument=None)
+                fix = "Create the jitted function once, outside the loop, and reuse it"
+            end_col = len(linecache.getline(path, line).rstrip("\n")) + 1 if line else col
+            out.append(
+                {
+                    "code": CODE, "name": NAME, "message": message, "path": path, "line": line,
+                    "column": col, "end_line": line, "end_column": max(end_col, col),
+                    "fix_title": fix, "details": details,
+                }
+            )
+        return out
+
+
+def _changed_arguments(signatures: list[dict[str, str]]) -> list[tuple[str, list[str]]]:
+    """Arguments whose description differs between traces, most often changing first."""
+    names: list[str] = []
+    for sig in signatures:
+        names.extend(k for k in sig if k not in names)
+    changes: Counter = Counter()
+    for prev, cur in zip(signatures, signatures[1:]):
+        for k in names:
+            if prev.get(k) != cur.get(k):
+                changes[k] += 1
+    out = []
+    for k, _ in changes.most_common():
+        values: list[str] = []
+        for sig in signatures:
+            v = sig.get(k, "<absent>")
+            if not values or values[-1] != v:
+                values.append(v)
+        out.append((k, values))
+    return out
+
+
+def _fix_for(values: list[str]) -> str:
+    if any(v.startswith("static ") for v in values):
+        return "Pass the changing value as a traced array instead of a static argument, or keep it constant"
+    if any("{weak}" in v for v in values) and len({v.replace("{weak}", "") for v in values}) == 1:
+        return "Pass the value with one fixed dtype (e.g. `jnp.asarray(x, jnp.float32)`) so the weak type stays the same"
+    return "Pad or bucket the argument to a few fixed shapes so each shape is compiled once"
+
+
+def _def_location(src_info: str | None) -> tuple[str | None, int | None]:
+    """`"f at /path/x.py:12"` → the user file and the `def` line (skipping decorators)."""
+    if not src_info:
+        return None, None
+    m = _SRC_INFO.match(src_info)
+    if not m or not is_user_file(m.group("file")):
+        return None, None
+    path, line = m.group("file"), int(m.group("line"))
+    for probe in range(line, line + 30):
+        text = linecache.getline(path, probe).lstrip()
+        if not text:
+            break
+        if text.startswith(("def ", "async def ")) or "lambda" in text:
+            return path, probe
+        if not text.startswith("@") and not text.startswith("#") and probe > line:
+            break
+    return path, line
