@@ -9,7 +9,6 @@ The file has one section per owner; re-read it before editing.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import traceback as _pytraceback
 from dataclasses import dataclass
@@ -348,32 +347,8 @@ CONTROL_FLOW = frozenset({"scan", "while", "cond"})
 # --- the key-reuse checker ---------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _raw_keys_forwarded():
-    """Let the checker follow raw `uint32` keys: `random_wrap` forwards instead of sourcing.
-
-    `jax.random.PRNGKey` keys are wrapped afresh at every use, so JAX's checker (which follows
-    typed keys only) sees a new key each time; forwarding the wrap makes two consumptions of the
-    same raw key visible. The table is restored, and the checker's cache cleared, on exit.
-    """
-    from jax._src.random import prng
-    from jax.experimental.key_reuse import _core as kr
-
-    old = kr.key_reuse_signatures.get(prng.random_wrap_p)
-    kr.key_reuse_signatures[prng.random_wrap_p] = kr.KeyReuseSignature(kr.Forward(0, 0))
-    kr.jaxpr_type_signature.cache_clear()
-    try:
-        yield
-    finally:
-        if old is None:
-            kr.key_reuse_signatures.pop(prng.random_wrap_p, None)
-        else:
-            kr.key_reuse_signatures[prng.random_wrap_p] = old
-        kr.jaxpr_type_signature.cache_clear()
-
-
-def check_key_reuse(jaxpr: Any, *, follow_raw_keys: bool = True) -> tuple[str, tuple[SrcFrame, ...]] | None:
-    """Run JAX's key-reuse checker on a finished jaxpr.
+def check_key_reuse(jaxpr: Any) -> tuple[str, tuple[SrcFrame, ...]] | None:
+    """Run JAX's key-reuse checker on a finished jaxpr (it follows typed keys only).
 
     Returns None when no key is reused, else (JAX's message, frames of the reusing equation,
     innermost first). Checker failures other than `KeyReuseError` are treated as "no finding".
@@ -382,10 +357,8 @@ def check_key_reuse(jaxpr: Any, *, follow_raw_keys: bool = True) -> tuple[str, t
     from jax.experimental.key_reuse import _core as kr
 
     j = jaxpr.jaxpr if isinstance(jaxpr, ClosedJaxpr) else jaxpr
-    ctx = _raw_keys_forwarded() if follow_raw_keys else contextlib.nullcontext()
     try:
-        with ctx:
-            kr.check_key_reuse_jaxpr(j)
+        kr.check_key_reuse_jaxpr(j)
     except KeyReuseError as e:
         cause: BaseException | None = e
         frames: tuple[SrcFrame, ...] = ()

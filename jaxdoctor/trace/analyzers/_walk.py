@@ -78,6 +78,7 @@ class Walk:
     flags: dict = field(default_factory=dict)  # var -> bit flags
     names: dict = field(default_factory=dict)  # var -> readable argument name
     producers: dict = field(default_factory=dict)  # var -> equation that produced it
+    roots: dict = field(default_factory=dict)  # nested invar -> (outer var it stands for, crossed a loop)
     _users: dict = field(default_factory=dict)  # id(jaxpr) -> {var: [eqn, ...]}
 
     def flag(self, atom: Any) -> int:
@@ -93,6 +94,18 @@ class Walk:
 
     def name(self, atom: Any) -> str | None:
         return None if ji.is_literal(atom) else self.names.get(atom)
+
+    def root(self, atom: Any) -> tuple[Any, bool]:
+        """The outermost variable `atom` stands for (through jit calls and loop constants), and
+        whether that passed into a loop body (so the value is read on every iteration)."""
+        crossed = False
+        for _ in range(64):
+            nxt = self.roots.get(atom)
+            if nxt is None:
+                break
+            atom, c = nxt
+            crossed = crossed or c
+        return atom, crossed
 
     def producer(self, atom: Any) -> Any:
         return None if ji.is_literal(atom) else self.producers.get(atom)
@@ -171,12 +184,16 @@ class _Walker:
         return [w.flag(v) for v in scope.jaxpr.outvars]
 
     def _enter(self, sub: ji.SubJaxpr, in_flags: Sequence[int], eqn: Any, scope: Scope,
-               names: Sequence[str | None], trip: int | None) -> Scope:
+               names: Sequence[str | None], trip: int | None, n_consts: int | None = None) -> Scope:
         w = self.w
-        for v, f, n in zip(sub.jaxpr.invars, in_flags, names):
+        for i, (v, f, n) in enumerate(zip(sub.jaxpr.invars, in_flags, names)):
             w.flags[v] = f
             if n:
                 w.names[v] = n
+            if sub.kind in ("call", "cond_branch") or (n_consts is not None and i < n_consts):
+                src = sub.in_map[i] if i < len(sub.in_map) else None
+                if src is not None and not ji.is_literal(eqn.invars[src]):
+                    w.roots[v] = (eqn.invars[src], n_consts is not None and trip != 1)
         for v in sub.jaxpr.constvars:
             w.flags[v] = 0
         return Scope(sub.jaxpr, sub.kind, parent=scope, eqn=eqn, trip=trip, consts=sub.consts)
@@ -223,14 +240,14 @@ class _Walker:
         consts, carry, xs = ins[:n_consts], ins[n_consts : n_consts + n_carry], ins[n_consts + n_carry :]
         res: list[int] = []
         for _ in range(4):  # fixpoint on the carry flags (two bits: at most 3 rounds change)
-            child = self._enter(sub, consts + carry + xs, eqn, scope, names, length)
+            child = self._enter(sub, consts + carry + xs, eqn, scope, names, length, n_consts)
             res = self.walk(child, emit=False)
             new = [a | b for a, b in zip(carry, res[:n_carry])]
             if new == carry:
                 break
             carry = new
         if emit:
-            child = self._enter(sub, consts + carry + xs, eqn, scope, names, length)
+            child = self._enter(sub, consts + carry + xs, eqn, scope, names, length, n_consts)
             res = self.walk(child, emit=True)
         return carry + res[n_carry:]
 
@@ -244,7 +261,7 @@ class _Walker:
         for _ in range(4):
             cchild = self._enter(cond_sub, cconsts + carry, eqn, scope, cnames, trip)
             pred = self.walk(cchild, emit=False)
-            bchild = self._enter(body_sub, bconsts + carry, eqn, scope, bnames, trip)
+            bchild = self._enter(body_sub, bconsts + carry, eqn, scope, bnames, trip, bn)
             res = self.walk(bchild, emit=False)
             new = [a | b for a, b in zip(carry, res)]
             if pred and pred[0] & BATCHED:
@@ -254,7 +271,7 @@ class _Walker:
             carry = new
         if emit:
             self.walk(self._enter(cond_sub, cconsts + carry, eqn, scope, cnames, trip), emit=True)
-            self.walk(self._enter(body_sub, bconsts + carry, eqn, scope, bnames, trip), emit=True)
+            self.walk(self._enter(body_sub, bconsts + carry, eqn, scope, bnames, trip, bn), emit=True)
         return carry
 
     def _cond(self, eqn: Any, scope: Scope, ins: list[int], emit: bool) -> list[int]:
