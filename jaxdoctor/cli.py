@@ -147,6 +147,42 @@ def explain(code: str = typer.Argument(..., help="A rule code such as JD101.")) 
     Console().print(Markdown(text))
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+def trace(
+    ctx: typer.Context,
+    target: Optional[str] = typer.Argument(None, help="pkg.module:fn, path/to/file.py:fn or path/to/script.py (default: the [[tool.jaxdoctor.trace]] entries)."),
+    inputs: Optional[str] = typer.Option(None, "--inputs", help='Abstract inputs, e.g. "f32[8,3], i32[], key[], 3, {\'w\': f32[3]}".'),
+    vmap: Optional[str] = typer.Option(None, "--vmap", help='Trace under jax.vmap with these in_axes, e.g. "None,0,0".'),
+    batch: Optional[int] = typer.Option(None, "--batch", help="Batch size for --vmap."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, gpu or tpu (chosen before jax is imported)."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds before the user's code is stopped (default 120)."),
+    cost: bool = typer.Option(False, "--cost", help="Report FLOPs and memory of the traced function."),
+    retrace_threshold: int = typer.Option(3, "--retrace-threshold", help="Report functions traced more than this many times."),
+    output_format: Format = typer.Option(Format.text, "--format", help="Output format."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Read [[tool.jaxdoctor.trace]] entries from this pyproject.toml."),
+    exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit with status 0 even when there are findings."),
+) -> None:
+    """Trace a function on abstract inputs, or run a program under the doctor (`script.py -- args`)."""
+    from jaxdoctor.render import render
+    from jaxdoctor.trace.command import run_trace
+
+    as_json = output_format.value in ("json", "sarif")
+    try:
+        result = run_trace(
+            target, inputs=inputs, vmap=vmap, batch=batch, device=device, timeout=timeout, cost=cost,
+            retrace_threshold=retrace_threshold, script_args=list(ctx.args), config=config,
+            program_stdout=sys.stderr if as_json else None,
+        )
+    except UsageError as e:
+        raise _fail(str(e))
+    for message in result.messages:
+        typer.echo(f"jaxdoctor: {message}", err=True)
+    for report in result.cost:
+        typer.echo("jaxdoctor: cost: " + json.dumps(report, default=str), err=True)
+    render(output_format.value, result.findings, sys.stdout, summary=True, files=None)
+    raise typer.Exit(0 if exit_zero and result.exit_status != 2 else result.exit_status)
+
+
 def main() -> None:
     try:
         app()

@@ -85,8 +85,14 @@ class Capture:
             original = getattr(Module, meth)
 
             def wrapper(self_mod: Any, *args: Any, __orig: Any = original, __meth: str = meth, **kwargs: Any) -> Any:
-                out = __orig(self_mod, *args, **kwargs)
-                if _depth() == 0:
+                outer = not getattr(_local, "in_linen", False)
+                _local.in_linen = True
+                try:
+                    out = __orig(self_mod, *args, **kwargs)
+                finally:
+                    if outer:
+                        _local.in_linen = False
+                if outer and _depth() == 0:
                     try:
                         self._check_leaked(out, f"{type(self_mod).__name__}.{__meth}")
                     except Exception as exc:  # noqa: BLE001 - never break the program
@@ -115,7 +121,7 @@ class Capture:
                                  name or "fn", arg_names, in_avals, stack)
             key = ("jit", id(closed.jaxpr))
             self._analyze(closed, key, stack, entry_name=name or "fn",
-                          arg_names=self._readable_names(arg_names, args))
+                          arg_names=self._readable_names(arg_names, fun, args))
         except Exception as exc:  # noqa: BLE001
             self.session.note(f"capture of a jit trace failed: {exc!r}")
         return params
@@ -149,8 +155,11 @@ class Capture:
             identity=id(fun),
         )
 
-    def _readable_names(self, arg_names: Any, args: tuple) -> Any:
-        return list(arg_names) if arg_names is not None else None
+    def _readable_names(self, arg_names: Any, fun: Any, args: tuple) -> Any:
+        if arg_names is None:
+            return None
+        mapping = _eqx_names(fun, args)
+        return [mapping.get(n, n) for n in arg_names]
 
     # ------------------------------------------------------------------ other traces
     def _on_trace_to_jaxpr(self, call: Callable, fun: Any, dbg: Any) -> Any:

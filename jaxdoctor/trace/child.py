@@ -266,7 +266,11 @@ def _run_program(target: Any, job: dict, capture: Any, session: Session, fn: Any
         return code
     except BaseException as exc:  # noqa: BLE001 - explain whatever the program raised
         phase = "import" if isinstance(exc, (ImportError, SyntaxError)) else "run"
-        session.emit(explain(exc, phase=phase))
+        finding = explain(exc, phase=phase)
+        if finding["code"] == "JD517" and any(f.get("code") == "JD504" for f in session.findings):
+            session.note("the UnexpectedTracerError comes from the leaked tracers reported above (JD504)")
+        else:
+            session.emit(finding)
         _print_user_traceback(exc)
         return 1
     finally:
