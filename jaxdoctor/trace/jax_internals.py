@@ -322,17 +322,18 @@ def batching_origin(eqn: Any) -> str | None:
     return None
 
 
+_EXPLICIT_CASTS = frozenset({"astype", "_astype", "asarray", "array", "convert_element_type", "_ScalarMeta.__call__"})
+
+
 def is_implicit_promotion(eqn: Any) -> bool:
-    """True when a `convert_element_type` came from JAX's dtype promotion, not an explicit cast."""
+    """True when a `convert_element_type` came from dtype promotion, not an explicit cast
+    (`.astype`, `jnp.asarray(..., dtype)`, `lax.convert_element_type`, `jnp.float64(x)`)."""
     for fr in eqn_frames(eqn):
         if not _is_jax_file(fr.file):
-            return False
-        fn = fr.function.lower()
-        if "astype" in fn or fn.endswith("asarray") or fn.endswith(".array") or fn == "array":
-            return False
-        if "promote" in fn:
             return True
-    return False
+        if fr.function in _EXPLICIT_CASTS:
+            return False
+    return True
 
 
 # --- primitives by role ------------------------------------------------------------------------
