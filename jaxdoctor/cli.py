@@ -90,11 +90,14 @@ def lint(
         if exclude:
             settings.exclude = settings.exclude + _split(exclude)
         sel = _split(select)
-        codes = registry.select(
-            sel if sel is not None else settings.select,
-            ignore=settings.ignore + (_split(ignore) or []),
-            extend_select=settings.extend_select + (_split(extend_select) or []),
-        )
+        if sel is not None:  # as in ruff: `--select` replaces the config's selection entirely
+            codes = registry.select(sel, ignore=_split(ignore) or [], extend_select=_split(extend_select) or [])
+        else:
+            codes = registry.select(
+                settings.select,
+                ignore=settings.ignore + (_split(ignore) or []),
+                extend_select=settings.extend_select + (_split(extend_select) or []),
+            )
         per_file = {
             glob: frozenset(registry.expand(selectors, what=f"per-file-ignores code for {glob!r}"))
             for glob, selectors in settings.per_file_ignores.items()

@@ -57,12 +57,13 @@ def find_pyproject(start: Path) -> Path | None:
     for directory in (start, *start.parents):
         candidate = directory / "pyproject.toml"
         try:
-            if candidate.is_file() and "jaxdoctor" in candidate.read_text(encoding="utf-8", errors="replace"):
-                data = _read_toml(candidate)
-                if "jaxdoctor" in data.get("tool", {}):
-                    return candidate
-        except (OSError, UsageError):
+            text = candidate.read_text(encoding="utf-8", errors="replace") if candidate.is_file() else ""
+        except OSError:
             continue
+        if "tool.jaxdoctor" in text:
+            # a broken pyproject.toml that configures jaxdoctor is an error, not "no config"
+            if "jaxdoctor" in _read_toml(candidate).get("tool", {}):
+                return candidate
     return None
 
 
