@@ -18,11 +18,18 @@ _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.
 
 
 def _source_line(f: Finding, sources: dict[str, list[str]] | None) -> str | None:
-    if sources is not None and f.path in sources:
-        lines = sources[f.path]
+    """The finding's line: from `sources` (keyed by path, or `path:cell N` for a notebook cell),
+    else from the file (a notebook's cell is read from the `.ipynb`: linecache can't see it)."""
+    key = f.path if f.cell is None else f"{f.path}:cell {f.cell}"
+    lines: list[str] | None = None
+    if sources is not None and key in sources:
+        lines = sources[key]
+    elif f.cell is not None:
+        from jaxdoctor.static.notebook import cell_lines
+
+        lines = cell_lines(f.path, f.cell)
+    if lines is not None:
         return lines[f.line - 1] if 0 < f.line <= len(lines) else None
-    if f.cell is not None:
-        return None
     line = linecache.getline(f.path, f.line)
     return line.rstrip("\r\n") if line else None
 

@@ -166,6 +166,12 @@ def codes_for(display: str, codes: frozenset[str], per_file_ignores: dict[str, f
 
 def check_file(candidate: Candidate, codes: frozenset[str]) -> FileResult:
     """Read and lint one file; an unreadable or undecodable file is a JD001 finding."""
+    if candidate.path.suffix == ".ipynb":
+        from jaxdoctor.static.notebook import check_notebook
+
+        result = check_notebook(candidate.path, candidate.display, static_rules(codes), codes)
+        result.findings = [f for f in result.findings if f.code in codes]
+        return result
     try:
         source = read_text(candidate.path)
     except SourceError as e:
