@@ -78,6 +78,7 @@ class Walk:
     flags: dict = field(default_factory=dict)  # var -> bit flags
     names: dict = field(default_factory=dict)  # var -> readable argument name
     producers: dict = field(default_factory=dict)  # var -> equation that produced it
+    constvars: set = field(default_factory=set)  # ids of every jaxpr's constvars (captured constants)
     roots: dict = field(default_factory=dict)  # nested invar -> (outer var it stands for, crossed a loop)
     _users: dict = field(default_factory=dict)  # id(jaxpr) -> {var: [eqn, ...]}
 
@@ -106,6 +107,12 @@ class Walk:
             atom, c = nxt
             crossed = crossed or c
         return atom, crossed
+
+    def is_constant(self, atom: Any) -> bool:
+        """A literal, or (through jit calls and loop constants) a constant captured by a jaxpr."""
+        if ji.is_literal(atom):
+            return True
+        return id(self.root(atom)[0]) in self.constvars
 
     def producer(self, atom: Any) -> Any:
         return None if ji.is_literal(atom) else self.producers.get(atom)
@@ -153,6 +160,7 @@ def run_walk(walk: Walk, analyzers: Sequence[Analyzer]) -> None:
             walk.names[v] = walk.arg_names[i]
     for v in jaxpr.constvars:
         walk.flags[v] = 0
+        walk.constvars.add(id(v))
     on_eqn = [a.on_eqn for a in analyzers if type(a).on_eqn is not Analyzer.on_eqn]
     on_jaxpr = [a.on_jaxpr for a in analyzers if type(a).on_jaxpr is not Analyzer.on_jaxpr]
     top = Scope(jaxpr, "top", consts=tuple(closed.consts))
@@ -196,6 +204,7 @@ class _Walker:
                     w.roots[v] = (eqn.invars[src], n_consts is not None and trip != 1)
         for v in sub.jaxpr.constvars:
             w.flags[v] = 0
+            w.constvars.add(id(v))
         return Scope(sub.jaxpr, sub.kind, parent=scope, eqn=eqn, trip=trip, consts=sub.consts)
 
     # -- transfer functions -------------------------------------------------------------------

@@ -30,6 +30,7 @@ MIN_COPY_BYTES = 1 * MiB
 class _Copy:
     operand: Any  # the unbatched value u
     batched: Any  # x = broadcast_in_dim(u)
+    constant: bool  # u is a constant the function closed over, not one of its inputs
     into_loop: bool = False
 
 
@@ -102,7 +103,7 @@ class BatchedBroadcastAnalyzer(Analyzer):
             group = self.conds[key] = _CondGroup(sm.locate(eqn, scope.parents))
         copy = group.copies.get(id(x))
         if copy is None:
-            copy = group.copies[id(x)] = _Copy(u, x)
+            copy = group.copies[id(x)] = _Copy(u, x, w.is_constant(u))
         if not copy.into_loop and self._flows_into_loop(eqn.outvars[0], scope.jaxpr, depth=0):
             copy.into_loop = True
 
@@ -199,7 +200,8 @@ class BatchedBroadcastAnalyzer(Analyzer):
                 continue
             after = sum(ji.aval_nbytes(ji.aval_of(c.batched)) for c in copies)
             before = sum(ji.aval_nbytes(ji.aval_of(c.operand)) for c in copies)
-            into_loop = any(c.into_loop for c in copies)
+            # a small closed-over constant copied into a loop is cheap; a broadcast input is the bug
+            into_loop = any(c.into_loop and not c.constant for c in copies)
             if not into_loop and after < MIN_COPY_BYTES:
                 continue
             big = max(copies, key=lambda c: ji.aval_nbytes(ji.aval_of(c.batched)))
