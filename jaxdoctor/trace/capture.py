@@ -117,8 +117,9 @@ class Capture:
         try:
             closed, arg_names, in_avals = ji.jit_trace_result(params)
             name, _ = ji.debug_info_parts(dbg)
-            self._record_retrace(fun, args, kwargs, static_argnums, static_argnames, dbg,
-                                 name or "fn", arg_names, in_avals, stack)
+            if _is_user_function(dbg) or _ran_user_code(closed, stack):
+                self._record_retrace(fun, args, kwargs, static_argnums, static_argnames, dbg,
+                                     name or "fn", arg_names, in_avals, stack)
             key = ("jit", id(closed.jaxpr))
             self._analyze(closed, key, stack, entry_name=name or "fn",
                           arg_names=self._readable_names(arg_names, fun, args))
@@ -299,6 +300,13 @@ class Capture:
                 "details": {"outputs": names[:20], "transform_function": func},
             }
         )
+
+
+def _is_user_function(dbg: Any) -> bool:
+    """Is the jitted function itself defined in the user's code (`"f at /path:12"`)?"""
+    src = getattr(dbg, "func_src_info", None) or ""
+    _, sep, where = src.rpartition(" at ")
+    return bool(sep) and is_user_file(where.rsplit(":", 1)[0])
 
 
 def _ran_user_code(closed: Any, stack: list) -> bool:

@@ -171,6 +171,9 @@ def classify(exc: BaseException) -> str:
     if names & {"TracerIntegerConversionError", "TracerArrayConversionError", "ConcretizationTypeError",
                 "NonConcreteBooleanIndexError"}:
         return "JD102"
+    if ("Shapes must be 1D sequences of concrete values" in text or "concrete value" in text
+            or "abstract tracer value" in text):
+        return "JD102"
     if "UnexpectedTracerError" in names:
         return "JD517"
     if "JaxTransformError" in names or "cannot be mixed" in text:

@@ -1,0 +1,80 @@
+"""Programs modelled on user reports, run under the doctor through a zero-argument `main` in one
+shared process: each `bad_*` is reported exactly on its `# JDxxx` lines, each `clean_*` is silent.
+Covers failure modes A (batched cond), C (nnx.vmap rngs, identical ensemble), D (Equinox dropout
+under scan), E (Linen raw transforms, leaked tracers) and the classic trace errors."""
+
+from __future__ import annotations
+
+import pytest
+from trace_support import EXAMPLES, FIXTURES, located, marks, run_in_process
+
+BAD = sorted(p.name for p in FIXTURES.glob("bad_*.py"))
+CLEAN = sorted(p.name for p in FIXTURES.glob("clean_*.py"))
+
+
+@pytest.mark.parametrize("name", BAD)
+def test_bad_program_reported_at_marked_line(name):
+    path = FIXTURES / name
+    want = marks(path)
+    assert want, f"{name} has no # JDxxx marker"
+    findings = run_in_process(path)
+    assert located(findings, path) == want, [(f["code"], f["line"], f["message"]) for f in findings]
+    assert all(f.get("path") for f in findings)
+
+
+@pytest.mark.parametrize("name", CLEAN)
+def test_clean_program_is_silent(name):
+    findings = run_in_process(FIXTURES / name)
+    assert findings == [], [(f["code"], f["path"], f["line"], f["message"]) for f in findings]
+
+
+def test_seed_a_run_under_doctor_reports_cond_line_with_bytes():
+    path = EXAMPLES / "trace_cond_loop.py"
+    findings = run_in_process(path)
+    assert located(findings, path) == marks(path)
+    (f,) = findings
+    assert f["details"]["batch_size"] == 8
+    assert f["details"]["bytes_after"] == 8 * f["details"]["bytes_before"]
+
+
+def test_equinox_internal_argument_name_is_recovered():
+    findings = run_in_process(FIXTURES / "bad_eqx_dropout_scan.py")
+    (f,) = findings
+    assert f["details"]["arguments"] == ["inference"]
+    assert "dynamic_nodonate" not in f["message"]
+
+
+def test_retrace_names_the_changing_static_argument():
+    (f,) = run_in_process(FIXTURES / "bad_retrace.py")
+    assert f["details"]["argument"] == "factor"
+    assert f["details"]["traces"] == 6
+    assert f["details"]["values"][:2] == ["static 1", "static 2"]
+
+
+def test_retrace_threshold_is_respected():
+    assert run_in_process(FIXTURES / "bad_retrace.py", retrace_threshold=10) == []
+
+
+def test_capture_does_not_change_results():
+    import importlib.util
+
+    import jax.numpy as jnp
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("_plain_cond_loop", EXAMPLES / "trace_cond_loop.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    expected_out = np.asarray(mod.main())
+    from jaxdoctor.trace.capture import Capture
+    from jaxdoctor.trace.child import Session
+    from jaxdoctor.trace.retrace import RetraceLog
+
+    cap = Capture(Session(), RetraceLog())
+    cap.install()
+    try:
+        got = np.asarray(mod.main())
+    finally:
+        cap.uninstall()
+    np.testing.assert_array_equal(got, expected_out)
+    assert cap.captured == 1
+    assert jnp.ones(2).sum() == 2  # jax works normally after uninstalling
