@@ -11,10 +11,13 @@ from pathlib import Path
 import pytest
 from markers import actual, expected
 
-FIXTURES = sorted((Path(__file__).resolve().parent / "fixtures").glob("*.py"))
+_DIR = Path(__file__).resolve().parent / "fixtures"
+# fixtures/*.py: edge cases by topic; fixtures/reports/*.py: whole small programs modelled on
+# user reports (bad) and look-alike correct programs (good)
+FIXTURES = sorted([*_DIR.glob("*.py"), *(_DIR / "reports").glob("*.py")])
 
 
-@pytest.mark.parametrize("path", FIXTURES, ids=[p.name for p in FIXTURES])
+@pytest.mark.parametrize("path", FIXTURES, ids=[p.relative_to(_DIR).as_posix() for p in FIXTURES])
 def test_fixture(path):
     source = path.read_text()
     assert actual(source, str(path)) == expected(source)
