@@ -77,6 +77,7 @@ def lint(
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Worker processes (default: all cores)."),
     exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit with status 0 even when there are findings."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Text format: no summary line."),
+    statistics: bool = typer.Option(False, "--statistics", help="Show counts per rule instead of the findings (JSON with --format json)."),
 ) -> None:
     """Check Python files statically (never imports or runs them)."""
     from jaxdoctor import config as config_mod
@@ -105,7 +106,12 @@ def lint(
     except UsageError as e:
         raise _fail(str(e))
     run = lint_paths(paths, settings, codes, per_file, jobs=jobs)
-    render(output_format.value, run.findings, sys.stdout, summary=not quiet, files=run.files)
+    if statistics:
+        from jaxdoctor.render.statistics import render_statistics
+
+        render_statistics(run.findings, sys.stdout, fmt=output_format.value)
+    else:
+        render(output_format.value, run.findings, sys.stdout, summary=not quiet, files=run.files)
     raise typer.Exit(0 if exit_zero or not run.findings else 1)
 
 
