@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass, field
 from json import scanner as json_scanner
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import libcst as cst
 
@@ -254,8 +254,10 @@ def _cell_syntax_errors(cells: Iterable[CodeCell]) -> dict[int, tuple[int, int, 
     return out
 
 
-def lint_notebook_text(text: str, path: str, rules: list, codes: frozenset[str]):
-    """Lint a notebook's JSON text; findings carry `cell` and cell-relative positions."""
+def lint_notebook_text(text: str, path: str, rules: list, codes: frozenset[str],
+                       options: Mapping[str, str] | None = None):
+    """Lint a notebook's JSON text; findings carry `cell` and cell-relative positions.
+    `options` are the run options passed on to `engine.lint_source`."""
     from jaxdoctor.static.engine import PARSE_ERROR, FileResult, lint_source, parse_error
 
     try:
@@ -270,7 +272,7 @@ def lint_notebook_text(text: str, path: str, rules: list, codes: frozenset[str])
         for number, (line, column, message) in sorted(errors.items()):
             findings.append(parse_error(path, message, line, column, cell=number))
     joined, layout = _join_cells(nb.cells, set(errors))
-    result = lint_source(joined, path, rules)
+    result = lint_source(joined, path, rules, options) if options is not None else lint_source(joined, path, rules)
     for f in result.findings:
         if f.code == PARSE_ERROR and f.cell is None:
             # the cells parse one by one but not joined (should not happen): report it at its cell
@@ -314,7 +316,8 @@ def _to_cell(f: Finding, layout: _Layout) -> Finding:
     return replace(f, line=line, end_line=end_line, end_column=end_column, cell=cell.number, fix=fix)
 
 
-def check_notebook(path: Path, display: str, rules: list, codes: frozenset[str]):
+def check_notebook(path: Path, display: str, rules: list, codes: frozenset[str],
+                   options: Mapping[str, str] | None = None):
     """Read and lint one `.ipynb` file; unreadable or non-UTF-8 files are a JD001 finding."""
     from jaxdoctor.static.engine import PARSE_ERROR, FileResult, parse_error
 
@@ -322,7 +325,7 @@ def check_notebook(path: Path, display: str, rules: list, codes: frozenset[str])
         text = decode_notebook(read_bytes(path))
     except SourceError as e:
         return FileResult([parse_error(display, str(e))] if PARSE_ERROR in codes else [])
-    return lint_notebook_text(text, display, rules, codes)
+    return lint_notebook_text(text, display, rules, codes, options)
 
 
 def decode_notebook(data: bytes) -> str:
@@ -524,7 +527,8 @@ def file_position(path: str, cell: int, line: int, column: int) -> tuple[int, in
 
 
 def fix_notebook_text(text: str, path: str, rules: list, codes: frozenset[str], *,
-                      unsafe: bool = False, max_rounds: int | None = None):
+                      unsafe: bool = False, max_rounds: int | None = None,
+                      options: Mapping[str, str] | None = None):
     """The notebook version of `fixes.fix_source`: lint, apply the chosen fixes cell by cell,
     re-lint, until nothing is left to fix. Returns (new text, fixes applied, remaining findings).
     A fix that would leave its cell unparsable is dropped."""
@@ -533,7 +537,7 @@ def fix_notebook_text(text: str, path: str, rules: list, codes: frozenset[str], 
     rounds_left = max_rounds if max_rounds is not None else fixes.MAX_ROUNDS
     applied = 0
     rejected: set[tuple] = set()
-    findings = lint_notebook_text(text, path, rules, codes).findings
+    findings = lint_notebook_text(text, path, rules, codes, options).findings
     while rounds_left > 0:
         by_cell: dict[int, list[Finding]] = {}
         for f in findings:
@@ -566,11 +570,12 @@ def fix_notebook_text(text: str, path: str, rules: list, codes: frozenset[str], 
             break
         applied += count
         text = new
-        findings = lint_notebook_text(text, path, rules, codes).findings
+        findings = lint_notebook_text(text, path, rules, codes, options).findings
     return text, applied, findings
 
 
-def fix_notebook(candidate, codes: frozenset[str], *, unsafe: bool = False, write: bool = True):
+def fix_notebook(candidate, codes: frozenset[str], *, unsafe: bool = False, write: bool = True,
+                 options: Mapping[str, str] | None = None):
     """`fixes.fix_file` for a `.ipynb` file: only the changed cells' sources are rewritten."""
     from jaxdoctor.static import fixes
     from jaxdoctor.static.engine import check_file, static_rules
@@ -581,10 +586,11 @@ def fix_notebook(candidate, codes: frozenset[str], *, unsafe: bool = False, writ
         text = decode_notebook(data)
         parse_notebook(text)
     except (SourceError, NotebookError):
-        out.findings = check_file(candidate, codes).findings
+        result = check_file(candidate, codes, options) if options is not None else check_file(candidate, codes)
+        out.findings = result.findings
         return out
     fixed, applied, findings = fix_notebook_text(
-        text, candidate.display, static_rules(codes), codes, unsafe=unsafe
+        text, candidate.display, static_rules(codes), codes, unsafe=unsafe, options=options
     )
     out.original = text
     out.fixed = fixed
