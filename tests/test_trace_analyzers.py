@@ -251,6 +251,21 @@ def layers(x, Ws):
     return x
 
 
+def rnn_unrolled(W, xs):
+    h = jnp.zeros(4)
+    for t in range(60):
+        h = jnp.tanh(W @ h + xs[t])
+    return h
+
+
+def test_unrolled_time_loop_reported_but_deep_layer_loop_is_not():
+    (f,) = analyze_jaxpr(jax.make_jaxpr(rnn_unrolled)(jnp.ones((4, 4)), jnp.ones((60, 4))))
+    assert (f.code, f.line) == ("JD505", line_of(rnn_unrolled, "for t in"))
+    # 48 layers, each with its own weights, under grad: unrolling over layers is the point
+    deep = jax.make_jaxpr(jax.grad(lambda ps, x: layers(x, ps).sum()))([jnp.ones((4, 4))] * 48, jnp.ones(4))
+    assert analyze_jaxpr(deep, select=ALL) == []
+
+
 def test_unrolled_python_loop():
     (f,) = analyze_jaxpr(jax.make_jaxpr(unrolled)(jnp.ones(3)))
     assert (f.code, f.line) == ("JD505", line_of(unrolled, "for _ in"))

@@ -21,22 +21,39 @@ from jaxdoctor.trace.analyzers._walk import Analyzer, Scope
 MIN_REPEATS = 32
 
 
-def _chain_length(jaxpr: Any, members: set[int]) -> int:
-    """Longest dependency chain through the equations whose ids are in `members`."""
+#: a loop whose iterations read this many different weights is a loop over layers
+MIN_DISTINCT_WEIGHTS = 8
+
+_SLICING = frozenset({"slice", "dynamic_slice", "gather", "squeeze", "reshape", "index_in_dim"})
+
+
+def _chain(jaxpr: Any, members: set[int], producers: dict) -> tuple[int, int]:
+    """(longest dependency chain through `members`, distinct weights they read).
+
+    A weight is an operand that does not depend on the chain and is not a slice of a larger
+    array (`xs[t]` is per-step data; `layers[i].W` is a weight).
+    """
     depth: dict = {}
     best = 0
+    weights: set[int] = set()
     for e in jaxpr.eqns:
         d = 0
         for v in e.invars:
             if not ji.is_literal(v):
                 d = max(d, depth.get(v, 0))
         if id(e) in members:
+            for v in e.invars:
+                if ji.is_literal(v) or depth.get(v, 0):
+                    continue
+                p = producers.get(v)
+                if p is None or ji.primitive_name(p) not in _SLICING:
+                    weights.add(id(v))
             d += 1
             best = max(best, d)
         if d:
             for v in e.outvars:
                 depth[v] = d
-    return best
+    return best, len(weights)
 
 
 class UnrolledPythonLoopAnalyzer(Analyzer):
@@ -51,21 +68,34 @@ class UnrolledPythonLoopAnalyzer(Analyzer):
         if len(eqns) < MIN_REPEATS:
             return
         groups: dict[tuple, list] = {}
+        producers: dict | None = None
         for e in eqns:
             frs = sm.user_frames_of(e)
             if not frs:
                 continue
             key = (ji.primitive_name(e), tuple((f.file, f.line, f.column) for f in frs))
             groups.setdefault(key, []).append(e)
+        loops: dict[tuple, list] = {}
         for (prim, stack), members in groups.items():
             if len(members) < MIN_REPEATS:
                 continue
-            chain = _chain_length(scope.jaxpr, {id(e) for e in members})
-            if chain < MIN_REPEATS:
+            if producers is None:
+                producers = {o: q for q in eqns for o in q.outvars}
+            chain, weights = _chain(scope.jaxpr, {id(e) for e in members}, producers)
+            if chain < MIN_REPEATS and weights < MIN_DISTINCT_WEIGHTS:
                 continue
             loc = self._loop_location(members[0])
             if loc is None or (loc.path, loc.line) in self.findings:
                 continue
+            loops.setdefault((loc.path, loc.line), [loc]).append((prim, members, chain, weights))
+        for entries in loops.values():
+            loc, items = entries[0], entries[1:]
+            if max(w for *_, w in items) >= MIN_DISTINCT_WEIGHTS:
+                continue  # a loop over layers, each with its own weights: unrolling is the point
+            items = [it for it in items if it[2] >= MIN_REPEATS]
+            if not items:
+                continue
+            prim, members, chain, _ = max(items, key=lambda it: it[2])
             msg = (
                 f"A Python loop is unrolled into the traced program: `{prim}` from this loop appears "
                 f"{len(members)} times in a chain of {chain} (the jaxpr and compile time grow with the trip count)"
