@@ -1,0 +1,169 @@
+"""Rules about JAX arrays as values: they are immutable."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from jaxdoctor.findings import Applicability, Severity
+from jaxdoctor.rules._scopes import PARAM, ScopeIndex, scope_chain
+from jaxdoctor.rules._values import (
+    array_like_index,
+    is_jax_array,
+    is_not_jax_array,
+    is_string_index,
+)
+from jaxdoctor.rules.tracing import where
+from jaxdoctor.static.rule import LintRule
+from jaxdoctor.static.traced import ARRAY, STATIC, TRACED
+
+#: augmented operator → the `.at[...]` method that does the same out of place
+_AT_METHODS: dict[type, str] = {
+    cst.AddAssign: "add",
+    cst.SubtractAssign: "subtract",
+    cst.MultiplyAssign: "multiply",
+    cst.DivideAssign: "divide",
+    cst.PowerAssign: "power",
+}
+_AUG_SYMBOL: dict[type, str] = {
+    cst.AddAssign: "+=", cst.SubtractAssign: "-=", cst.MultiplyAssign: "*=", cst.DivideAssign: "/=",
+    cst.PowerAssign: "**=", cst.FloorDivideAssign: "//=", cst.ModuloAssign: "%=",
+    cst.MatrixMultiplyAssign: "@=", cst.BitAndAssign: "&=", cst.BitOrAssign: "|=",
+    cst.BitXorAssign: "^=", cst.LeftShiftAssign: "<<=", cst.RightShiftAssign: ">>=",
+}
+#: parameter annotations that say "not an array"
+_CONTAINER_ANNOTATIONS = frozenset(
+    {"list", "List", "dict", "Dict", "MutableMapping", "MutableSequence", "Mapping", "Sequence",
+     "tuple", "Tuple", "set", "Set", "defaultdict", "OrderedDict", "PyTree", "Any", "ndarray"}
+)
+
+
+class InplaceArrayUpdate(LintRule):
+    code = "JD104"
+    name = "inplace-array-update"
+    severity = Severity.ERROR
+    summary = "`x[i] = v` / `x[i] += v` on a JAX array (JAX arrays are immutable)"
+    fix_title = "Use an out-of-place update: `x = x.at[i].set(v)` (`.add`, `.multiply`, ...)"
+    fix_applicability = Applicability.SAFE
+
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx)
+        self._scopes = ScopeIndex(ctx.module)
+
+    # --------------------------------------------------------------- evidence
+    def _is_array(self, stmt: cst.CSTNode, sub: cst.Subscript) -> bool:
+        if is_string_index(sub):
+            return False
+        base = sub.value
+        names = self.ctx.names
+        semantic = self.ctx.semantic
+        if isinstance(base, cst.Name):
+            chain = scope_chain(self.ctx.ancestors, self.ctx.module)
+            scope = self._scopes.defining_scope(base.value, chain)
+            if scope is not None:
+                binding = self._scopes.last_before(scope, base.value, stmt if scope is chain[-1] else None)
+                if binding is not None and binding.how != PARAM:
+                    if is_jax_array(binding.value, names):
+                        return True
+                    if is_not_jax_array(binding.value, names):
+                        return False
+                elif binding is not None and binding.how == PARAM and scope is chain[-1]:
+                    param = self._param(scope, base.value)
+                    if param is not None and self._annotation_says(param) is not None:
+                        return self._annotation_says(param)  # type: ignore[return-value]
+        kind = semantic.kind(base)
+        if kind == ARRAY:
+            return True
+        if kind == TRACED and isinstance(base, cst.Name):
+            info = self.ctx.traced_function()
+            if info is None or base.value not in info.traced_params:
+                return False
+            transform = info.transform
+            if transform is None or not transform.control_flow:
+                return True  # a traced argument of jit/vmap/grad or a helper they call
+            # loop carries and branch operands are often tuples/lists: want array evidence
+            index_kind = max(
+                (semantic.kind(el.slice.value) for el in sub.slice if isinstance(el.slice, cst.Index)),
+                default=STATIC,
+            )
+            return index_kind > STATIC or array_like_index(sub)
+        return False
+
+    @staticmethod
+    def _param(scope, name: str) -> cst.Param | None:
+        if not isinstance(scope, (cst.FunctionDef, cst.Lambda)):
+            return None
+        p = scope.params
+        for param in (*p.posonly_params, *p.params, *p.kwonly_params):
+            if param.name.value == name:
+                return param
+        return None
+
+    def _annotation_says(self, param: cst.Param) -> bool | None:
+        if param.annotation is None:
+            return None
+        ann = param.annotation.annotation
+        if isinstance(ann, cst.Subscript):
+            ann = ann.value
+        q = self.ctx.names.qualname(ann)
+        if q in ("jax.Array", "jax.numpy.ndarray", "jax.typing.ArrayLike") or (
+            q is not None and q.startswith("jaxtyping.")
+        ):
+            return True
+        last = ann.attr.value if isinstance(ann, cst.Attribute) else ann.value if isinstance(ann, cst.Name) else None
+        if last in _CONTAINER_ANNOTATIONS:
+            return False
+        return None
+
+    # ----------------------------------------------------------------- checks
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            for sub in _subscripts(target.target):
+                if self._is_array(node, sub):
+                    fix = None
+                    if len(node.targets) == 1 and target.target is sub:
+                        fix = self._fix(node, sub, "set", node.value)
+                    self._report(node, sub, "=", fix)
+                    return
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        sub = node.target
+        if not isinstance(sub, cst.Subscript) or not self._is_array(node, sub):
+            return
+        method = _AT_METHODS.get(type(node.operator))
+        fix = self._fix(node, sub, method, node.value) if method is not None else None
+        self._report(node, sub, _AUG_SYMBOL.get(type(node.operator), "op="), fix)
+
+    def _report(self, node, sub: cst.Subscript, op: str, fix) -> None:
+        base = self.ctx.code(sub.value)
+        self.report(
+            node,
+            f"`{self.ctx.code(sub)} {op} ...` updates JAX array `{base}` in place"
+            f"{where(self.ctx.traced_function())}: JAX arrays are immutable, this raises `TypeError`",
+            fix=fix,
+        )
+
+    def _fix(self, node, sub: cst.Subscript, method: str | None, value: cst.BaseExpression):
+        if method is None or sub.lpar or not isinstance(sub.value, (cst.Name, cst.Attribute)):
+            return None
+        if isinstance(value, (cst.Yield, cst.Await)) and not value.lpar:
+            return None
+        if isinstance(value, cst.Tuple) and not value.lpar:
+            value = value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        base = sub.value
+        at = sub.with_changes(value=cst.Attribute(value=base, attr=cst.Name("at")))
+        call = cst.Call(func=cst.Attribute(value=at, attr=cst.Name(method)), args=[cst.Arg(value=value)])
+        new = cst.Assign(targets=[cst.AssignTarget(target=base)], value=call)
+        return self.fix((node, new), title=f"Use `{self.ctx.code(base)} = {self.ctx.code(base)}.at[...].{method}(...)`")
+
+
+def _subscripts(target: cst.BaseExpression) -> list[cst.Subscript]:
+    if isinstance(target, cst.Subscript):
+        return [target]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        out = []
+        for el in target.elements:
+            out.extend(_subscripts(el.value))
+        return out
+    if isinstance(target, cst.StarredElement):
+        return _subscripts(target.value)
+    return []

@@ -1,0 +1,386 @@
+"""Applying fixes: text edits, the fix loop over one file, and `--fix` / `--diff` over many.
+
+`apply_edits` is the one primitive (notebooks reuse it cell by cell). `fix_source` runs the lint,
+applies the chosen non-overlapping fixes, re-lints and repeats (ruff's loop) until nothing is
+left to fix or `MAX_ROUNDS` is reached; a round whose result does not re-parse is undone fix by
+fix. `fix_file` writes atomically (a temporary file in the same directory, then `os.replace`),
+keeping the original's permissions, encoding, BOM and newlines.
+"""
+
+from __future__ import annotations
+
+import codecs
+import difflib
+import io
+import itertools
+import os
+import re
+import stat
+import tempfile
+import tokenize
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import libcst as cst
+
+from jaxdoctor.findings import Applicability, Edit, Finding, Fix
+from jaxdoctor.static.discovery import Candidate
+from jaxdoctor.static.engine import lint_source, sort_findings, static_rules
+from jaxdoctor.static.rule import LintRule
+from jaxdoctor.static.source import SourceError, decode, read_bytes
+
+#: A file is re-linted and fixed at most this many times (overlapping fixes need more rounds).
+MAX_ROUNDS = 10
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
+class OverlappingEdits(ValueError):
+    """Two edits touch the same text: apply one, re-lint, then the other."""
+
+
+def _line_starts(text: str) -> list[int]:
+    """Offset of the start of each 1-based line (index 0 unused), splitting like libcst."""
+    starts = [0, 0]
+    for m in _LINE.finditer(text):
+        if m.end() > m.start() and m.group().endswith(("\n", "\r")):
+            starts.append(m.end())
+    return starts
+
+
+def _offset(starts: list[int], text: str, line: int, column: int) -> int:
+    if line < 1:
+        raise ValueError(f"edit position line {line} is before the start of the text")
+    if line >= len(starts):  # one past the last line: only column 1 (end of text) is valid
+        if line == len(starts) and column == 1:
+            return len(text)
+        raise ValueError(f"edit position line {line} is past the end of the text")
+    offset = starts[line] + column - 1
+    end_of_line = starts[line + 1] if line + 1 < len(starts) else len(text)
+    if column < 1 or offset > end_of_line:
+        raise ValueError(f"edit position {line}:{column} is outside its line")
+    return offset
+
+
+def apply_edits(text: str, edits: Iterable[Edit]) -> str:
+    """Apply non-overlapping edits (1-based line/column, end exclusive) to `text`.
+
+    Raises `OverlappingEdits` when two edits overlap (two insertions at one point included),
+    `ValueError` for a position outside the text.
+    """
+    starts = _line_starts(text)
+    spans = []
+    for e in edits:
+        begin = _offset(starts, text, e.line, e.column)
+        end = _offset(starts, text, e.end_line, e.end_column)
+        if end < begin:
+            raise ValueError(f"edit ends before it starts: {e}")
+        spans.append((begin, end, e.content))
+    spans.sort(key=lambda s: (s[0], s[1]))
+    for (b1, e1, _), (b2, e2, _) in itertools.pairwise(spans):
+        if b2 < e1 or (b2 == b1 and e1 == b1 and e2 == b2):
+            raise OverlappingEdits("overlapping edits")
+    out = []
+    pos = 0
+    for begin, end, content in spans:
+        out.append(text[pos:begin])
+        out.append(content)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _span(fix: Fix) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    return [((e.line, e.column), (e.end_line, e.end_column)) for e in fix.edits]
+
+
+def _overlaps(a: Fix, b: Fix) -> bool:
+    for s1, e1 in _span(a):
+        for s2, e2 in _span(b):
+            if s1 < e2 and s2 < e1:
+                return True
+            if s1 == s2:  # two insertions (or starts) at one point
+                return True
+    return False
+
+
+def applicable(finding: Finding, unsafe: bool) -> bool:
+    fix = finding.fix
+    return fix is not None and bool(fix.edits) and (
+        fix.applicability is Applicability.SAFE or unsafe
+    )
+
+
+def choose_fixes(findings: Iterable[Finding], unsafe: bool) -> list[Fix]:
+    """The fixes to apply in one round: applicable, in source order, none overlapping another."""
+    chosen: list[Fix] = []
+    for f in sort_findings(findings):
+        if not applicable(f, unsafe):
+            continue
+        fix = f.fix
+        assert fix is not None
+        if any(_overlaps(fix, other) for other in chosen):
+            continue  # applied in a later round, after a re-lint
+        chosen.append(fix)
+    return chosen
+
+
+def parses(text: str) -> bool:
+    try:
+        cst.parse_module(text)
+    except Exception:  # noqa: BLE001 - libcst raises several error types on bad input
+        return False
+    return True
+
+
+@dataclass
+class FixResult:
+    source: str  # the fixed text (== the input when nothing was fixed)
+    applied: int = 0  # fixes applied
+    findings: list[Finding] = field(default_factory=list)  # what remains after fixing
+    rounds: int = 0
+
+
+def fix_source(source: str, path: str, rules: list[type[LintRule]], *, unsafe: bool = False,
+               max_rounds: int = MAX_ROUNDS, options: Mapping[str, str] | None = None) -> FixResult:
+    """Lint, apply fixes, re-lint; repeat until a fixed point. Never returns text that does not
+    parse with libcst (a fix that breaks the file is dropped)."""
+    text = source
+    applied = 0
+    rejected: set[tuple] = set()
+    rounds = 0
+    findings = lint_source(text, path, rules, options).findings
+    while rounds < max_rounds:
+        fixes = [
+            fx for fx in choose_fixes(findings, unsafe)
+            if (fx.title, fx.edits) not in rejected
+        ]
+        if not fixes:
+            break
+        rounds += 1
+        candidate = _apply_fixes(text, fixes)
+        if candidate is None or not parses(candidate):
+            # find the culprits one by one, keep the rest
+            good = []
+            for fx in fixes:
+                trial = _apply_fixes(text, good + [fx])
+                if trial is not None and parses(trial):
+                    good.append(fx)
+                else:
+                    rejected.add((fx.title, fx.edits))
+            if not good:
+                continue
+            candidate = _apply_fixes(text, good)
+            fixes = good
+        assert candidate is not None
+        if candidate == text:
+            break
+        applied += len(fixes)
+        text = candidate
+        findings = lint_source(text, path, rules, options).findings
+    return FixResult(text, applied, findings, rounds)
+
+
+def _apply_fixes(text: str, fixes: list[Fix]) -> str | None:
+    try:
+        return apply_edits(text, [e for fx in fixes for e in fx.edits])
+    except ValueError:
+        return None
+
+
+# ----------------------------------------------------------------------------- files
+
+
+@dataclass
+class FileFix:
+    display: str
+    original: str | None = None  # decoded text, None when the file could not be read
+    fixed: str | None = None
+    applied: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    written: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return self.original is not None and self.fixed is not None and self.fixed != self.original
+
+    def diff(self) -> str:
+        if not self.changed:
+            return ""
+        assert self.original is not None and self.fixed is not None
+        return "".join(
+            difflib.unified_diff(
+                self.original.splitlines(keepends=True),
+                self.fixed.splitlines(keepends=True),
+                fromfile=self.display if os.path.isabs(self.display) else f"a/{self.display}",
+                tofile=self.display if os.path.isabs(self.display) else f"b/{self.display}",
+            )
+        )
+
+
+def _encoding(data: bytes) -> str:
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError:
+        return "utf-8"
+    return codecs.lookup(encoding).name
+
+
+def encode_like(text: str, original: bytes) -> bytes:
+    """`text` in the original's encoding, with its BOM if it had one."""
+    encoding = _encoding(original)
+    if original.startswith(codecs.BOM_UTF8):
+        return codecs.BOM_UTF8 + text.encode("utf-8")
+    return text.encode("utf-8" if encoding == "utf-8-sig" else encoding)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path`'s content with `data` atomically, keeping its permission bits."""
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    directory = path.resolve().parent
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".jaxdoctor-tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path.resolve())
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def fix_file(candidate: Candidate, codes: frozenset[str], *, unsafe: bool = False,
+             write: bool = True, options: Mapping[str, str] | None = None) -> FileFix:
+    """Fix one `.py` file. With `write=False` (`--diff`) nothing is written.
+
+    Files that cannot be read or decoded, and notebooks (fixed cell by cell elsewhere, with
+    `apply_edits`), are linted as usual and left untouched.
+    """
+    from jaxdoctor.static.engine import check_file
+
+    out = FileFix(candidate.display)
+    if candidate.path.suffix == ".ipynb":  # cell by cell, keeping outputs and metadata
+        from jaxdoctor.static.notebook import fix_notebook
+
+        return fix_notebook(candidate, codes, unsafe=unsafe, write=write, options=options)
+    try:
+        data = read_bytes(candidate.path)
+        text = decode(data)
+    except SourceError:
+        out.findings = check_file(candidate, codes, options).findings
+        return out
+    result = fix_source(text, candidate.display, static_rules(codes), unsafe=unsafe,
+                        options=options)
+    out.original = text
+    out.fixed = result.source
+    out.applied = result.applied
+    out.findings = [f for f in result.findings if f.code in codes]
+    if out.changed and write:
+        if not parses(result.source):  # fix_source guarantees this; never write a broken file
+            raise RuntimeError(f"{candidate.display}: fixed text does not parse; not written")
+        write_atomic(candidate.path, encode_like(result.source, data))
+        out.written = True
+    return out
+
+
+def _fix_work(args: tuple[Candidate, frozenset[str], bool, bool, dict[str, str]]) -> FileFix:
+    candidate, codes, unsafe, write, options = args
+    return fix_file(candidate, codes, unsafe=unsafe, write=write, options=options)
+
+
+@dataclass
+class FixRun:
+    files: list[FileFix] = field(default_factory=list)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return sort_findings(f for ff in self.files for f in ff.findings)
+
+    @property
+    def applied(self) -> int:
+        return sum(ff.applied for ff in self.files)
+
+    @property
+    def changed(self) -> list[FileFix]:
+        return [ff for ff in self.files if ff.changed]
+
+
+def fix_paths(paths: list[str], settings, codes: frozenset[str],
+              per_file_ignores: dict[str, frozenset[str]], *, unsafe: bool = False,
+              write: bool = True, jobs: int | None = None) -> FixRun:
+    """`--fix` (write=True) or `--diff` (write=False) over files and directories."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from jaxdoctor.static.discovery import discover
+    from jaxdoctor.static.engine import codes_for
+    from jaxdoctor.static.options import run_options
+    from jaxdoctor.static.runner import PARALLEL_THRESHOLD
+
+    candidates = discover(paths, settings.exclude + settings.extend_exclude, settings.root)
+    options = run_options(settings)
+    work = [(c, codes_for(c.display, codes, per_file_ignores), unsafe, write, options)
+            for c in candidates]
+    jobs = jobs or settings.jobs or os.cpu_count() or 1
+    if jobs > 1 and len(work) >= PARALLEL_THRESHOLD:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            files = list(pool.map(_fix_work, work, chunksize=max(1, len(work) // (jobs * 8))))
+    else:
+        files = [_fix_work(w) for w in work]
+    return FixRun(files)
+
+
+def run_fix_command(paths: list[str], settings, codes: frozenset[str],
+                    per_file_ignores: dict[str, frozenset[str]], *, jobs: int | None, diff: bool,
+                    unsafe: bool, output_format: str, quiet: bool, exit_zero: bool) -> int:
+    """`lint --fix` / `lint --diff`: returns the exit status.
+
+    `--diff` prints the unified diff only (like ruff): 1 when there would be changes, else 0.
+    `--fix` writes the fixed files, then renders the findings that remain (status from those).
+    """
+    import sys
+
+    from jaxdoctor.render import render
+
+    run = fix_paths(paths, settings, codes, per_file_ignores, unsafe=unsafe, write=not diff, jobs=jobs)
+    changed = run.changed
+    if diff:
+        for ff in changed:
+            sys.stdout.write(ff.diff())
+        if not quiet:
+            n = run.applied
+            sys.stderr.write(
+                f"Would fix {n} finding{'s' if n != 1 else ''} in {len(changed)} "
+                f"file{'s' if len(changed) != 1 else ''}.\n" if n else "No fixes available.\n"
+            )
+        return 0 if exit_zero or not changed else 1
+    findings = run.findings
+    render(output_format, findings, sys.stdout, summary=not quiet, files=len(run.files))
+    if not quiet and run.applied:
+        sys.stderr.write(
+            f"Fixed {run.applied} finding{'s' if run.applied != 1 else ''} in {len(changed)} "
+            f"file{'s' if len(changed) != 1 else ''}.\n"
+        )
+    return 0 if exit_zero or not findings else 1
+
+
+__all__ = [
+    "MAX_ROUNDS",
+    "FileFix",
+    "FixResult",
+    "FixRun",
+    "OverlappingEdits",
+    "apply_edits",
+    "choose_fixes",
+    "encode_like",
+    "fix_file",
+    "fix_paths",
+    "fix_source",
+    "run_fix_command",
+    "write_atomic",
+]
