@@ -78,6 +78,9 @@ def lint(
     exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit with status 0 even when there are findings."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Text format: no summary line."),
     statistics: bool = typer.Option(False, "--statistics", help="Show counts per rule instead of the findings (JSON with --format json)."),
+    fix: bool = typer.Option(False, "--fix", help="Apply safe fixes in place, then report what remains."),
+    unsafe_fixes: bool = typer.Option(False, "--unsafe-fixes", help="With --fix or --diff: include fixes that may change behaviour."),
+    diff: bool = typer.Option(False, "--diff", help="Print a unified diff of what --fix would change; write nothing (exit 1 if there are changes)."),
 ) -> None:
     """Check Python files statically (never imports or runs them)."""
     from jaxdoctor import config as config_mod
@@ -105,6 +108,12 @@ def lint(
         }
     except UsageError as e:
         raise _fail(str(e))
+    if fix or diff:
+        from jaxdoctor.static.fixes import run_fix_command
+
+        raise typer.Exit(run_fix_command(paths, settings, codes, per_file, jobs=jobs, diff=diff,
+                                         unsafe=unsafe_fixes, output_format=output_format.value,
+                                         quiet=quiet, exit_zero=exit_zero))
     run = lint_paths(paths, settings, codes, per_file, jobs=jobs)
     if statistics:
         from jaxdoctor.render.statistics import render_statistics

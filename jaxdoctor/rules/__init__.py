@@ -8,3 +8,4 @@ from jaxdoctor.rules import parse  # noqa: F401
 from jaxdoctor.rules import tracing  # noqa: F401
 from jaxdoctor.rules import jaxpr  # noqa: F401
 from jaxdoctor.rules import trace_runtime  # noqa: F401
+from jaxdoctor.rules import arrays  # noqa: F401
