@@ -6,6 +6,7 @@ trace-only rules (JD5xx); no module here imports jax.
 
 from jaxdoctor.rules import parse  # noqa: F401
 from jaxdoctor.rules import tracing  # noqa: F401
+from jaxdoctor.rules import api  # noqa: F401
 from jaxdoctor.rules import jaxpr  # noqa: F401
 from jaxdoctor.rules import trace_runtime  # noqa: F401
 from jaxdoctor.rules import arrays  # noqa: F401

@@ -12,7 +12,7 @@ import fnmatch
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -71,8 +71,10 @@ class FileResult:
     parsed: bool = False  # False when gated out or unreadable
 
 
-def lint_source(source: str, path: str, rules: list[type[LintRule]]) -> FileResult:
-    """Lint Python source text. `path` is only used in findings."""
+def lint_source(source: str, path: str, rules: list[type[LintRule]],
+                options: Mapping[str, str] | None = None) -> FileResult:
+    """Lint Python source text. `path` is only used in findings; `options` reach rules as
+    `ctx.options` (see `jaxdoctor.static.options.run_options`)."""
     if not GATE.search(source):
         return FileResult()
     try:
@@ -85,12 +87,13 @@ def lint_source(source: str, path: str, rules: list[type[LintRule]]) -> FileResu
     except Exception as e:  # libcst can raise other errors on exotic input
         return FileResult([parse_error(path, f"cannot parse: {type(e).__name__}: {e}")])
     try:
-        return FileResult(_check(source, path, module, rules), parsed=True)
+        return FileResult(_check(source, path, module, rules, options), parsed=True)
     except RecursionError:
         return FileResult([parse_error(path, "too deeply nested to analyse")], parsed=True)
 
 
-def _check(source: str, path: str, module: cst.Module, rule_classes: list[type[LintRule]]) -> list[Finding]:
+def _check(source: str, path: str, module: cst.Module, rule_classes: list[type[LintRule]],
+           options: Mapping[str, str] | None = None) -> list[Finding]:
     semantic = SemanticModel(module)
     modules = set(semantic.names.aliases.values())
     active = [
@@ -99,7 +102,7 @@ def _check(source: str, path: str, module: cst.Module, rule_classes: list[type[L
     ]
     if not active:
         return []
-    ctx = FileContext(path, source, module, semantic)
+    ctx = FileContext(path, source, module, semantic, options)
     enter: dict[type, list] = {}
     leave: dict[type, list] = {}
     for cls in active:
@@ -164,7 +167,8 @@ def codes_for(display: str, codes: frozenset[str], per_file_ignores: dict[str, f
     return codes
 
 
-def check_file(candidate: Candidate, codes: frozenset[str]) -> FileResult:
+def check_file(candidate: Candidate, codes: frozenset[str],
+               options: Mapping[str, str] | None = None) -> FileResult:
     """Read and lint one file; an unreadable or undecodable file is a JD001 finding."""
     if candidate.path.suffix == ".ipynb":
         from jaxdoctor.static.notebook import check_notebook
@@ -178,7 +182,7 @@ def check_file(candidate: Candidate, codes: frozenset[str]) -> FileResult:
         if PARSE_ERROR not in codes:
             return FileResult()
         return FileResult([parse_error(candidate.display, str(e))])
-    result = lint_source(source, candidate.display, static_rules(codes))
+    result = lint_source(source, candidate.display, static_rules(codes), options)
     result.findings = [f for f in result.findings if f.code in codes]
     return result
 

@@ -8,7 +8,7 @@ comments or prints: the engine does all of that once for every enabled rule.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Mapping
 
 import libcst as cst
 
@@ -39,8 +39,12 @@ class Report:
 class FileContext:
     """What rules can ask about the file being checked (shared by all rules of one run)."""
 
-    def __init__(self, path: str, source: str, module: cst.Module, semantic: SemanticModel) -> None:
+    def __init__(self, path: str, source: str, module: cst.Module, semantic: SemanticModel,
+                 options: Mapping[str, str] | None = None) -> None:
         self.path = path
+        #: run options from config/CLI that rules may read (e.g. "target-jax-version");
+        #: the engine fills them from `Settings` (see `jaxdoctor.static.options`)
+        self.options: Mapping[str, str] = options or {}
         self.source = source
         self.module = module
         self.semantic = semantic

@@ -10,6 +10,7 @@ from jaxdoctor.config import Settings
 from jaxdoctor.findings import Finding
 from jaxdoctor.static.discovery import Candidate, discover
 from jaxdoctor.static.engine import FileResult, check_file, codes_for, sort_findings
+from jaxdoctor.static.options import run_options
 
 #: Below this many files, worker start-up costs more than it saves.
 PARALLEL_THRESHOLD = 16
@@ -22,9 +23,9 @@ class LintRun:
     parsed: int = 0  # files that passed the gate and were parsed
 
 
-def _work(args: tuple[Candidate, frozenset[str]]) -> FileResult:
-    candidate, codes = args
-    return check_file(candidate, codes)
+def _work(args: tuple[Candidate, frozenset[str], dict[str, str]]) -> FileResult:
+    candidate, codes, options = args
+    return check_file(candidate, codes, options)
 
 
 def lint_paths(
@@ -35,7 +36,8 @@ def lint_paths(
     jobs: int | None = None,
 ) -> LintRun:
     candidates = discover(paths, settings.exclude + settings.extend_exclude, settings.root)
-    work = [(c, codes_for(c.display, codes, per_file_ignores)) for c in candidates]
+    options = run_options(settings)  # part of any per-file cache key, like `codes`
+    work = [(c, codes_for(c.display, codes, per_file_ignores), options) for c in candidates]
     jobs = jobs or settings.jobs or os.cpu_count() or 1
     run = LintRun(files=len(work))
     if jobs > 1 and len(work) >= PARALLEL_THRESHOLD:
