@@ -29,6 +29,8 @@ K = {
                   "Branch with `jax.lax.cond`/`jnp.where`, or mark the argument static (`static_argnums`)"),
     "JD102": Kind("JD102", "tracer-concretization",
                   "Keep the value a traced array (use `jnp` operations), or mark the argument static"),
+    "JD104": Kind("JD104", "inplace-array-update", "Use `x = x.at[i].set(v)` (or `.add`, `.mul`, ...) instead of `x[i] = v`"),
+    "JD401": Kind("JD401", "removed-api", "Use the replacement API (e.g. `jax.tree.map` for `jax.tree_map`)"),
     "JD107": Kind("JD107", "carry-structure-mismatch",
                   "Return a carry with exactly the structure, shapes and dtypes of the initial carry"),
     "JD108": Kind("JD108", "vmap-axis-on-non-array",
@@ -171,6 +173,15 @@ def classify(exc: BaseException) -> str:
     if names & {"TracerIntegerConversionError", "TracerArrayConversionError", "ConcretizationTypeError",
                 "NonConcreteBooleanIndexError"}:
         return "JD102"
+    if "in-place item assignment" in text or (
+            "does not support item assignment" in text and ("Tracer" in text or "Array" in text)):
+        return "JD104"
+    if isinstance(exc, (AttributeError, ImportError)) and re.search(
+            r"(module '(jax|flax|equinox|optax)[\w.]*' has no attribute|cannot import name .+ from '(jax|flax)"
+            r"|No module named '(jax|flax)\.)", text):
+        return "JD401"
+    if "Slice entries must be static" in text or "must have static start/stop" in text:
+        return "JD102"
     if ("Shapes must be 1D sequences of concrete values" in text or "concrete value" in text
             or "abstract tracer value" in text):
         return "JD102"
@@ -308,6 +319,10 @@ def _message(code: str, exc: BaseException, where: tuple[str, int] | None, args:
         return f"{snippet}: a JAX transform is mixed with Flax Linen module calls: {first}"
     if code == "JD211":
         return f"{snippet}: an NNX module is used across a raw JAX transform: {first}"
+    if code == "JD104":
+        return f"{snippet} assigns into a JAX array in place; JAX arrays are immutable: `{type(exc).__name__}`"
+    if code == "JD401":
+        return f"{snippet} uses an API that no longer exists in the installed version: {first}"
     if code == "JD514":
         return f"importing the target failed: `{type(exc).__name__}`: {first}"
     return f"{snippet} raised `{type(exc).__name__}`: {first}"

@@ -1,0 +1,195 @@
+"""Small local questions about one function's own code, shared by the control-flow, vmap and
+NNX rules: its `return` values, the names it rebinds, the calls it makes.
+
+These look only inside one function (never into nested defs, lambdas or classes) and never
+walk the whole file: the engine's single walk stays the only full traversal.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import libcst as cst
+
+from jaxdoctor.static.names import ImportTable
+from jaxdoctor.static.transforms import PARTIALS
+from jaxdoctor.static.traced import FunctionInfo, SemanticModel, call_arg
+from jaxdoctor.static.walker import children
+
+_SCOPES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
+
+#: Control-flow primitives with a `(carry) -> carry`-style body, by qualified name:
+#: (kind, body position, body keyword, init position, init keyword)
+LOOPS: dict[str, tuple[str, int, str, int, str]] = {
+    "jax.lax.fori_loop": ("fori", 2, "body_fun", 3, "init_val"),
+    "flax.nnx.fori_loop": ("fori", 2, "body_fun", 3, "init_val"),
+    "jax.lax.while_loop": ("while", 1, "body_fun", 2, "init_val"),
+    "flax.nnx.while_loop": ("while", 1, "body_fun", 2, "init_val"),
+    "jax.lax.scan": ("scan", 0, "f", 1, "init"),
+}
+#: Every loop primitive (`nnx.scan` and `lax.map` have other signatures but are loops too).
+LOOP_NAMES = frozenset(LOOPS) | {"flax.nnx.scan", "jax.lax.map", "flax.nnx.map"}
+CONDS = frozenset({"jax.lax.cond", "flax.nnx.cond", "jax.lax.switch", "flax.nnx.switch"})
+VMAPS = frozenset({"jax.vmap", "flax.nnx.vmap", "equinox.filter_vmap", "jax.pmap", "flax.nnx.pmap",
+                   "equinox.filter_pmap"})
+
+
+def own_nodes(fn: cst.FunctionDef | cst.Lambda) -> Iterator[cst.CSTNode]:
+    """Every node of a function's body that belongs to it (not to nested functions/classes)."""
+    stack: list[cst.CSTNode] = [fn.body]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, _SCOPES):
+            continue
+        kids = list(children(node))
+        kids.reverse()
+        stack.extend(kids)
+
+
+def returns(fn: cst.FunctionDef | cst.Lambda) -> list[cst.BaseExpression | None]:
+    """The returned expressions (None for a bare `return`); a lambda returns its body.
+    A generator (a function that yields) returns [] (its returns aren't its values)."""
+    if isinstance(fn, cst.Lambda):
+        return [fn.body]
+    out: list[cst.BaseExpression | None] = []
+    for node in own_nodes(fn):
+        if isinstance(node, (cst.Yield,)):
+            return []
+        if isinstance(node, cst.Return):
+            out.append(node.value)
+    return out
+
+
+def falls_off_end(fn: cst.FunctionDef) -> bool:
+    """True when the last statement of the body is not a `return`/`raise` (implicit `None`)."""
+    body = fn.body
+    stmts = body.body if isinstance(body, cst.IndentedBlock) else []
+    if not stmts:
+        return True
+    last = stmts[-1]
+    if isinstance(last, cst.SimpleStatementLine):
+        return not any(isinstance(s, (cst.Return, cst.Raise)) for s in last.body)
+    if isinstance(last, cst.If):
+        return True  # conservatively: don't follow branches
+    return not isinstance(last, (cst.With, cst.Try))
+
+
+def _target_names(target: cst.CSTNode, out: dict[str, int]) -> None:
+    if isinstance(target, cst.Name):
+        out[target.value] = out.get(target.value, 0) + 1
+    elif isinstance(target, (cst.Tuple, cst.List)):
+        for el in target.elements:
+            _target_names(el.value, out)
+    elif isinstance(target, cst.StarredElement):
+        _target_names(target.value, out)
+
+
+def bindings(fn: cst.FunctionDef | cst.Lambda) -> dict[str, int]:
+    """How many times each name is bound in the function's own body (not its parameters)."""
+    out: dict[str, int] = {}
+    for node in own_nodes(fn):
+        if isinstance(node, cst.Assign):
+            for t in node.targets:
+                _target_names(t.target, out)
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign)):
+            _target_names(node.target, out)
+        elif isinstance(node, (cst.For, cst.CompFor)):
+            _target_names(node.target, out)
+        elif isinstance(node, cst.NamedExpr):
+            _target_names(node.target, out)
+        elif isinstance(node, cst.WithItem) and node.asname is not None:
+            _target_names(node.asname.name, out)
+        elif isinstance(node, (cst.FunctionDef, cst.ClassDef)) and node is not fn:
+            out[node.name.value] = out.get(node.name.value, 0) + 1
+        elif isinstance(node, (cst.Global, cst.Nonlocal)):
+            for n in node.names:
+                out[n.name.value] = out.get(n.name.value, 0) + 99
+    return out
+
+
+def unpackings(fn: cst.FunctionDef, source: str) -> list[tuple[cst.BaseExpression, ...]]:
+    """Targets of top-level `a, b = source` statements at the start of a def's body."""
+    out = []
+    body = fn.body
+    if not isinstance(body, cst.IndentedBlock):
+        return out
+    for stmt in body.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if (
+                isinstance(small, cst.Assign)
+                and len(small.targets) == 1
+                and isinstance(small.targets[0].target, (cst.Tuple, cst.List))
+                and isinstance(small.value, cst.Name)
+                and small.value.value == source
+            ):
+                out.append(tuple(el.value for el in small.targets[0].target.elements))
+    return out
+
+
+def resolve_bound(
+    semantic: SemanticModel, expr: cst.BaseExpression, scope
+) -> tuple[FunctionInfo, int, frozenset[str]] | None:
+    """The single in-file function `expr` denotes, with the number of positional arguments and
+    the keyword names that `functools.partial` binds; None when not exactly one."""
+    bound = 0
+    kw: set[str] = set()
+    names = semantic.names
+    while isinstance(expr, cst.Call) and names.qualname(expr.func) in PARTIALS and expr.args:
+        if expr.args[0].keyword is not None or any(a.star for a in expr.args):
+            return None
+        bound += sum(1 for a in expr.args[1:] if a.keyword is None)
+        kw.update(a.keyword.value for a in expr.args[1:] if a.keyword is not None)
+        expr = expr.args[0].value
+    found = semantic.resolve_functions(expr, scope)
+    if len(found) != 1:
+        return None
+    return found[0], bound, frozenset(kw)
+
+
+def free_params(info: FunctionInfo, bound: int, kw: frozenset[str]) -> list[str] | None:
+    """Positional parameters left for the caller after `partial` binding; None with *args."""
+    node = info.node
+    if isinstance(node.params.star_arg, cst.Param):
+        return None
+    return [n for n in info.positional[bound:] if n not in kw]
+
+
+def arg(call: cst.Call, position: int | None, keyword: str) -> cst.BaseExpression | None:
+    if any(a.star for a in call.args):
+        return None
+    return call_arg(call, position, keyword)
+
+
+def scope_of(ancestors: list[cst.CSTNode], module: cst.Module):
+    for node in reversed(ancestors):
+        if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+            return node
+    return module
+
+
+def enclosing_function(ancestors: list[cst.CSTNode]) -> cst.FunctionDef | cst.Lambda | None:
+    for node in reversed(ancestors):
+        if isinstance(node, (cst.FunctionDef, cst.Lambda)):
+            return node
+    return None
+
+
+def is_none(expr: cst.BaseExpression | None) -> bool:
+    return isinstance(expr, cst.Name) and expr.value == "None"
+
+
+def transform_name(names: ImportTable, expr: cst.BaseExpression) -> tuple[str | None, cst.Call | None]:
+    """For a decorator or transform expression: (`jax.vmap`, options call) for `jax.vmap`,
+    `jax.vmap(in_axes=...)` and `partial(jax.vmap, in_axes=...)`."""
+    q = names.qualname(expr)
+    if q is not None:
+        return q, None
+    if isinstance(expr, cst.Call):
+        q = names.qualname(expr.func)
+        if q in PARTIALS and expr.args:
+            return names.qualname(expr.args[0].value), expr
+        return q, expr
+    return None, None

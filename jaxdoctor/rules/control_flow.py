@@ -1,0 +1,502 @@
+"""Rules about `lax` control flow: loops inside `cond` branches under `vmap`, loop-invariant
+carries, and carry / branch structures that don't line up (failure modes A and B)."""
+
+from __future__ import annotations
+
+import re
+
+import libcst as cst
+
+from jaxdoctor.findings import Severity
+from jaxdoctor.rules._syntax import (
+    CONDS,
+    LOOP_NAMES,
+    LOOPS,
+    VMAPS,
+    arg,
+    bindings,
+    enclosing_function,
+    falls_off_end,
+    free_params,
+    own_nodes,
+    resolve_bound,
+    returns,
+    scope_of,
+    transform_name,
+    unpackings,
+)
+from jaxdoctor.static.rule import LintRule
+from jaxdoctor.static.traced import FunctionInfo, _args
+
+FunctionNode = cst.FunctionDef | cst.Lambda
+
+
+def _fn_label(info: FunctionInfo) -> str:
+    return "(a lambda)" if info.name == "<lambda>" else f"`{info.name}`"
+
+
+def _short(q: str) -> str:
+    return q.replace("flax.nnx.", "nnx.")
+
+
+# --------------------------------------------------------------------------------- JD105
+
+
+class LoopInsideCondBranch(LintRule):
+    code = "JD105"
+    name = "loop-inside-cond-branch"
+    severity = Severity.WARNING
+    summary = "`fori_loop`/`scan`/`while_loop` inside a `cond`/`switch` branch of a vmapped function"
+    fix_title = (
+        "Run the loop outside the `cond` and select the result with `jnp.where`, or keep the "
+        "predicate unbatched (`in_axes=None`) so the `cond` is not turned into a `select`"
+    )
+
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx)
+        self.loops: dict[FunctionNode, str] = {}  # function → first loop it calls directly
+        self.edges: dict[FunctionNode | None, set[FunctionNode]] = {}
+        self.instance_calls: dict[FunctionNode | None, set[tuple[str, str]]] = {}
+        self.conds: list[tuple[cst.Call, str, FunctionNode | None, list[FunctionInfo]]] = []
+        self.vmapped: dict[FunctionNode, str] = {}
+        self.vmapped_instances: list[tuple[str, str]] = []  # ("__call__" | method, transform)
+
+    # -- collection, during the single walk
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        for dec in node.decorators:
+            q, _opts = transform_name(self.ctx.names, dec.decorator)
+            if q in VMAPS:
+                self.vmapped.setdefault(node, q)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        names = self.ctx.names
+        semantic = self.ctx.semantic
+        q = names.qualname(node.func)
+        fn = enclosing_function(self.ctx.ancestors)
+        scope = scope_of(self.ctx.ancestors, self.ctx.module)
+        if q in LOOP_NAMES and fn is not None:
+            self.loops.setdefault(fn, q)
+        if q in VMAPS:
+            self._vmapped_target(node, q, scope)
+        if q in CONDS:
+            positional, keywords = _args(node)
+            if "switch" in q:
+                exprs = [positional[1].value] if len(positional) > 1 else []
+                exprs += [keywords["branches"].value] if "branches" in keywords else []
+            else:
+                exprs = [positional[i].value for i in (1, 2) if i < len(positional)]
+                exprs += [keywords[k].value for k in ("true_fun", "false_fun") if k in keywords]
+            branches = []
+            for e in exprs:
+                branches.extend(semantic.resolve_functions(e, scope))
+            if branches:
+                self.conds.append((node, q, fn, branches))
+        # call graph: callees and functions handed to callees
+        targets = self.edges.setdefault(fn, set())
+        if q is None:
+            found = semantic.resolve_functions(node.func, scope)
+            targets.update(i.node for i in found)
+            if not found:
+                self._instance_call(fn, node.func)
+        for a in node.args:
+            if isinstance(a.value, (cst.Name, cst.Lambda, cst.Attribute, cst.Call)):
+                targets.update(i.node for i in semantic.resolve_functions(a.value, scope))
+
+    def _instance_call(self, fn, func: cst.BaseExpression) -> None:
+        if isinstance(func, cst.Name):
+            self.instance_calls.setdefault(fn, set()).add(("__call__", func.value))
+        elif isinstance(func, cst.Attribute) and not (
+            isinstance(func.value, cst.Name) and func.value.value in ("self", "cls")
+        ):
+            self.instance_calls.setdefault(fn, set()).add((func.attr.value, ""))
+
+    def _vmapped_target(self, call: cst.Call, q: str, scope) -> None:
+        expr = arg(call, 0, "f") or arg(call, 0, "fun")
+        # jax.vmap(jax.jit(f)), nnx.vmap(nnx.remat(f)): look through inner transforms
+        while isinstance(expr, cst.Call) and self.ctx.semantic.transform_of(expr) is not None:
+            expr = arg(expr, 0, "f") or arg(expr, 0, "fun")
+        if expr is None:
+            return
+        found = self.ctx.semantic.resolve_functions(expr, scope)
+        for info in found:
+            self.vmapped.setdefault(info.node, q)
+        if not found:
+            if isinstance(expr, cst.Name) and self.ctx.names.qualname(expr) is None:
+                self.vmapped_instances.append(("__call__", q))
+            elif isinstance(expr, cst.Attribute) and self.ctx.names.qualname(expr) is None:
+                self.vmapped_instances.append((expr.attr.value, q))
+
+    # -- decision, once the walk is done
+    def _module_methods(self) -> dict[str, list[FunctionNode]]:
+        semantic = self.ctx.semantic
+        out: dict[str, list[FunctionNode]] = {}
+        for cls in semantic.classes:
+            if semantic.class_family(cls) is None:
+                continue
+            for name, node in semantic.defs.get(cls, {}).items():
+                out.setdefault(name, []).append(node)
+        return out
+
+    def _successors(self, fn, methods) -> set[FunctionNode]:
+        out = set(self.edges.get(fn, ()))
+        for method, _ in self.instance_calls.get(fn, ()):
+            out.update(methods.get(method, ()))
+        return out
+
+    def leave_Module(self, node: cst.Module) -> None:
+        if not self.conds or not (self.vmapped or self.vmapped_instances):
+            return
+        methods = self._module_methods()
+        # every function that runs under a vmap: vmapped ones and what they call
+        reach: dict[FunctionNode, str] = dict(self.vmapped)
+        for method, q in self.vmapped_instances:
+            for m in methods.get(method, ()):
+                reach.setdefault(m, q)
+        todo = list(reach)
+        while todo:
+            fn = todo.pop()
+            for nxt in self._successors(fn, methods):
+                if nxt not in reach:
+                    reach[nxt] = reach[fn]
+                    todo.append(nxt)
+        for call, q, fn, branches in self.conds:
+            if fn is None or fn not in reach:
+                continue
+            hit = self._loop_in(branches, methods)
+            if hit is None:
+                continue
+            branch, loop = hit
+            self.report(
+                call,
+                f"`{_short(loop)}` runs inside the branch {_fn_label(branch)} of `{_short(q)}`, in code "
+                f"under `{_short(reach[fn])}`: with a batched predicate the `{q.rsplit('.', 1)[1]}` "
+                "runs every branch and selects, copying broadcast values (e.g. weights) once per "
+                "batch element",
+            )
+
+    def _loop_in(self, branches: list[FunctionInfo], methods) -> tuple[FunctionInfo, str] | None:
+        for branch in branches:
+            seen: set = set()
+            frontier = [branch.node]
+            for _depth in range(4):
+                nxt = []
+                for fn in frontier:
+                    if fn in seen:
+                        continue
+                    seen.add(fn)
+                    if fn in self.loops:
+                        return branch, self.loops[fn]
+                    nxt.extend(self._successors(fn, methods))
+                frontier = nxt
+        return None
+
+
+# ------------------------------------------------------------------- structures (JD107)
+
+#: `jnp` functions that return tuples, not arrays.
+_TUPLE_RESULTS = frozenset(
+    {"split", "array_split", "hsplit", "vsplit", "dsplit", "meshgrid", "divmod", "frexp", "modf",
+     "unique", "nonzero", "where", "histogram", "broadcast_arrays", "unravel_index", "indices",
+     "tril_indices", "triu_indices", "diag_indices", "atleast_1d", "atleast_2d", "atleast_3d",
+     "eig", "eigh", "qr", "svd", "slogdet", "lu", "schur", "polar"}
+)
+
+Shape = tuple  # ("leaf",) | ("tuple", (Shape|None, ...)) | ("list", (...))
+
+
+class _Shapes:
+    def __init__(self, rule: LintRule, fn: FunctionNode | None) -> None:
+        self.names = rule.ctx.names
+        self.fn = fn
+        self._locals: dict[str, cst.BaseExpression] | None = None
+
+    def _local(self, name: str) -> cst.BaseExpression | None:
+        """The value of a name bound exactly once in the function, by a plain assignment."""
+        if self.fn is None or isinstance(self.fn, cst.Lambda):
+            return None
+        if self._locals is None:
+            counts = bindings(self.fn)
+            self._locals = {}
+            for node in own_nodes(self.fn):
+                if (isinstance(node, cst.Assign) and len(node.targets) == 1
+                        and isinstance(node.targets[0].target, cst.Name)):
+                    n = node.targets[0].target.value
+                    if counts.get(n) == 1:
+                        self._locals[n] = node.value
+        return self._locals.get(name)
+
+    def of(self, e: cst.BaseExpression | None, depth: int = 0, loose: bool = False) -> Shape | None:
+        """The structure of `e`, when literally visible. `loose`: arithmetic on unknown names is
+        a single value (a `scan` body returning `c + x` is never a `(carry, y)` pair)."""
+        if e is None or depth > 4:
+            return None
+        if isinstance(e, (cst.Tuple, cst.List)):
+            if any(isinstance(el, cst.StarredElement) for el in e.elements):
+                return None
+            kind = "tuple" if isinstance(e, cst.Tuple) else "list"
+            return (kind, tuple(self.of(el.value, depth + 1) for el in e.elements))
+        if isinstance(e, (cst.Integer, cst.Float, cst.Imaginary)):
+            return ("leaf",)
+        if isinstance(e, cst.UnaryOperation) and not isinstance(e.operator, cst.Not):
+            return self.of(e.expression, depth + 1) and ("leaf",)
+        if isinstance(e, cst.BinaryOperation):
+            sides = (self.of(e.left, depth + 1), self.of(e.right, depth + 1))
+            if any(s is not None and s[0] != "leaf" for s in sides):
+                return None
+            if isinstance(e.operator, (cst.Add, cst.Multiply)) and None in sides and not loose:
+                return None  # `carry + (x,)` / `[x] * n` could build containers
+            return ("leaf",)
+        if isinstance(e, cst.Comparison):
+            return ("leaf",)
+        if isinstance(e, cst.Call):
+            q = self.names.qualname(e.func)
+            if q is not None and q.startswith(("jax.numpy.", "jax.nn.", "jax.lax.")):
+                last = q.rsplit(".", 1)[1]
+                if last in _TUPLE_RESULTS or q.startswith(("jax.numpy.linalg.", "jax.lax.linalg")):
+                    return None
+                if last[:1].islower() and not q.startswith("jax.lax.") or last in (
+                        "dot", "dot_general", "add", "mul", "sub", "div", "exp", "log", "tanh",
+                        "select", "dynamic_slice", "dynamic_update_slice", "broadcast"):
+                    return ("leaf",)
+            return None
+        if isinstance(e, cst.Name):
+            value = self._local(e.value)
+            return self.of(value, depth + 1) if value is not None else None
+        return None
+
+
+def mismatch(a: Shape | None, b: Shape | None) -> bool:
+    if a is None or b is None:
+        return False
+    if a[0] == "leaf" and b[0] == "leaf":
+        return False
+    if a[0] != b[0]:
+        return True
+    if len(a[1]) != len(b[1]):
+        return True
+    return any(mismatch(x, y) for x, y in zip(a[1], b[1]))
+
+
+def describe(s: Shape) -> str:
+    if s[0] == "leaf":
+        return "a single value"
+    n = len(s[1])
+    return f"a {s[0]} of {n}"
+
+
+class CarryStructureMismatch(LintRule):
+    code = "JD107"
+    name = "carry-structure-mismatch"
+    severity = Severity.ERROR
+    summary = "A loop body's carry, or `cond`/`switch` branch outputs, differ in structure"
+    fix_title = (
+        "Return exactly the structure the loop was given (same tuple arity and nesting; "
+        "`scan` bodies return `(carry, y)`), and the same structure from every branch"
+    )
+
+    def visit_Call(self, node: cst.Call) -> None:
+        q = self.ctx.names.qualname(node.func)
+        if q in LOOPS:
+            self._loop(node, q)
+        elif q in CONDS:
+            self._branches(node, q)
+
+    def _body(self, node: cst.Call, position: int, keyword: str):
+        expr = arg(node, position, keyword)
+        if expr is None:
+            return None
+        return resolve_bound(self.ctx.semantic, expr, scope_of(self.ctx.ancestors, self.ctx.module))
+
+    def _loop(self, node: cst.Call, q: str) -> None:
+        kind, body_pos, body_kw, init_pos, init_kw = LOOPS[q]
+        found = self._body(node, body_pos, body_kw)
+        init = arg(node, init_pos, init_kw)
+        if found is None or init is None:
+            return
+        info = found[0]
+        shapes = _Shapes(self, info.node)
+        init_shape = _Shapes(self, None).of(init)
+        for value in returns(info.node):
+            out = shapes.of(value, loose=kind == "scan")
+            if out is None:
+                continue
+            if kind == "scan":
+                if out[0] != "tuple" or len(out[1]) != 2:
+                    self.report(
+                        node,
+                        f"the body {_fn_label(info)} of `{_short(q)}` returns {describe(out)}, "
+                        "not a `(carry, y)` pair",
+                    )
+                    return
+                out = out[1][0]
+                if out is None:
+                    continue
+            if mismatch(init_shape, out):
+                self.report(
+                    node,
+                    f"the body {_fn_label(info)} of `{_short(q)}` returns a carry that is "
+                    f"{describe(out)}, but the initial carry `{self.ctx.code(init)}` is "
+                    f"{describe(init_shape)}",
+                )
+                return
+
+    def _branches(self, node: cst.Call, q: str) -> None:
+        positional, keywords = _args(node)
+        if "switch" in q:
+            exprs = [positional[1].value] if len(positional) > 1 else []
+            exprs += [keywords["branches"].value] if "branches" in keywords else []
+        else:
+            exprs = [positional[i].value for i in (1, 2) if i < len(positional)]
+            exprs += [keywords[k].value for k in ("true_fun", "false_fun") if k in keywords]
+        scope = scope_of(self.ctx.ancestors, self.ctx.module)
+        seen: list[tuple[FunctionInfo, Shape]] = []
+        for e in exprs:
+            for info in self.ctx.semantic.resolve_functions(e, scope):
+                shapes = _Shapes(self, info.node)
+                for value in returns(info.node):
+                    out = shapes.of(value)
+                    if out is None:
+                        continue
+                    for other, other_shape in seen:
+                        if other is not info and mismatch(out, other_shape):
+                            self.report(
+                                node,
+                                f"the branches of `{_short(q)}` return different structures: "
+                                f"{_fn_label(other)} returns {describe(other_shape)}, "
+                                f"{_fn_label(info)} returns {describe(out)}",
+                            )
+                            return
+                    seen.append((info, out))
+
+
+# --------------------------------------------------------------------------------- JD106
+
+_WEIGHTY = re.compile(
+    r"(?i)(param|weight|model|kernel|embed)|^(w|w\d|W[A-Za-z0-9_]*|net|network|mlp|theta|variables|"
+    r"layers?|policy|encoder|decoder|emb|tables?|lookup)$"
+)
+
+
+class LoopInvariantCarry(LintRule):
+    code = "JD106"
+    name = "carried-loop-invariant"
+    severity = Severity.WARNING
+    summary = "A loop body returns a carry element (e.g. weights) exactly as it received it"
+    fix_title = (
+        "Close over the invariant value in the body (or pass it as a broadcast argument) "
+        "instead of threading it through the carry"
+    )
+
+    def visit_Call(self, node: cst.Call) -> None:
+        q = self.ctx.names.qualname(node.func)
+        if q not in LOOPS:
+            return
+        kind, body_pos, body_kw, init_pos, init_kw = LOOPS[q]
+        expr = arg(node, body_pos, body_kw)
+        init = arg(node, init_pos, init_kw)
+        if expr is None or init is None:
+            return
+        found = resolve_bound(self.ctx.semantic, expr, scope_of(self.ctx.ancestors, self.ctx.module))
+        if found is None:
+            return
+        info, bound, kw = found
+        params = free_params(info, bound, kw)
+        want = {"fori": 2, "while": 1, "scan": 2}[kind]
+        if params is None or len(params) != want:
+            return
+        carry = params[1] if kind == "fori" else params[0]
+        fn = info.node
+        counts = bindings(fn)
+        init_elts = (
+            [el.value for el in init.elements] if isinstance(init, (cst.Tuple, cst.List))
+            and not any(isinstance(el, cst.StarredElement) for el in init.elements) else None
+        )
+        # names the carry's elements get on entry: `a, b = carry`
+        entry: list[str | None] | None = None
+        if isinstance(fn, cst.FunctionDef):
+            for targets in unpackings(fn, carry):
+                if init_elts is None or len(targets) == len(init_elts):
+                    entry = [t.value if isinstance(t, cst.Name) else None for t in targets]
+                    break
+        n = len(init_elts) if init_elts is not None else (len(entry) if entry else None)
+        if not n or n < 2:
+            return
+        shapes = _Shapes(self, fn)
+        outs = []
+        for value in returns(fn):
+            if kind == "scan":
+                if not (isinstance(value, cst.Tuple) and len(value.elements) == 2):
+                    return
+                value = value.elements[0].value
+            if isinstance(value, cst.Name):
+                value = shapes._local(value.value) or value
+            if not isinstance(value, (cst.Tuple, cst.List)) or len(value.elements) != n:
+                return
+            outs.append([el.value for el in value.elements])
+        if not outs or (isinstance(fn, cst.FunctionDef) and falls_off_end(fn)):
+            return
+        nnx_loop = q.startswith("flax.nnx.")
+        for k in range(n):
+            name = entry[k] if entry is not None else None
+            if name is not None and counts.get(name, 0) != 1:
+                continue  # rebound in the body
+            if not all(self._same(o[k], k, name, carry, counts) for o in outs):
+                continue
+            used = _uses(self.ctx.names, fn, name, carry, k)
+            label = name or (self.ctx.code(init_elts[k]) if init_elts is not None else f"{carry}[{k}]")
+            init_label = self.ctx.code(init_elts[k]) if init_elts is not None else ""
+            if nnx_loop and used & {"called", "method", "store", "passed"}:
+                continue  # an NNX module the body may update must stay in the carry
+            if not (_WEIGHTY.search(label) or _WEIGHTY.search(init_label.rsplit(".", 1)[-1])
+                    or "called" in used or "method" in used):
+                continue
+            target = init_elts[k] if init_elts is not None else node
+            self.report(
+                target,
+                f"`{label}` is returned unchanged by the body {_fn_label(info)} of `{_short(q)}` "
+                f"(carry element {k}): a loop-invariant value threaded through the carry is "
+                "copied every iteration, and once per batch element when the carry is batched",
+            )
+
+    def _same(self, e: cst.BaseExpression, k: int, name: str | None, carry: str, counts) -> bool:
+        if name is not None and isinstance(e, cst.Name) and e.value == name:
+            return True
+        if (
+            isinstance(e, cst.Subscript) and isinstance(e.value, cst.Name) and e.value.value == carry
+            and counts.get(carry, 0) == 0 and len(e.slice) == 1
+            and isinstance(e.slice[0].slice, cst.Index)
+            and isinstance(e.slice[0].slice.value, cst.Integer)
+            and int(e.slice[0].slice.value.value) == k
+        ):
+            return True
+        return False
+
+
+def _uses(names, fn: FunctionNode, name: str | None, carry: str, k: int) -> set[str]:
+    """How the body uses a carry element: "called" `w(x)`, "method" `w.f(x)`, "store" `w.a = ..`,
+    "passed" to a call that is not a `jnp`/`lax` function."""
+    out: set[str] = set()
+
+    def is_elt(e) -> bool:
+        if name is not None:
+            return isinstance(e, cst.Name) and e.value == name
+        return (isinstance(e, cst.Subscript) and isinstance(e.value, cst.Name) and e.value.value == carry
+                and len(e.slice) == 1 and isinstance(e.slice[0].slice, cst.Index)
+                and isinstance(e.slice[0].slice.value, cst.Integer)
+                and int(e.slice[0].slice.value.value) == k)
+
+    for node in own_nodes(fn):
+        if isinstance(node, cst.Call):
+            if is_elt(node.func):
+                out.add("called")
+            elif isinstance(node.func, cst.Attribute) and is_elt(node.func.value):
+                out.add("method")
+            elif any(is_elt(a.value) for a in node.args):
+                q = names.qualname(node.func) or ""
+                if not q.startswith(("jax.numpy.", "jax.lax.", "jax.nn.", "jax.tree", "builtins.")):
+                    out.add("passed")
+        elif isinstance(node, (cst.Assign, cst.AugAssign)):
+            targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+            if any(isinstance(t, cst.Attribute) and is_elt(t.value) for t in targets):
+                out.add("store")
+    return out

@@ -1,0 +1,59 @@
+"""The docs of the trace-runtime rules (JD510–JD518) are tests: each bad example, run under the
+doctor through its `main()`, is reported exactly on its `# JDxxx` lines; each good one is silent.
+Timeouts and crashes go through the real child process; the rest share this process."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from trace_support import ROOT, located, marks, run_in_process
+
+DOCS = ROOT / "rules"
+CODES = [f"JD5{n}" for n in range(10, 19)]
+IN_CHILD = {"JD512": 5.0, "JD513": 60.0}  # code → --timeout
+_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+
+
+def blocks(code: str) -> tuple[str, str]:
+    text = (DOCS / f"{code}.md").read_text()
+    example = text.split("## Example", 1)[1]
+    bad_part, _, good_part = example.partition("Use instead:")
+    return _BLOCK.search(bad_part).group(1), _BLOCK.search(good_part).group(1)
+
+
+def run_doc(code: str, source: str, path: Path) -> set[tuple[int, str]]:
+    path.write_text(source)
+    if code in IN_CHILD:
+        from jaxdoctor.trace.command import run_trace
+
+        result = run_trace(f"{path}:main", timeout=IN_CHILD[code], cwd=str(path.parent))
+        return {(f.line, f.code) for f in result.findings if Path(f.path).name == path.name}
+    return located(run_in_process(path), path)
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_doc_headings(code):
+    from jaxdoctor.registry import all_rules
+
+    text = (DOCS / f"{code}.md").read_text()
+    assert text.startswith(f"# {all_rules()[code].name} ({code})\n")
+    for heading in ("## What it does", "## Why is this bad?", "## Example", "Use instead:"):
+        assert heading in text
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_bad_example_reported_on_marked_lines(code, tmp_path):
+    bad, _ = blocks(code)
+    path = tmp_path / f"doc_{code.lower()}_bad.py"
+    path.write_text(bad)
+    want = marks(path)
+    assert want and {c for _, c in want} == {code}
+    assert run_doc(code, bad, path) == want
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_good_example_is_silent(code, tmp_path):
+    _, good = blocks(code)
+    assert run_doc(code, good, tmp_path / f"doc_{code.lower()}_good.py") == set()
