@@ -10,3 +10,6 @@ from jaxdoctor.rules import api  # noqa: F401
 from jaxdoctor.rules import jaxpr  # noqa: F401
 from jaxdoctor.rules import trace_runtime  # noqa: F401
 from jaxdoctor.rules import arrays  # noqa: F401
+from jaxdoctor.rules import control_flow  # noqa: F401
+from jaxdoctor.rules import vmap  # noqa: F401
+from jaxdoctor.rules import nnx  # noqa: F401
