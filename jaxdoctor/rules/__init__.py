@@ -13,3 +13,4 @@ from jaxdoctor.rules import arrays  # noqa: F401
 from jaxdoctor.rules import control_flow  # noqa: F401
 from jaxdoctor.rules import vmap  # noqa: F401
 from jaxdoctor.rules import nnx  # noqa: F401
+from jaxdoctor.rules import linen, equinox  # noqa: F401

@@ -558,8 +558,10 @@ class SemanticModel:
                 p = info.param(name)
                 if p is None or p.default is not None:
                     continue
-                if spec.params is Params.FILTER and _annotated_static(p):
-                    continue
+                if spec.params is Params.FILTER and (
+                    _annotated_static(p) or (name in _FLAG_NAMES and not _annotated_array(p))
+                ):
+                    continue  # eqx.filter_* keep Python bools/ints static: a flag stays a flag
                 traced.add(name)
             if spec.qualname in ("jax.lax.scan", "flax.nnx.scan") and call is not None and not decorated:
                 xs = call_arg(call, 2, "xs")

@@ -83,11 +83,13 @@ def _specs() -> dict[str, Transform]:
     add(["jax.custom_jvp", "jax.custom_vjp", "flax.nnx.custom_vjp", "jax.custom_gradient",
          "jax.lax.associative_scan", "jax.lax.reduce", "jax.lax.custom_root",
          "jax.lax.custom_linear_solve"], Params.OPERANDS)
-    add(["jax.lax.scan", "flax.nnx.scan", "jax.lax.map", "flax.nnx.map"], Params.OPERANDS,
+    add(["jax.lax.scan", "flax.nnx.scan", "jax.lax.map", "flax.nnx.map", "equinox.internal.scan"],
+        Params.OPERANDS,
         fn_keywords=("f",), control_flow=True)
     add(["jax.lax.fori_loop", "flax.nnx.fori_loop"], Params.OPERANDS, fn_positions=(2,),
         fn_keywords=("body_fun",), control_flow=True)
-    add(["jax.lax.while_loop", "flax.nnx.while_loop"], Params.OPERANDS, fn_positions=(0, 1),
+    add(["jax.lax.while_loop", "flax.nnx.while_loop", "equinox.internal.while_loop"], Params.OPERANDS,
+        fn_positions=(0, 1),
         fn_keywords=("cond_fun", "body_fun"), control_flow=True)
     add(["jax.lax.cond", "flax.nnx.cond", "flax.linen.cond"], Params.OPERANDS, fn_positions=(1, 2),
         fn_keywords=("true_fun", "false_fun"), control_flow=True)

@@ -1,0 +1,392 @@
+"""Equinox rules: Python-flag modules called with traced flags, and raw JAX transforms over
+modules that hold non-array fields."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from jaxdoctor.findings import Severity
+from jaxdoctor.rules._modules import body_nodes, class_fields, find_class, methods
+from jaxdoctor.static.rule import LintRule
+from jaxdoctor.static.traced import TRACED, FunctionInfo, call_arg
+from jaxdoctor.static.transforms import PARTIALS
+from jaxdoctor.static.walker import iter_tree
+
+#: Equinox layers whose `__call__` branches in Python on a flag argument
+_FLAG_LAYERS = {"equinox.nn.Dropout": ("inference", "deterministic"), "equinox.nn.BatchNorm": ("inference",),
+                "equinox.nn.MultiheadAttention": ("inference", "deterministic")}
+#: flag parameter names users give their own modules
+_USER_FLAGS = frozenset({"inference", "deterministic", "train", "training", "is_training", "eval_mode",
+                         "dropout", "use_dropout", "enable_dropout"})
+
+#: Equinox layers with leaves that are not arrays (measured with `jax.tree.leaves`)
+_NON_ARRAY_LAYERS = {
+    "equinox.nn.MLP": {"callable"},
+    "equinox.nn.Lambda": {"callable"},
+    "equinox.nn.Dropout": {"bool", "float"},
+    "equinox.nn.MultiheadAttention": {"bool", "float"},
+    "equinox.nn.BatchNorm": {"bool", "str"},
+    **{f"equinox.nn.{k}{d}": {"callable", "int"} for k in ("MaxPool", "AvgPool", "AdaptiveMaxPool",
+                                                           "AdaptiveAvgPool") for d in ("1d", "2d", "3d")},
+}
+_ANNOTATION_KINDS = {"Callable": "callable", "bool": "bool", "str": "str", "int": "int", "float": "float"}
+#: which non-array leaves break which transform
+_BREAKS = {
+    "jax.jit": {"callable", "bool", "str"},
+    "jax.grad": {"callable", "bool", "str", "int"},
+    "jax.value_and_grad": {"callable", "bool", "str", "int"},
+    "jax.vmap": {"callable", "bool", "str", "int", "float"},
+}
+_FILTERED = {"jax.jit": "eqx.filter_jit", "jax.grad": "eqx.filter_grad",
+             "jax.value_and_grad": "eqx.filter_value_and_grad", "jax.vmap": "eqx.filter_vmap"}
+_KIND_TEXT = {"callable": "functions", "bool": "Python bools", "str": "strings", "int": "Python ints",
+              "float": "Python floats"}
+
+
+def _flag_params(fn: cst.FunctionDef) -> set[str]:
+    """Parameters of a module's `__call__` that it branches on in Python, or hands on as an
+    `inference=`/`deterministic=` flag."""
+    names = {p.name.value for p in (*fn.params.params, *fn.params.kwonly_params)}
+    out: set[str] = set()
+    for node in body_nodes(fn):
+        tests: list[cst.CSTNode] = []
+        if isinstance(node, (cst.If, cst.IfExp, cst.While)):
+            tests.append(node.test)
+        elif isinstance(node, cst.Call):
+            tests.extend(a.value for a in node.args
+                         if a.keyword is not None and a.keyword.value in ("inference", "deterministic"))
+        for test in tests:
+            for n in iter_tree(test):
+                if isinstance(n, cst.Name) and n.value in names:
+                    out.add(n.value)
+    return out
+
+
+class PythonFlagUnderScan(LintRule):
+    code = "JD301"
+    name = "python-flag-under-scan"
+    severity = Severity.ERROR
+    summary = "Equinox module with a Python-`if` flag (e.g. `Dropout(inference=...)`) called with a traced flag"
+    fix_title = (
+        "Keep the flag a Python bool: switch modes outside the loop with `eqx.nn.inference_mode(model)` "
+        "or `eqx.tree_at`, and run one `scan` per mode (or select with `jax.lax.cond` on the traced flag)"
+    )
+    requires = ("equinox",)
+
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx)
+        self._user_flags: dict[str, str] | None = None
+
+    def _flags_of_user_modules(self) -> dict[str, str]:
+        """flag name → class name, for the Equinox modules of this file that branch on it."""
+        if self._user_flags is None:
+            self._user_flags = {}
+            for cls in self.ctx.semantic.classes:
+                if self.ctx.semantic.class_family(cls) != "equinox":
+                    continue
+                call = methods(cls).get("__call__")
+                if call is not None:
+                    for flag in _flag_params(call) & _USER_FLAGS:
+                        self._user_flags.setdefault(flag, cls.name.value)
+        return self._user_flags
+
+    def visit_Call(self, node: cst.Call) -> None:
+        info = self.ctx.traced_function()
+        if info is None:
+            return
+        semantic = self.ctx.semantic
+        q = self.ctx.qualname(node.func)
+        if q is not None:
+            self._check_library_call(node, q, info)
+            return
+        if isinstance(node.func, cst.Call):
+            inner = self.ctx.qualname(node.func.func)
+            if inner not in _FLAG_LAYERS:
+                return
+            layer_flags: tuple[str, ...] = _FLAG_LAYERS[inner]
+        else:
+            layer_flags = ()
+        scope = self.ctx.enclosing(cst.FunctionDef, cst.Lambda)
+        if not isinstance(node.func, cst.Call) and semantic.resolve_functions(node.func, scope):
+            return  # a plain function of this file: JD101 follows the flag into it
+        user = self._flags_of_user_modules()
+        for arg in node.args:
+            if arg.keyword is None:
+                continue
+            flag = arg.keyword.value
+            owner = None
+            if flag in layer_flags or flag == "inference":
+                owner = "Equinox layers such as `Dropout` test"
+            if flag in user:
+                owner = f"`{user[flag]}` tests" if owner is None else f"{owner[:-5]} and `{user[flag]}` test"
+            if owner is None or semantic.kind(arg.value) < TRACED:
+                continue
+            self.report(
+                node,
+                f"`{self.ctx.code(node.func)}` gets the traced flag `{flag}={self.ctx.code(arg.value)}`"
+                f"{_where(info)}, but {owner} it with a Python `if`: raises "
+                f"`TracerBoolConversionError` inside the module, not at this line",
+            )
+            return
+
+    def _check_library_call(self, node: cst.Call, q: str, info: FunctionInfo) -> None:
+        semantic = self.ctx.semantic
+        value = None
+        what = ""
+        if q in _FLAG_LAYERS:  # eqx.nn.Dropout(p, inference=flag) built with a traced flag
+            for flag in _FLAG_LAYERS[q]:
+                value = call_arg(node, None, flag)
+                if value is not None:
+                    what = f"`{q.replace('equinox.', 'eqx.')}({flag}=...)`"
+                    break
+        elif q == "equinox.nn.inference_mode":
+            value = call_arg(node, 1, "value")
+            what = "`eqx.nn.inference_mode(..., value=...)`"
+        elif q == "equinox.tree_at":
+            where = call_arg(node, 0, "where")
+            if where is not None and any(
+                isinstance(n, cst.Attribute) and n.attr.value in ("inference", "deterministic")
+                for n in iter_tree(where)
+            ):
+                value = call_arg(node, 2, "replace")
+                what = "`eqx.tree_at` setting the `inference` field"
+        if value is None or semantic.kind(value) < TRACED:
+            return
+        self.report(
+            node,
+            f"{what} stores the traced value `{self.ctx.code(value)}` as the module's Python flag"
+            f"{_where(info)}: calling the module raises `TracerBoolConversionError` inside Equinox",
+        )
+
+
+def _where(info: FunctionInfo) -> str:
+    t = info.transform
+    name = "a lambda" if info.name == "<lambda>" else f"`{info.name}`"
+    if t is not None:
+        return f" in {name}, traced by `{t.qualname}`"
+    return f" in {name} ({info.via})" if info.via else ""
+
+
+class RawTransformOnEqxModule(LintRule):
+    code = "JD302"
+    name = "raw-transform-on-eqx-module"
+    severity = Severity.ERROR
+    summary = "`jax.jit`/`grad`/`value_and_grad`/`vmap` over an Equinox module that has non-array fields"
+    fix_title = (
+        "Use `eqx.filter_jit`/`eqx.filter_grad`/`eqx.filter_value_and_grad`/`eqx.filter_vmap`, or "
+        "`eqx.partition(model, eqx.is_array)` and transform only the array part"
+    )
+    requires = ("equinox",)
+
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx)
+        #: (node to report, transform qualname, transform call or None, function or None)
+        self._applications: list[tuple[cst.CSTNode, str, cst.Call | None, FunctionInfo | None]] = []
+        self._values: dict[str, list[cst.BaseExpression]] = {}
+        self._calls: list[cst.Call] = []
+        #: call → the function it is in, for call sites passing an annotated parameter
+        self._call_scope: dict[cst.Call, cst.FunctionDef | cst.Lambda | None] = {}
+        self._class_kinds: dict[cst.ClassDef, set[str]] = {}
+
+    # ------------------------------------------------------------ collection
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for t in node.targets:
+            if isinstance(t.target, cst.Name):
+                self._values.setdefault(t.target.value, []).append(node.value)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self._calls.append(node)
+        self._call_scope[node] = self.ctx.enclosing(cst.FunctionDef, cst.Lambda)
+        q = self.ctx.qualname(node.func)
+        if q in _BREAKS:
+            fn = call_arg(node, 0, "fun")
+            scope = self.ctx.enclosing(cst.FunctionDef, cst.Lambda) or self.ctx.module
+            infos = self.ctx.semantic.resolve_functions(fn, scope) if fn is not None else []
+            self._applications.append((node, q, node, infos[0] if len(infos) == 1 else None))
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        info = self.ctx.semantic.function(node)
+        for dec in node.decorators:
+            expr = dec.decorator
+            call = expr if isinstance(expr, cst.Call) else None
+            q = self.ctx.qualname(call.func if call is not None else expr)
+            if q in PARTIALS and call is not None and call.args:
+                q = self.ctx.qualname(call.args[0].value)
+                call = None if not any(a.keyword for a in call.args) else call
+            if q in _BREAKS:
+                self._applications.append((dec, q, call, info))
+                return
+
+    # ------------------------------------------------------------ decision
+    def leave_Module(self, node: cst.Module) -> None:
+        for report_node, q, call, info in self._applications:
+            positions = self._exposed_positions(q, call, info, decorated=report_node is not call)
+            if positions is None:
+                continue
+            found = self._annotated(info, positions, q) or self._passed(report_node, call, info, positions, q)
+            if found is None:
+                continue
+            arg, cls_name, kinds = found
+            fn = f"`{info.name}`" if info is not None and info.name != "<lambda>" else "the function"
+            kinds_text = ", ".join(_KIND_TEXT[k] for k in sorted(kinds))
+            self.report(
+                report_node,
+                f"`{q}` over {fn} receives `{arg}`, an Equinox `{cls_name}` whose leaves include "
+                f"{kinds_text}: JAX can't trace them (`TypeError: ... not a valid JAX type`, or "
+                f"`TracerBoolConversionError` inside the module)",
+                fix_title=f"Use `{_FILTERED[q]}` (it traces only the arrays), or split the module with "
+                f"`eqx.partition(model, eqx.is_array)` and pass only the array part",
+            )
+
+    def _exposed_positions(self, q: str, call: cst.Call | None, info: FunctionInfo | None,
+                           decorated: bool) -> set[int] | None:
+        """Positional parameters that the transform turns into tracers (None: can't tell)."""
+        def opt(position, keyword):
+            if call is None:
+                return None
+            return call_arg(call, None if decorated else position, keyword)
+
+        names = info.positional if info is not None else []
+        if q == "jax.jit":
+            static = opt(None, "static_argnums")
+            static_names = opt(None, "static_argnames")
+            if (static is not None and not _ints(static)) or static_names is not None and not names:
+                return None
+            out = set(range(max(len(names), 8))) - (_ints(static) or set())
+            if static_names is not None:
+                strs = {s.evaluated_value for s in iter_tree(static_names) if isinstance(s, cst.SimpleString)}
+                out -= {i for i, n in enumerate(names) if n in strs}
+            return out
+        if q in ("jax.grad", "jax.value_and_grad"):
+            argnums = opt(1, "argnums")
+            if argnums is None:
+                return {0}
+            return _ints(argnums)
+        axes = opt(1, "in_axes")
+        if axes is None:
+            return set(range(max(len(names), 8)))
+        if isinstance(axes, cst.Integer):
+            return set(range(max(len(names), 8)))
+        if isinstance(axes, (cst.Tuple, cst.List)):
+            return {i for i, el in enumerate(axes.elements)
+                    if not (isinstance(el.value, cst.Name) and el.value.value == "None")}
+        return None
+
+    def _annotated(self, info, positions, q):
+        if info is None:
+            return None
+        for i, name in enumerate(info.positional):
+            p = info.param(name)
+            if i not in positions or p is None or p.annotation is None:
+                continue
+            found = self._kinds_of_type(p.annotation.annotation)
+            if found and found[1] & _BREAKS[q]:
+                return name, found[0], found[1] & _BREAKS[q]
+        return None
+
+    def _passed(self, report_node, call, info, positions, q):
+        for site in self._call_sites(report_node, call, info):
+            args = [a for a in site.args if a.keyword is None]
+            for i, arg in enumerate(args):
+                if arg.star or i not in positions:
+                    if arg.star:
+                        break
+                    continue
+                found = self._kinds_of_value(arg.value, scope=self._call_scope.get(site))
+                if found and found[1] & _BREAKS[q]:
+                    return self.ctx.code(arg.value), found[0], found[1] & _BREAKS[q]
+        return None
+
+    def _call_sites(self, report_node, call, info) -> list[cst.Call]:
+        sites = []
+        names: set[str] = set()
+        if call is not None and report_node is call:
+            sites += [c for c in self._calls if c.func is call]
+            for name, values in self._values.items():
+                if any(v is call for v in values):
+                    names.add(name)
+        elif info is not None and isinstance(info.node, cst.FunctionDef):
+            names.add(info.name)
+        sites += [c for c in self._calls if isinstance(c.func, cst.Name) and c.func.value in names]
+        return sites
+
+    # ------------------------------------------------------------ module kinds
+    def _kinds_of_value(self, expr, depth: int = 0, scope=None) -> tuple[str, set[str]] | None:
+        if depth > 3:
+            return None
+        if isinstance(expr, cst.Name) and scope is not None:
+            info = self.ctx.semantic.function(scope)
+            p = info.param(expr.value) if info is not None else None
+            if p is not None:  # a parameter: only its annotation tells
+                return self._kinds_of_type(p.annotation.annotation) if p.annotation is not None else None
+        if isinstance(expr, cst.Name):
+            for value in self._values.get(expr.value, []):
+                found = self._kinds_of_value(value, depth + 1)
+                if found:
+                    return found
+            return None
+        if isinstance(expr, cst.Call):
+            q = self.ctx.qualname(expr.func)
+            if q == "equinox.nn.Sequential":
+                for n in iter_tree(expr):
+                    if n is not expr and isinstance(n, cst.Call):
+                        found = self._kinds_of_value(n, depth + 1)
+                        if found:
+                            return "eqx.nn.Sequential", found[1]
+                return None
+            return self._kinds_of_type(expr.func)
+        return None
+
+    def _kinds_of_type(self, expr) -> tuple[str, set[str]] | None:
+        q = self.ctx.qualname(expr)
+        if q in _NON_ARRAY_LAYERS:
+            return q.replace("equinox.", "eqx."), _NON_ARRAY_LAYERS[q]
+        if isinstance(expr, cst.Name):
+            cls = find_class(self.ctx, expr.value)
+            if cls is not None and self.ctx.semantic.class_family(cls) == "equinox":
+                kinds = self._class_non_arrays(cls)
+                if kinds:
+                    return cls.name.value, kinds
+        return None
+
+    def _class_non_arrays(self, cls: cst.ClassDef) -> set[str]:
+        if cls in self._class_kinds:
+            return self._class_kinds[cls]
+        self._class_kinds[cls] = set()
+        kinds: set[str] = set()
+        for base in cls.bases:
+            found = self._kinds_of_type(base.value)
+            if found:
+                kinds |= found[1]
+        for field in class_fields(cls):
+            if field.value is not None and self._static_field(field.value):
+                continue
+            ann = field.annotation.annotation
+            top = ann.value if isinstance(ann, cst.Subscript) else ann
+            top_name = top.attr.value if isinstance(top, cst.Attribute) else getattr(top, "value", None)
+            if top_name in _ANNOTATION_KINDS:
+                kinds.add(_ANNOTATION_KINDS[top_name])
+                continue
+            found = self._kinds_of_type(ann)
+            if found:
+                kinds |= found[1]
+        self._class_kinds[cls] = kinds
+        return kinds
+
+    def _static_field(self, value: cst.BaseExpression) -> bool:
+        if not isinstance(value, cst.Call) or self.ctx.qualname(value.func) not in (
+            "equinox.field", "equinox.static_field", "dataclasses.field"
+        ):
+            return False
+        static = call_arg(value, None, "static")
+        return self.ctx.qualname(value.func) == "equinox.static_field" or (
+            isinstance(static, cst.Name) and static.value == "True"
+        )
+
+
+def _ints(expr) -> set[int]:
+    if isinstance(expr, cst.Integer):
+        return {int(expr.value, 0)}
+    if isinstance(expr, (cst.Tuple, cst.List)):
+        return {int(el.value.value, 0) for el in expr.elements if isinstance(el.value, cst.Integer)}
+    return set()

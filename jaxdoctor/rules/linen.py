@@ -1,0 +1,345 @@
+"""Flax Linen rules: raw JAX transforms around module state, and misused lifted `nn.cond`."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from jaxdoctor.findings import Severity
+from jaxdoctor.rules._modules import (
+    body_nodes,
+    class_fields,
+    find_class,
+    first_param,
+    is_linen_ctor,
+    methods,
+    param_names,
+    self_attr,
+)
+from jaxdoctor.static.rule import FileContext, LintRule
+from jaxdoctor.static.traced import call_arg
+from jaxdoctor.static.transforms import PARTIALS, TRANSFORMS
+from jaxdoctor.static.walker import children, iter_tree
+
+#: raw JAX transform → the Linen lifted version that threads module state through it
+_LIFTED = {
+    "jax.lax.cond": "nn.cond",
+    "jax.lax.switch": "nn.switch",
+    "jax.lax.scan": "nn.scan",
+    "jax.lax.fori_loop": "nn.scan",
+    "jax.lax.while_loop": "nn.while_loop",
+    "jax.lax.map": "nn.scan",
+    "jax.vmap": "nn.vmap",
+    "jax.jit": "nn.jit",
+    "jax.checkpoint": "nn.remat",
+    "jax.remat": "nn.remat",
+    "jax.grad": "nn.grad",
+    "jax.value_and_grad": "nn.value_and_grad",
+}
+#: `self.<name>(...)` calls that read or write Linen variables
+_STATE_METHODS = frozenset({"param", "variable", "sow", "put_variable", "perturb"})
+
+
+def _linen_method(ctx: FileContext) -> tuple[cst.ClassDef, cst.FunctionDef] | None:
+    """The Linen module class and its method that (lexically) hold the current node."""
+    cls_index = None
+    for i in range(len(ctx.ancestors) - 1, -1, -1):
+        if isinstance(ctx.ancestors[i], cst.ClassDef):
+            cls_index = i
+            break
+    if cls_index is None:
+        return None
+    cls = ctx.ancestors[cls_index]
+    if ctx.semantic.class_family(cls) != "linen":
+        return None
+    for node in ctx.ancestors[cls_index + 1:]:
+        if isinstance(node, cst.FunctionDef):
+            return cls, node
+    return None
+
+
+class _ModuleUse:
+    """Which calls in a Linen class touch module state (submodules, params, variables)."""
+
+    def __init__(self, ctx: FileContext, cls: cst.ClassDef, method: cst.FunctionDef) -> None:
+        self.ctx = ctx
+        self.cls = cls
+        self.methods = methods(cls)
+        self.submodules = self._submodules()
+        self.local_modules = self._local_modules(method)
+        self._memo: dict[cst.CSTNode, cst.CSTNode | None] = {}
+
+    def _submodules(self) -> set[str]:
+        out: set[str] = set()
+        for field in class_fields(self.cls):
+            for node in iter_tree(field.annotation.annotation):
+                if isinstance(node, (cst.Name, cst.Attribute)):
+                    q = self.ctx.qualname(node)
+                    local = find_class(self.ctx, node.value) if isinstance(node, cst.Name) else None
+                    if (q is not None and q.startswith("flax.linen.") and q.rsplit(".", 1)[1][:1].isupper()) or (
+                        local is not None and self.ctx.semantic.class_family(local) == "linen"
+                    ):
+                        out.add(field.target.value)
+        setup = self.methods.get("setup")
+        if setup is not None:
+            for node in body_nodes(setup):
+                if isinstance(node, cst.Assign) and self._builds_module(node.value):
+                    for target in node.targets:
+                        for t in iter_tree(target.target):
+                            name = self_attr(t) if isinstance(t, cst.Attribute) else None
+                            if name:
+                                out.add(name)
+        return out
+
+    def _builds_module(self, value: cst.BaseExpression) -> bool:
+        return any(isinstance(n, cst.Call) and is_linen_ctor(self.ctx, n) for n in iter_tree(value))
+
+    def _local_modules(self, method: cst.FunctionDef) -> set[str]:
+        out: set[str] = set()
+        for node in body_nodes(method):
+            if isinstance(node, cst.Assign) and self._builds_module(node.value):
+                for target in node.targets:
+                    if isinstance(target.target, cst.Name):
+                        out.add(target.target.value)
+        return out
+
+    def in_expr(self, expr: cst.BaseExpression, scope: cst.CSTNode) -> cst.CSTNode | None:
+        """The module use inside the function `expr` denotes (or `expr` itself, a module)."""
+        if self_attr(expr) in self.submodules:
+            return expr
+        if isinstance(expr, cst.Name) and expr.value in self.local_modules:
+            return expr
+        if isinstance(expr, cst.Call) and is_linen_ctor(self.ctx, expr):
+            return expr
+        if isinstance(expr, cst.Call) and self.ctx.qualname(expr.func) in PARTIALS and expr.args:
+            found = self.in_expr(expr.args[0].value, scope)
+            if found is not None:
+                return found
+        for info in self.ctx.semantic.resolve_functions(expr, scope):
+            found = self.in_function(info.node)
+            if found is not None:
+                return found
+        return None
+
+    def in_function(self, fn: cst.FunctionDef | cst.Lambda) -> cst.CSTNode | None:
+        if fn in self._memo:
+            return self._memo[fn]
+        self._memo[fn] = None  # recursion guard
+        params = param_names(fn)
+        found = None
+        for node in body_nodes(fn):
+            if not isinstance(node, cst.Call):
+                continue
+            func = node.func
+            if isinstance(func, cst.Call) and is_linen_ctor(self.ctx, func):
+                found = node
+            elif isinstance(func, cst.Name) and func.value in self.local_modules and func.value not in params:
+                found = node
+            elif isinstance(func, cst.Subscript):
+                base = func.value
+                if self_attr(base) in self.submodules or (
+                    isinstance(base, cst.Name) and base.value in self.local_modules
+                ):
+                    found = node
+            elif "self" not in params or isinstance(fn, cst.FunctionDef) and fn in self.methods.values():
+                name = self_attr(func)
+                if name is None:
+                    continue
+                if name in _STATE_METHODS or name in self.submodules:
+                    found = node
+                elif name in self.methods and self.in_function(self.methods[name]) is not None:
+                    found = node
+            if found is not None:
+                break
+        self._memo[fn] = found
+        return found
+
+
+class RawTransformInLinenModule(LintRule):
+    code = "JD201"
+    name = "raw-transform-in-linen-module"
+    severity = Severity.ERROR
+    summary = "Raw `jax.lax.cond`/`scan`/... or `jax.vmap`/`jit`/`checkpoint` around submodule calls in a Linen method"
+    fix_title = "Use Flax's lifted transform (`nn.cond`, `nn.scan`, `nn.vmap`, `nn.jit`, `nn.remat`, `nn.while_loop`)"
+    requires = ("flax",)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        q = self.ctx.qualname(node.func)
+        if q not in _LIFTED:
+            return
+        where = _linen_method(self.ctx)
+        if where is None:
+            return
+        spec = TRANSFORMS[q]
+        scope = self.ctx.enclosing(cst.FunctionDef, cst.Lambda)
+        uses = _ModuleUse(self.ctx, *where)
+        exprs = []
+        positional = [a for a in node.args if a.keyword is None and not a.star]
+        exprs += [positional[i].value for i in spec.fn_positions if i < len(positional)]
+        exprs += [a.value for a in node.args if a.keyword is not None and a.keyword.value in spec.fn_keywords]
+        for expr in exprs:
+            found = uses.in_expr(expr, scope)
+            if found is not None:
+                self._report(node, q, found, where)
+                return
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        where = None
+        for dec in node.decorators:
+            expr = dec.decorator
+            q = self.ctx.qualname(expr.func if isinstance(expr, cst.Call) else expr)
+            if q in PARTIALS and isinstance(expr, cst.Call) and expr.args:
+                q = self.ctx.qualname(expr.args[0].value)
+            if q not in _LIFTED:
+                continue
+            where = where or _linen_method(self.ctx)
+            if where is None:
+                return
+            found = _ModuleUse(self.ctx, *where).in_function(node)
+            if found is not None:
+                self._report(dec, q, found, where)
+                return
+
+    def _report(self, node: cst.CSTNode, q: str, found: cst.CSTNode, where) -> None:
+        cls, method = where
+        short = q.replace("jax.lax.", "lax.") if q.startswith("jax.lax.") else q
+        self.report(
+            node,
+            f"`{short}` inside Linen method `{cls.name.value}.{method.name.value}` wraps "
+            f"`{self.ctx.code(found)}`, which uses module state: `init()` silently returns leaked "
+            f"tracers as params and `apply()` fails with `UnexpectedTracerError`",
+            fix_title=f"Use the lifted `{_LIFTED[q]}` (it threads params and RNGs through the "
+            f"transform), or apply `{q}` outside the module (e.g. `{q}(model.apply)`)",
+        )
+
+
+class LinenCondMisuse(LintRule):
+    code = "JD202"
+    name = "linen-cond-misuse"
+    severity = Severity.ERROR
+    summary = "`nn.cond`/`nn.switch` whose branches don't take the module first or don't initialise the same variables"
+    fix_title = (
+        "Write each branch as `def branch(mdl, *operands)` using `mdl.<submodule>`, and make every "
+        "branch call the same submodules (or call them all once while initialising)"
+    )
+    requires = ("flax",)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        q = self.ctx.qualname(node.func)
+        if q not in ("flax.linen.cond", "flax.linen.switch"):
+            return
+        short = "nn.cond" if q.endswith("cond") else "nn.switch"
+        positional = [a.value for a in node.args if a.keyword is None and not a.star]
+        starred = any(a.star for a in node.args)
+        if q.endswith("cond"):
+            branch_exprs = [e for e in (call_arg(node, 1, "true_fun"), call_arg(node, 2, "false_fun")) if e is not None]
+            mdl_index = 3
+        else:
+            branches = call_arg(node, 1, "branches")
+            if not isinstance(branches, (cst.List, cst.Tuple)):
+                return
+            branch_exprs = [el.value for el in branches.elements]
+            mdl_index = 2
+        if len(branch_exprs) < 2:
+            return
+        if call_arg(node, mdl_index, "mdl") is None and not starred:
+            self.report(node, f"`{short}` is called without the module: its signature is "
+                        f"`{short}(..., mdl, *operands)` and each branch receives the module first")
+            return
+        n_operands = None if starred else max(0, len(positional) - mdl_index - 1)
+        scope = self.ctx.enclosing(cst.FunctionDef, cst.Lambda)
+        where = _linen_method(self.ctx)
+        infos = []
+        for expr in branch_exprs:
+            found = self.ctx.semantic.resolve_functions(expr, scope)
+            if len(found) != 1:
+                return  # a branch we can't see: don't guess
+            infos.append(found[0])
+        for expr, info in zip(branch_exprs, infos):
+            problem = self._signature_problem(info, n_operands, short)
+            if problem:
+                self.report(node, f"`{short}` branch `{self.ctx.code(expr)}` {problem}")
+                return
+        if where is None:
+            return
+        cls, method = where
+        uses = [self._init_uses(info, cls) for info in infos]
+        if any(u is None for u in uses):
+            return
+        differing = set().union(*uses) - set.intersection(*uses)
+        if not differing or self._initialised_elsewhere(differing, method, node):
+            return
+        shown = ", ".join(f"`{d}`" for d in sorted(differing))
+        self.report(
+            node,
+            f"`{short}` branches initialise different variables ({shown} only in some branches): "
+            f"`init()` fails with `cond branch outputs must have the same pytree structure`",
+        )
+
+    def _signature_problem(self, info, n_operands: int | None, short: str) -> str | None:
+        fn = info.node
+        params = info.positional
+        p = fn.params
+        if "self" not in param_names(fn) and any(
+            isinstance(n, cst.Call) and self_attr(n.func) is not None for n in body_nodes(fn)
+        ) and not info.is_method:
+            return ("closes over `self` instead of taking the module as its first parameter: "
+                    f"`{short}` passes the module as the first argument and `self` is not usable inside")
+        if n_operands is None or isinstance(p.star_arg, cst.Param):
+            return None
+        required = [n for n in params if (q := info.param(n)) is not None and q.default is None]
+        if len(required) > 1 + n_operands or len(params) < 1 + n_operands:
+            return (f"takes {len(params)} positional parameter(s), but `{short}` calls it with the "
+                    f"module and {n_operands} operand(s)")
+        return None
+
+    def _init_uses(self, info, cls: cst.ClassDef) -> set[str] | None:
+        """Submodules/variables a branch touches through its module parameter (None: unknown)."""
+        fn = info.node
+        mdl = info.positional[0] if info.positional else first_param(fn)
+        if mdl is None:
+            return None
+        own = methods(cls)
+        out: set[str] = set()
+        seen: set[str] = set()
+
+        def scan(body_fn, name: str) -> None:
+            for n in body_nodes(body_fn):
+                if not isinstance(n, cst.Call):
+                    continue
+                if isinstance(n.func, cst.Call) and is_linen_ctor(self.ctx, n.func):
+                    out.add(f"{self.ctx.code(n.func.func)}(...)")
+                    continue
+                base = n.func.value if isinstance(n.func, cst.Subscript) else n.func
+                attr = self_attr(base, name)
+                if attr is None:
+                    continue
+                if attr in ("param", "variable") and n.args:
+                    out.add(f"{attr}({self.ctx.code(n.args[0].value)}"
+                            + (f", {self.ctx.code(n.args[1].value)}" if attr == "variable" and len(n.args) > 1 else "")
+                            + ")")
+                elif attr in own and attr not in seen and attr != "__call__":
+                    seen.add(attr)
+                    scan(own[attr], "self")
+                else:
+                    out.add(attr)
+
+        scan(fn, mdl)
+        return out
+
+    def _initialised_elsewhere(self, differing: set[str], method: cst.FunctionDef, cond: cst.Call) -> bool:
+        """Every submodule only some branches use is also called outside the cond (e.g. under
+        `if self.is_initializing():`), so it exists before the branches run."""
+        called = set()
+        stack: list[cst.CSTNode] = [method.body]
+        while stack:
+            n = stack.pop()
+            if n is cond or isinstance(n, (cst.Lambda, cst.FunctionDef)):
+                continue  # only calls the method itself makes, not those inside branches
+            stack.extend(children(n))
+            if isinstance(n, cst.Call):
+                attr = self_attr(n.func)
+                if attr == "is_initializing":
+                    return True
+                if attr is not None:
+                    called.add(attr)
+        return all(d in called for d in differing)
