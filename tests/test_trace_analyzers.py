@@ -9,11 +9,11 @@ import time
 import pytest
 
 jax = pytest.importorskip("jax")
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
+import jax.numpy as jnp
+import numpy as np
 
-from jaxdoctor.findings import Origin  # noqa: E402
-from jaxdoctor.trace.analyzers import ANALYZERS, analyze_jaxpr  # noqa: E402
+from jaxdoctor.findings import Origin
+from jaxdoctor.trace.analyzers import ANALYZERS, analyze_jaxpr
 
 ALL = {cls.code for cls in ANALYZERS}
 HERE = __file__
@@ -62,14 +62,27 @@ SPECS_A = (
 
 def test_seed_a_reported_at_cond_line_with_256_mib_copy():
     closed = jax.make_jaxpr(jax.vmap(step_bad, in_axes=(None, 0, 0)))(*SPECS_A)
-    (f,) = analyze_jaxpr(closed, batch_axes=[None, 0, 0], batch_size=64, entry_name="step_bad",
-                         arg_names=["W", "x", "flag"])
-    assert (f.code, f.path, f.line) == ("JD501", HERE, line_of(step_bad, "jax.lax.cond"))
+    (f,) = analyze_jaxpr(
+        closed,
+        batch_axes=[None, 0, 0],
+        batch_size=64,
+        entry_name="step_bad",
+        arg_names=["W", "x", "flag"],
+    )
+    assert (f.code, f.path, f.line) == (
+        "JD501",
+        HERE,
+        line_of(step_bad, "jax.lax.cond"),
+    )
     assert f.origin is Origin.TRACE and f.name == "batched-broadcast"
     assert f.details["bytes_before"] == 4 << 20
     assert f.details["bytes_after"] == 256 << 20
     assert f.details["loop_in_branch"] is True and f.details["batch_size"] == 64
-    assert "`W`" in f.message and "256.0 MiB" in f.message and "f32[64,1024,1024]" in f.message
+    assert (
+        "`W`" in f.message
+        and "256.0 MiB" in f.message
+        and "f32[64,1024,1024]" in f.message
+    )
     assert "jnp.where" in f.fix_title
 
 
@@ -81,7 +94,11 @@ def test_seed_a_hoisted_is_silent():
 @pytest.mark.parametrize("wrap", ["jit_of_vmap", "vmap_of_jit"])
 def test_seed_a_found_without_batch_axes(wrap):
     vf = jax.vmap(step_bad, in_axes=(None, 0, 0)) if wrap == "jit_of_vmap" else None
-    fn = jax.jit(vf) if vf is not None else jax.vmap(jax.jit(step_bad), in_axes=(None, 0, 0))
+    fn = (
+        jax.jit(vf)
+        if vf is not None
+        else jax.vmap(jax.jit(step_bad), in_axes=(None, 0, 0))
+    )
     found = analyze_jaxpr(jax.make_jaxpr(fn)(*SPECS_A))
     assert codes(found) == [("JD501", line_of(step_bad, "jax.lax.cond"))]
 
@@ -92,7 +109,12 @@ def test_small_batched_cond_without_loop_is_silent():
     def f(x):
         return jax.lax.cond(x.sum() > 0, lambda v: v @ W, lambda v: -v, x)
 
-    assert analyze_jaxpr(jax.make_jaxpr(jax.vmap(f))(jnp.ones((8, 3))), batch_axes=[0], select=ALL) == []
+    assert (
+        analyze_jaxpr(
+            jax.make_jaxpr(jax.vmap(f))(jnp.ones((8, 3))), batch_axes=[0], select=ALL
+        )
+        == []
+    )
 
 
 def test_small_model_loop_in_batched_cond_is_reported():
@@ -103,11 +125,15 @@ def test_small_model_loop_in_batched_cond_is_reported():
         def body(i, h):
             return model(h)
 
-        return jax.lax.cond(flag, lambda h: nnx.fori_loop(0, 3, body, h), lambda h: h, x)
+        return jax.lax.cond(
+            flag, lambda h: nnx.fori_loop(0, 3, body, h), lambda h: h, x
+        )
 
     def main():
         model = nnx.Linear(4, 4, rngs=nnx.Rngs(0))
-        return nnx.vmap(apply, in_axes=(None, 0, 0))(model, jnp.ones((8, 4)), jnp.arange(8) % 2 == 0)
+        return nnx.vmap(apply, in_axes=(None, 0, 0))(
+            model, jnp.ones((8, 4)), jnp.arange(8) % 2 == 0
+        )
 
     found = analyze_jaxpr(jax.make_jaxpr(main)())
     assert codes(found) == [("JD501", line_of(apply, "jax.lax.cond"))]
@@ -129,7 +155,11 @@ def ensemble_decorated():
 def ensemble_inline():
     from flax import nnx
 
-    return nnx.state(nnx.vmap(lambda r: nnx.Linear(4, 3, rngs=r), in_axes=None, axis_size=5)(nnx.Rngs(0)))
+    return nnx.state(
+        nnx.vmap(lambda r: nnx.Linear(4, 3, rngs=r), in_axes=None, axis_size=5)(
+            nnx.Rngs(0)
+        )
+    )
 
 
 def ensemble_split():
@@ -203,10 +233,14 @@ def fold_in_ok(key):
     return sum(jax.random.normal(jax.random.fold_in(key, i)) for i in range(3))
 
 
-@pytest.mark.parametrize("make_key", [jax.random.PRNGKey, jax.random.key], ids=["raw", "typed"])
+@pytest.mark.parametrize(
+    "make_key", [jax.random.PRNGKey, jax.random.key], ids=["raw", "typed"]
+)
 def test_key_reuse(make_key):
     key = make_key(0)
-    assert codes(analyze_jaxpr(jax.make_jaxpr(reuse_raw)(key))) == [("JD503", line_of(reuse_raw, "uniform"))]
+    assert codes(analyze_jaxpr(jax.make_jaxpr(reuse_raw)(key))) == [
+        ("JD503", line_of(reuse_raw, "uniform"))
+    ]
     assert codes(analyze_jaxpr(jax.make_jaxpr(reuse_in_loop)(key))) == [
         ("JD503", line_of(reuse_in_loop, "random.normal"))
     ]
@@ -259,10 +293,14 @@ def rnn_unrolled(W, xs):
 
 
 def test_unrolled_time_loop_reported_but_deep_layer_loop_is_not():
-    (f,) = analyze_jaxpr(jax.make_jaxpr(rnn_unrolled)(jnp.ones((4, 4)), jnp.ones((60, 4))))
+    (f,) = analyze_jaxpr(
+        jax.make_jaxpr(rnn_unrolled)(jnp.ones((4, 4)), jnp.ones((60, 4)))
+    )
     assert (f.code, f.line) == ("JD505", line_of(rnn_unrolled, "for t in"))
     # 48 layers, each with its own weights, under grad: unrolling over layers is the point
-    deep = jax.make_jaxpr(jax.grad(lambda ps, x: layers(x, ps).sum()))([jnp.ones((4, 4))] * 48, jnp.ones(4))
+    deep = jax.make_jaxpr(jax.grad(lambda ps, x: layers(x, ps).sum()))(
+        [jnp.ones((4, 4))] * 48, jnp.ones(4)
+    )
     assert analyze_jaxpr(deep, select=ALL) == []
 
 
@@ -270,10 +308,21 @@ def test_unrolled_python_loop():
     (f,) = analyze_jaxpr(jax.make_jaxpr(unrolled)(jnp.ones(3)))
     assert (f.code, f.line) == ("JD505", line_of(unrolled, "for _ in"))
     assert f.details["chain"] >= 100
-    assert analyze_jaxpr(jax.make_jaxpr(layers)(jnp.ones(16), [jnp.ones((16, 16))] * 12), select=ALL) == []
+    assert (
+        analyze_jaxpr(
+            jax.make_jaxpr(layers)(jnp.ones(16), [jnp.ones((16, 16))] * 12), select=ALL
+        )
+        == []
+    )
     # a tree_map over many leaves repeats equations side by side, not in a chain
     tree = {f"w{i}": jnp.ones(4) for i in range(64)}
-    assert analyze_jaxpr(jax.make_jaxpr(lambda t: jax.tree.map(lambda p: p - 0.1 * p, t))(tree), select=ALL) == []
+    assert (
+        analyze_jaxpr(
+            jax.make_jaxpr(lambda t: jax.tree.map(lambda p: p - 0.1 * p, t))(tree),
+            select=ALL,
+        )
+        == []
+    )
 
 
 W_BIG = np.ones((1024, 1024), np.float32)
@@ -288,7 +337,12 @@ def test_large_captured_constant():
     (f,) = analyze_jaxpr(jax.make_jaxpr(jax.jit(predict_big))(jnp.ones(1024)))
     assert (f.code, f.line) == ("JD506", line_of(predict_big, "W_BIG"))
     assert f.details["bytes"] == 4 << 20
-    assert analyze_jaxpr(jax.make_jaxpr(jax.jit(lambda x: x @ W_SMALL))(jnp.ones(16)), select=ALL) == []
+    assert (
+        analyze_jaxpr(
+            jax.make_jaxpr(jax.jit(lambda x: x @ W_SMALL))(jnp.ones(16)), select=ALL
+        )
+        == []
+    )
 
 
 def print_in_loop(x):
@@ -312,13 +366,19 @@ def test_host_callback_in_loop():
     assert (f.code, f.line) == ("JD507", line_of(print_in_loop, "debug.print"))
     assert f.details["calls"] == 100
     assert analyze_jaxpr(jax.make_jaxpr(guarded_print)(1.0), select=ALL) == []
-    assert analyze_jaxpr(jax.make_jaxpr(lambda x: (jax.debug.print("{}", x), x)[1])(1.0), select=ALL) == []
+    assert (
+        analyze_jaxpr(
+            jax.make_jaxpr(lambda x: (jax.debug.print("{}", x), x)[1])(1.0), select=ALL
+        )
+        == []
+    )
 
 
 def test_float64_upcast_only_when_implicit_and_unintended():
     x64 = jax.config.jax_enable_x64
     jax.config.update("jax_enable_x64", True)
     try:
+
         def bad(x):
             return jnp.sin(x) * np.float64(0.5)
 
@@ -330,8 +390,16 @@ def test_float64_upcast_only_when_implicit_and_unintended():
 
         (f,) = analyze_jaxpr(jax.make_jaxpr(bad)(jnp.ones(3, jnp.float32)))
         assert (f.code, f.line) == ("JD508", line_of(bad, "np.float64"))
-        assert analyze_jaxpr(jax.make_jaxpr(explicit)(jnp.ones(3, jnp.float32)), select=ALL) == []
-        assert analyze_jaxpr(jax.make_jaxpr(all_f64)(jnp.ones(3, jnp.float64)), select=ALL) == []
+        assert (
+            analyze_jaxpr(
+                jax.make_jaxpr(explicit)(jnp.ones(3, jnp.float32)), select=ALL
+            )
+            == []
+        )
+        assert (
+            analyze_jaxpr(jax.make_jaxpr(all_f64)(jnp.ones(3, jnp.float64)), select=ALL)
+            == []
+        )
     finally:
         jax.config.update("jax_enable_x64", x64)
 
@@ -341,10 +409,21 @@ def unused_b(x, W, b, key, flag):
 
 
 def test_unused_input_is_opt_in_and_skips_keys_and_flags():
-    closed = jax.make_jaxpr(unused_b)(jnp.ones(4), jnp.ones((4, 4)), jnp.ones(4), jax.random.key(0), True)
+    closed = jax.make_jaxpr(unused_b)(
+        jnp.ones(4), jnp.ones((4, 4)), jnp.ones(4), jax.random.key(0), True
+    )
     assert analyze_jaxpr(closed) == []  # off by default
-    (f,) = analyze_jaxpr(closed, select={"JD509"}, entry_name="unused_b", arg_names=["x", "W", "b", "key", "flag"])
-    assert (f.code, f.line, f.severity.value) == ("JD509", line_of(unused_b, "def unused_b"), "info")
+    (f,) = analyze_jaxpr(
+        closed,
+        select={"JD509"},
+        entry_name="unused_b",
+        arg_names=["x", "W", "b", "key", "flag"],
+    )
+    assert (f.code, f.line, f.severity.value) == (
+        "JD509",
+        line_of(unused_b, "def unused_b"),
+        "info",
+    )
     assert "`b`" in f.message
 
 
@@ -353,7 +432,10 @@ def test_unused_input_is_opt_in_and_skips_keys_and_flags():
 
 def _mlp_params(sizes=(784, 512, 256, 10)):
     ks = jax.random.split(jax.random.PRNGKey(0), len(sizes))
-    return [(jax.random.normal(k, (a, b)) * 0.01, jnp.zeros(b)) for k, a, b in zip(ks, sizes[:-1], sizes[1:])]
+    return [
+        (jax.random.normal(k, (a, b)) * 0.01, jnp.zeros(b))
+        for k, a, b in zip(ks, sizes[:-1], sizes[1:])
+    ]
 
 
 def _mlp(params, x):
@@ -377,7 +459,9 @@ def prog_mlp_optax():
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
-    return jax.make_jaxpr(jax.jit(train_step))(params, tx.init(params), jnp.ones((32, 784)), jnp.zeros(32, jnp.int32))
+    return jax.make_jaxpr(jax.jit(train_step))(
+        params, tx.init(params), jnp.ones((32, 784)), jnp.zeros(32, jnp.int32)
+    )
 
 
 def prog_nnx_train_step():
@@ -414,10 +498,14 @@ def prog_eqx_filter_jit():
 
     @eqx.filter_jit
     def step(m, x, y):
-        loss, grads = eqx.filter_value_and_grad(lambda m: jnp.mean((jax.vmap(m)(x) - y) ** 2))(m)
+        loss, grads = eqx.filter_value_and_grad(
+            lambda m: jnp.mean((jax.vmap(m)(x) - y) ** 2)
+        )(m)
         return eqx.apply_updates(m, jax.tree.map(lambda g: -0.1 * g, grads)), loss
 
-    return jax.make_jaxpr(lambda x, y: eqx.filter(step(model, x, y), eqx.is_array))(jnp.ones((4, 8)), jnp.ones((4, 2)))
+    return jax.make_jaxpr(lambda x, y: eqx.filter(step(model, x, y), eqx.is_array))(
+        jnp.ones((4, 8)), jnp.ones((4, 2))
+    )
 
 
 def prog_scan_rnn_grad():
@@ -438,7 +526,9 @@ def prog_vmapped_per_example_grads():
     def loss(params, x, y):
         return ((_mlp(params, x) - y) ** 2).sum()
 
-    return jax.make_jaxpr(jax.vmap(jax.grad(loss), in_axes=(None, 0, 0)))(_mlp_params(), jnp.ones((8, 784)), jnp.ones((8, 10)))
+    return jax.make_jaxpr(jax.vmap(jax.grad(loss), in_axes=(None, 0, 0)))(
+        _mlp_params(), jnp.ones((8, 784)), jnp.ones((8, 10))
+    )
 
 
 def prog_linen_dropout():
@@ -455,7 +545,9 @@ def prog_linen_dropout():
 
     def main():
         variables = m.init(jax.random.PRNGKey(0), jnp.ones((2, 4)), False)
-        return jax.jit(lambda v, x, k: m.apply(v, x, True, rngs={"dropout": k}))(variables, jnp.ones((2, 4)), jax.random.PRNGKey(1))
+        return jax.jit(lambda v, x, k: m.apply(v, x, True, rngs={"dropout": k}))(
+            variables, jnp.ones((2, 4)), jax.random.PRNGKey(1)
+        )
 
     return jax.make_jaxpr(main)()
 
@@ -556,7 +648,9 @@ def test_cost_is_loop_aware_and_reports_compiled_memory():
 
     spec = jax.ShapeDtypeStruct((64, 64), jnp.float32)
     report = cost_report(jax.make_jaxpr(mm)(spec, spec))
-    assert report["flops"] == 10 * (2 * 64**3 + 1)  # the matmul and the counter, 10 times
+    assert report["flops"] == 10 * (
+        2 * 64**3 + 1
+    )  # the matmul and the counter, 10 times
     assert report["unknown_trip_loops"] == 0
     assert report["argument_bytes"] == 2 * 64 * 64 * 4
     assert report["output_bytes"] == 64 * 64 * 4
@@ -566,8 +660,11 @@ def test_cost_is_loop_aware_and_reports_compiled_memory():
 def test_cost_shows_the_seed_a_scratch():
     from jaxdoctor.trace.cost import cost_report
 
-    small = (jax.ShapeDtypeStruct((256, 256), jnp.float32), jax.ShapeDtypeStruct((16, 256), jnp.float32),
-             jax.ShapeDtypeStruct((16,), jnp.int32))
+    small = (
+        jax.ShapeDtypeStruct((256, 256), jnp.float32),
+        jax.ShapeDtypeStruct((16, 256), jnp.float32),
+        jax.ShapeDtypeStruct((16,), jnp.int32),
+    )
     bad = jax.vmap(step_bad, in_axes=(None, 0, 0))
     good = jax.vmap(step_hoisted, in_axes=(None, 0, 0))
     tb = cost_report(jax.make_jaxpr(bad)(*small), bad, small)["temp_bytes"]

@@ -17,10 +17,10 @@ import pytest
 
 jax = pytest.importorskip("jax")
 
-from jaxdoctor.trace.analyzers import ANALYZERS, analyze_jaxpr  # noqa: E402
+from jaxdoctor.trace.analyzers import ANALYZERS, analyze_jaxpr
 
 DOCS = Path(__file__).resolve().parent.parent / "rules"
-_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 _MARK = re.compile(r"#\s*((?:JD\d{3}[\s,]*)+)\s*$")
 CODES = sorted(cls.code for cls in ANALYZERS)
 #: JD504 is found at run time by the capture, not in a jaxpr.
@@ -58,10 +58,18 @@ def _run(source: str, tmp_path: Path, name: str) -> set[tuple[int, str]]:
         for f in analyze_jaxpr(closed, select=top_codes, entry_name="main"):
             assert f.path == str(path), f
             found.add((f.line, f.code))
-        for eqn in closed.jaxpr.eqns:  # each jit the program calls, as the capture sees it
-            inner = eqn.params.get("jaxpr") if eqn.primitive.name in ("jit", "pjit") else None
+        for (
+            eqn
+        ) in closed.jaxpr.eqns:  # each jit the program calls, as the capture sees it
+            inner = (
+                eqn.params.get("jaxpr")
+                if eqn.primitive.name in ("jit", "pjit")
+                else None
+            )
             if inner is not None:
-                for f in analyze_jaxpr(inner, select=CODES, entry_name=eqn.params.get("name", "fn")):
+                for f in analyze_jaxpr(
+                    inner, select=CODES, entry_name=eqn.params.get("name", "fn")
+                ):
                     found.add((f.line, f.code))
         return found
     finally:

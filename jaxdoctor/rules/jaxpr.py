@@ -42,7 +42,9 @@ class PrngKeyReuseTraced(JaxprRule):
     name = "traced-prng-key-reuse"
     summary = "The same PRNG key is consumed twice in the traced program (JAX's key-reuse checker)"
     severity = Severity.WARNING
-    fix_title = "Split the key (`key, sub = jax.random.split(key)`) and use each key once"
+    fix_title = (
+        "Split the key (`key, sub = jax.random.split(key)`) and use each key once"
+    )
 
 
 class LeakedTracer(JaxprRule):
@@ -93,5 +95,7 @@ class UnusedInput(JaxprRule):
     name = "unused-input"
     summary = "An array argument of the traced function is never used"
     severity = Severity.INFO
-    fix_title = "Remove the argument, or check that the function uses the array it was meant to"
+    fix_title = (
+        "Remove the argument, or check that the function uses the array it was meant to"
+    )
     default_enabled = False

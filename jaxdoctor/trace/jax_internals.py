@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import functools
 import traceback as _pytraceback
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -20,7 +21,6 @@ import numpy as np
 # ---------------------------------------------------------------------------------------------
 # Section: jaxpr analyzers, source mapping and cost (jaxdoctor.trace.analyzers, source_map, cost)
 # ---------------------------------------------------------------------------------------------
-
 from jax.extend import core as _jcore  # the semi-public jaxpr types
 
 ClosedJaxpr = _jcore.ClosedJaxpr
@@ -52,7 +52,7 @@ def _frames_of_traceback(tb: Any) -> tuple[SrcFrame, ...]:
     for code, lasti in zip(codes, lastis):
         try:
             start_line, start_col, end_line, end_col = xla_client.Traceback.code_addr2location(code, lasti)
-        except Exception:  # pragma: no cover - very old jaxlib
+        except Exception:  # noqa: BLE001 - pragma: no cover - very old jaxlib
             start_line, start_col, end_line, end_col = code.co_firstlineno, -1, -1, -1
         start_line = start_line if start_line and start_line > 0 else code.co_firstlineno
         out.append(
@@ -124,7 +124,7 @@ def aval_of(atom: Any) -> Any:
 def is_key_dtype(dtype: Any) -> bool:
     try:
         return jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
-    except Exception:
+    except Exception:  # noqa: BLE001
         return False
 
 
@@ -134,7 +134,7 @@ def aval_shape(aval: Any) -> tuple[int, ...] | None:
         return None
     try:
         return tuple(int(d) for d in shape)
-    except Exception:  # symbolic dimensions
+    except Exception:  # noqa: BLE001 - symbolic dimensions
         return None
 
 
@@ -154,7 +154,7 @@ def aval_nbytes(aval: Any) -> int:
 def aval_str(aval: Any) -> str:
     try:
         return aval.str_short(short_dtypes=True)
-    except Exception:
+    except Exception:  # noqa: BLE001
         return str(aval)
 
 
@@ -274,12 +274,17 @@ def while_trip_count(eqn: Any) -> int | None:
     bout = bj.outvars[i_idx]
     binv = bj.invars[bn + i_idx]
     for e in bj.eqns:
-        if e.outvars and e.outvars[0] is bout and e.primitive.name == "add":
-            if binv in e.invars and any(isinstance(x, Literal) and x.val == 1 for x in e.invars):
-                try:
-                    return max(0, int(stop) - int(start))
-                except Exception:
-                    return None
+        if (
+            e.outvars
+            and e.outvars[0] is bout
+            and e.primitive.name == "add"
+            and binv in e.invars
+            and any(isinstance(x, Literal) and x.val == 1 for x in e.invars)
+        ):
+            try:
+                return max(0, int(stop) - int(start))
+            except (TypeError, ValueError):
+                return None
     return None
 
 
@@ -372,7 +377,7 @@ def check_key_reuse(jaxpr: Any) -> tuple[str, tuple[SrcFrame, ...]] | None:
                     break
             cause = cause.__cause__
         return str(e).splitlines()[0], frames
-    except Exception:
+    except Exception:  # noqa: BLE001
         return None
     return None
 

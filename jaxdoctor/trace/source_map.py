@@ -11,8 +11,9 @@ from __future__ import annotations
 import ast
 import functools
 import linecache
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from jaxdoctor.trace import jax_internals as ji
 from jaxdoctor.trace.frames import is_user_file
@@ -29,17 +30,25 @@ class SourceLocation:
     first_line: int  # the function's `def` (or first decorator) line
 
     @classmethod
-    def of_frame(cls, fr: ji.SrcFrame) -> "SourceLocation":
+    def of_frame(cls, fr: ji.SrcFrame) -> SourceLocation:
         end_line = max(fr.end_line, fr.line)
-        end_col = fr.end_column if end_line > fr.line or fr.end_column > fr.column else fr.column
-        return cls(fr.file, fr.line, fr.column, end_line, end_col, fr.function, fr.first_line)
+        end_col = (
+            fr.end_column
+            if end_line > fr.line or fr.end_column > fr.column
+            else fr.column
+        )
+        return cls(
+            fr.file, fr.line, fr.column, end_line, end_col, fr.function, fr.first_line
+        )
 
-    def at_line(self, line: int) -> "SourceLocation":
+    def at_line(self, line: int) -> SourceLocation:
         """The same file at another line, spanning that line's text."""
         text = linecache.getline(self.path, line)
         col = len(text) - len(text.lstrip()) + 1 if text.strip() else 1
         end = len(text.rstrip("\n")) + 1 if text.strip() else col
-        return SourceLocation(self.path, line, col, line, end, self.function, self.first_line)
+        return SourceLocation(
+            self.path, line, col, line, end, self.function, self.first_line
+        )
 
 
 def user_frames(frames: Iterable[ji.SrcFrame]) -> list[ji.SrcFrame]:
@@ -95,7 +104,9 @@ def enclosing_loop_line(path: str, line: int) -> int | None:
             end = getattr(node, "end_lineno", None) or start
             if start <= line <= end and (best is None or node.lineno > best.lineno):
                 best = node
-        elif isinstance(node, (ast.ListComp, ast.GeneratorExp, ast.SetComp, ast.DictComp)):
+        elif isinstance(
+            node, (ast.ListComp, ast.GeneratorExp, ast.SetComp, ast.DictComp)
+        ):
             start, end = node.lineno, getattr(node, "end_lineno", node.lineno)
             if start <= line <= end and (best is None or node.lineno >= best.lineno):
                 best = node  # type: ignore[assignment]
@@ -108,7 +119,10 @@ def decorator_line_mentioning(path: str, def_line: int, word: str) -> int | None
     if tree is None:
         return None
     for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.decorator_list:
+        if (
+            isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.decorator_list
+        ):
             first = min(d.lineno for d in node.decorator_list)
             if first == def_line or node.lineno == def_line:
                 src = "".join(linecache.getlines(path))
@@ -118,7 +132,9 @@ def decorator_line_mentioning(path: str, def_line: int, word: str) -> int | None
     return None
 
 
-def call_line_mentioning(path: str, near_line: int, word: str, name: str | None = None) -> int | None:
+def call_line_mentioning(
+    path: str, near_line: int, word: str, name: str | None = None
+) -> int | None:
     """The nearest line at or before `near_line` whose call mentions `word` (and `name`, if given)."""
     tree = _parse(path)
     if tree is None:

@@ -12,14 +12,17 @@ readable name. `select`: the enabled codes (default: every JD50x rule enabled by
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from jaxdoctor.findings import Finding
 from jaxdoctor.trace.analyzers._walk import Analyzer, Walk, run_walk
 from jaxdoctor.trace.analyzers.batched_broadcast import BatchedBroadcastAnalyzer
 from jaxdoctor.trace.analyzers.float64_upcast import Float64UpcastAnalyzer
 from jaxdoctor.trace.analyzers.host_callback_in_loop import HostCallbackInLoopAnalyzer
-from jaxdoctor.trace.analyzers.large_captured_constant import LargeCapturedConstantAnalyzer
+from jaxdoctor.trace.analyzers.large_captured_constant import (
+    LargeCapturedConstantAnalyzer,
+)
 from jaxdoctor.trace.analyzers.loop_invariant_carry import LoopInvariantCarryAnalyzer
 from jaxdoctor.trace.analyzers.prng_key_reuse import PrngKeyReuseAnalyzer
 from jaxdoctor.trace.analyzers.unrolled_python_loop import UnrolledPythonLoopAnalyzer
@@ -45,7 +48,10 @@ def _default_codes() -> set[str]:
     return {
         cls.code
         for cls in vars(rules).values()
-        if isinstance(cls, type) and issubclass(cls, rules.JaxprRule) and "code" in cls.__dict__ and cls.default_enabled
+        if isinstance(cls, type)
+        and issubclass(cls, rules.JaxprRule)
+        and "code" in cls.__dict__
+        and cls.default_enabled
     }
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from jaxdoctor.findings import Finding, Origin
 from jaxdoctor.trace.source_map import SourceLocation
@@ -20,8 +21,14 @@ def fmt_bytes(n: int) -> str:
     return f"{n} B"
 
 
-def make_finding(rule: Any, loc: SourceLocation, message: str, details: Mapping[str, Any] | None = None,
-                 *, fix_title: str | None = None) -> Finding:
+def make_finding(
+    rule: Any,
+    loc: SourceLocation,
+    message: str,
+    details: Mapping[str, Any] | None = None,
+    *,
+    fix_title: str | None = None,
+) -> Finding:
     return Finding(
         code=rule.code,
         name=rule.name,

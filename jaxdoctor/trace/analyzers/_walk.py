@@ -13,8 +13,9 @@ with its `Scope` (which jaxpr, nested in which equation, how many times it runs)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from jaxdoctor.trace import jax_internals as ji
 
@@ -26,9 +27,11 @@ RANDOM = 2
 class Scope:
     jaxpr: Any
     kind: str  # "top", "scan", "while_cond", "while_body", "cond_branch", "call", "opaque"
-    parent: "Scope | None" = None
+    parent: Scope | None = None
     eqn: Any = None  # the equation this jaxpr is nested in
-    trip: int | None = 1  # how many times this jaxpr runs per run of its parent (None: unknown)
+    trip: int | None = (
+        1  # how many times this jaxpr runs per run of its parent (None: unknown)
+    )
     consts: tuple = ()
 
     @property
@@ -44,7 +47,7 @@ class Scope:
     def is_loop_body(self) -> bool:
         return self.kind in ("scan", "while_body", "while_cond")
 
-    def enclosing_loop(self, *, stop_at_cond: bool = False) -> "Scope | None":
+    def enclosing_loop(self, *, stop_at_cond: bool = False) -> Scope | None:
         s: Scope | None = self
         while s is not None:
             if s.is_loop_body:
@@ -78,8 +81,12 @@ class Walk:
     flags: dict = field(default_factory=dict)  # var -> bit flags
     names: dict = field(default_factory=dict)  # var -> readable argument name
     producers: dict = field(default_factory=dict)  # var -> equation that produced it
-    constvars: set = field(default_factory=set)  # ids of every jaxpr's constvars (captured constants)
-    roots: dict = field(default_factory=dict)  # nested invar -> (outer var it stands for, crossed a loop)
+    constvars: set = field(
+        default_factory=set
+    )  # ids of every jaxpr's constvars (captured constants)
+    roots: dict = field(
+        default_factory=dict
+    )  # nested invar -> (outer var it stands for, crossed a loop)
     _users: dict = field(default_factory=dict)  # id(jaxpr) -> {var: [eqn, ...]}
 
     def flag(self, atom: Any) -> int:
@@ -162,13 +169,17 @@ def run_walk(walk: Walk, analyzers: Sequence[Analyzer]) -> None:
         walk.flags[v] = 0
         walk.constvars.add(id(v))
     on_eqn = [a.on_eqn for a in analyzers if type(a).on_eqn is not Analyzer.on_eqn]
-    on_jaxpr = [a.on_jaxpr for a in analyzers if type(a).on_jaxpr is not Analyzer.on_jaxpr]
+    on_jaxpr = [
+        a.on_jaxpr for a in analyzers if type(a).on_jaxpr is not Analyzer.on_jaxpr
+    ]
     top = Scope(jaxpr, "top", consts=tuple(closed.consts))
     _Walker(walk, on_eqn, on_jaxpr).walk(top, emit=True)
 
 
 class _Walker:
-    def __init__(self, walk: Walk, on_eqn: list[Callable], on_jaxpr: list[Callable]) -> None:
+    def __init__(
+        self, walk: Walk, on_eqn: list[Callable], on_jaxpr: list[Callable]
+    ) -> None:
         self.w = walk
         self.on_eqn = on_eqn
         self.on_jaxpr = on_jaxpr
@@ -191,21 +202,33 @@ class _Walker:
                     cb(eqn, scope)
         return [w.flag(v) for v in scope.jaxpr.outvars]
 
-    def _enter(self, sub: ji.SubJaxpr, in_flags: Sequence[int], eqn: Any, scope: Scope,
-               names: Sequence[str | None], trip: int | None, n_consts: int | None = None) -> Scope:
+    def _enter(
+        self,
+        sub: ji.SubJaxpr,
+        in_flags: Sequence[int],
+        eqn: Any,
+        scope: Scope,
+        names: Sequence[str | None],
+        trip: int | None,
+        n_consts: int | None = None,
+    ) -> Scope:
         w = self.w
         for i, (v, f, n) in enumerate(zip(sub.jaxpr.invars, in_flags, names)):
             w.flags[v] = f
             if n:
                 w.names[v] = n
-            if sub.kind in ("call", "cond_branch") or (n_consts is not None and i < n_consts):
+            if sub.kind in ("call", "cond_branch") or (
+                n_consts is not None and i < n_consts
+            ):
                 src = sub.in_map[i] if i < len(sub.in_map) else None
                 if src is not None and not ji.is_literal(eqn.invars[src]):
                     w.roots[v] = (eqn.invars[src], n_consts is not None and trip != 1)
         for v in sub.jaxpr.constvars:
             w.flags[v] = 0
             w.constvars.add(id(v))
-        return Scope(sub.jaxpr, sub.kind, parent=scope, eqn=eqn, trip=trip, consts=sub.consts)
+        return Scope(
+            sub.jaxpr, sub.kind, parent=scope, eqn=eqn, trip=trip, consts=sub.consts
+        )
 
     # -- transfer functions -------------------------------------------------------------------
     def transfer(self, eqn: Any, scope: Scope, ins: list[int], emit: bool) -> list[int]:
@@ -234,7 +257,14 @@ class _Walker:
                 if len(res) == n_out:
                     outs = res if outs is None else [a | b for a, b in zip(outs, res)]
             else:
-                child = self._enter(sub, [joined] * len(sub.jaxpr.invars), eqn, scope, [None] * len(sub.jaxpr.invars), None)
+                child = self._enter(
+                    sub,
+                    [joined] * len(sub.jaxpr.invars),
+                    eqn,
+                    scope,
+                    [None] * len(sub.jaxpr.invars),
+                    None,
+                )
                 res = self.walk(child, emit=emit)
                 for f in res:
                     joined |= f & RANDOM
@@ -245,18 +275,30 @@ class _Walker:
     def _scan(self, eqn: Any, scope: Scope, ins: list[int], emit: bool) -> list[int]:
         (sub,) = ji.sub_jaxprs(eqn)
         n_consts, n_carry, length = ji.scan_layout(eqn)
-        names = [self.w.name(v) if i < n_consts else None for i, v in enumerate(eqn.invars)]
-        consts, carry, xs = ins[:n_consts], ins[n_consts : n_consts + n_carry], ins[n_consts + n_carry :]
+        names = [
+            self.w.name(v) if i < n_consts else None for i, v in enumerate(eqn.invars)
+        ]
+        consts, carry, xs = (
+            ins[:n_consts],
+            ins[n_consts : n_consts + n_carry],
+            ins[n_consts + n_carry :],
+        )
         res: list[int] = []
-        for _ in range(4):  # fixpoint on the carry flags (two bits: at most 3 rounds change)
-            child = self._enter(sub, consts + carry + xs, eqn, scope, names, length, n_consts)
+        for _ in range(
+            4
+        ):  # fixpoint on the carry flags (two bits: at most 3 rounds change)
+            child = self._enter(
+                sub, consts + carry + xs, eqn, scope, names, length, n_consts
+            )
             res = self.walk(child, emit=False)
             new = [a | b for a, b in zip(carry, res[:n_carry])]
             if new == carry:
                 break
             carry = new
         if emit:
-            child = self._enter(sub, consts + carry + xs, eqn, scope, names, length, n_consts)
+            child = self._enter(
+                sub, consts + carry + xs, eqn, scope, names, length, n_consts
+            )
             res = self.walk(child, emit=True)
         return carry + res[n_carry:]
 
@@ -266,11 +308,15 @@ class _Walker:
         trip = ji.while_trip_count(eqn)
         cconsts, bconsts, carry = ins[:cn], ins[cn : cn + bn], ins[cn + bn :]
         cnames = [self.w.name(v) for v in eqn.invars[:cn]] + [None] * len(carry)
-        bnames = [self.w.name(v) for v in eqn.invars[cn : cn + bn]] + [None] * len(carry)
+        bnames = [self.w.name(v) for v in eqn.invars[cn : cn + bn]] + [None] * len(
+            carry
+        )
         for _ in range(4):
             cchild = self._enter(cond_sub, cconsts + carry, eqn, scope, cnames, trip)
             pred = self.walk(cchild, emit=False)
-            bchild = self._enter(body_sub, bconsts + carry, eqn, scope, bnames, trip, bn)
+            bchild = self._enter(
+                body_sub, bconsts + carry, eqn, scope, bnames, trip, bn
+            )
             res = self.walk(bchild, emit=False)
             new = [a | b for a, b in zip(carry, res)]
             if pred and pred[0] & BATCHED:
@@ -279,8 +325,14 @@ class _Walker:
                 break
             carry = new
         if emit:
-            self.walk(self._enter(cond_sub, cconsts + carry, eqn, scope, cnames, trip), emit=True)
-            self.walk(self._enter(body_sub, bconsts + carry, eqn, scope, bnames, trip, bn), emit=True)
+            self.walk(
+                self._enter(cond_sub, cconsts + carry, eqn, scope, cnames, trip),
+                emit=True,
+            )
+            self.walk(
+                self._enter(body_sub, bconsts + carry, eqn, scope, bnames, trip, bn),
+                emit=True,
+            )
         return carry
 
     def _cond(self, eqn: Any, scope: Scope, ins: list[int], emit: bool) -> list[int]:

@@ -76,9 +76,17 @@ class BatchedBroadcastAnalyzer(Analyzer):
         if ji.is_literal(a) or ji.is_literal(b):
             return
         pa, pb = w.producer(a), w.producer(b)
-        if pa is not None and ji.primitive_name(pa) == "stop_gradient" and pa.invars[0] is b:
+        if (
+            pa is not None
+            and ji.primitive_name(pa) == "stop_gradient"
+            and pa.invars[0] is b
+        ):
             x = b
-        elif pb is not None and ji.primitive_name(pb) == "stop_gradient" and pb.invars[0] is a:
+        elif (
+            pb is not None
+            and ji.primitive_name(pb) == "stop_gradient"
+            and pb.invars[0] is a
+        ):
             x = a
         else:
             return
@@ -104,7 +112,9 @@ class BatchedBroadcastAnalyzer(Analyzer):
         copy = group.copies.get(id(x))
         if copy is None:
             copy = group.copies[id(x)] = _Copy(u, x, w.is_constant(u))
-        if not copy.into_loop and self._flows_into_loop(eqn.outvars[0], scope.jaxpr, depth=0):
+        if not copy.into_loop and self._flows_into_loop(
+            eqn.outvars[0], scope.jaxpr, depth=0
+        ):
             copy.into_loop = True
 
     def _flows_into_loop(self, var: Any, jaxpr: Any, depth: int) -> bool:
@@ -116,9 +126,15 @@ class BatchedBroadcastAnalyzer(Analyzer):
                 return True
             for sub in ji.sub_jaxprs(user):
                 for j, src in enumerate(sub.in_map):
-                    if src is not None and src < len(user.invars) and user.invars[src] is var:
-                        if self._flows_into_loop(sub.jaxpr.invars[j], sub.jaxpr, depth + 1):
-                            return True
+                    if (
+                        src is not None
+                        and src < len(user.invars)
+                        and user.invars[src] is var
+                        and self._flows_into_loop(
+                            sub.jaxpr.invars[j], sub.jaxpr, depth + 1
+                        )
+                    ):
+                        return True
         return False
 
     # -- 2. identical ensemble ----------------------------------------------------------------------
@@ -153,7 +169,9 @@ class BatchedBroadcastAnalyzer(Analyzer):
         outer = sm.user_frames_of(eqn)
         inner_frames = self._random_origin_frames(u, scope)
         outer_keys = {(f.file, f.line, f.function) for f in outer}
-        inner = [f for f in inner_frames if (f.file, f.line, f.function) not in outer_keys]
+        inner = [
+            f for f in inner_frames if (f.file, f.line, f.function) not in outer_keys
+        ]
         if inner:
             fn = inner[-1]  # outermost frame inside the vmapped function
             line = sm.decorator_line_mentioning(fn.file, fn.first_line, "vmap")
@@ -195,7 +213,11 @@ class BatchedBroadcastAnalyzer(Analyzer):
     def finish(self) -> list:
         out = []
         for group in self.conds.values():
-            copies = [c for c in group.copies.values() if ji.aval_nbytes(ji.aval_of(c.operand)) > 8]
+            copies = [
+                c
+                for c in group.copies.values()
+                if ji.aval_nbytes(ji.aval_of(c.operand)) > 8
+            ]
             if not copies or group.loc is None:
                 continue
             after = sum(ji.aval_nbytes(ji.aval_of(c.batched)) for c in copies)
@@ -211,7 +233,11 @@ class BatchedBroadcastAnalyzer(Analyzer):
             what = f"`{uname}` " if uname else ""
             u_str = ji.aval_str(ji.aval_of(big.operand))
             x_str = ji.aval_str(ji.aval_of(big.batched))
-            loop_txt = " and the loop inside the branch runs on the copies" if into_loop else ""
+            loop_txt = (
+                " and the loop inside the branch runs on the copies"
+                if into_loop
+                else ""
+            )
             msg = (
                 f"`cond` with a batched predicate under `vmap` runs every branch and copies the broadcast "
                 f"operand {what}{u_str} ({fmt_bytes(ji.aval_nbytes(ji.aval_of(big.operand)))}) once per batch "

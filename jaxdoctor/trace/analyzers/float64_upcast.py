@@ -32,7 +32,10 @@ class Float64UpcastAnalyzer(Analyzer):
     def on_eqn(self, eqn, scope: Scope) -> None:
         if not self.enabled or ji.primitive_name(eqn) != "convert_element_type":
             return
-        src, dst = ji.dtype_name(ji.aval_of(eqn.invars[0])), ji.dtype_name(ji.aval_of(eqn.outvars[0]))
+        src, dst = (
+            ji.dtype_name(ji.aval_of(eqn.invars[0])),
+            ji.dtype_name(ji.aval_of(eqn.outvars[0])),
+        )
         if dst not in _WIDE or src not in _NARROW or not ji.is_implicit_promotion(eqn):
             return
         loc = sm.locate(eqn, scope.parents)

@@ -41,7 +41,11 @@ class HostCallbackInLoopAnalyzer(Analyzer):
         if loc is None or (loc.path, loc.line) in self.findings:
             return
         mult = loop.multiplier
-        kind = {"scan": "scan/fori_loop", "while_body": "while_loop", "while_cond": "while_loop"}[loop.kind]
+        kind = {
+            "scan": "scan/fori_loop",
+            "while_body": "while_loop",
+            "while_cond": "while_loop",
+        }[loop.kind]
         times = f"{mult} times" if mult is not None else "once per iteration"
         msg = f"`{_NAMES.get(name, name)}` inside a `{kind}` body calls back to the host {times} per call"
         self.findings[(loc.path, loc.line)] = make_finding(

@@ -47,9 +47,11 @@ def _identity_source(var: Any, producers: dict, depth: int = 0) -> Any:
         return var
     name = ji.primitive_name(e)
     ins = e.invars
-    same = lambda a: ji.aval_str(ji.aval_of(a)) == ji.aval_str(ji.aval_of(var))  # noqa: E731
+    same = lambda a: ji.aval_str(ji.aval_of(a)) == ji.aval_str(ji.aval_of(var))
     nxt = None
-    if name in ("stop_gradient", "copy", "copy_p", "optimization_barrier") and len(ins) == len(e.outvars):
+    if name in ("stop_gradient", "copy", "copy_p", "optimization_barrier") and len(
+        ins
+    ) == len(e.outvars):
         nxt = ins[e.outvars.index(var)]
     elif name == "convert_element_type" and same(ins[0]):
         nxt = ins[0]
@@ -127,8 +129,17 @@ class LoopInvariantCarryAnalyzer(Analyzer):
                 f"but stays a carry: it is copied for {trip_txt} and, under `grad`, saved per iteration"
             )
             self.findings.append(
-                make_finding(LoopInvariantCarry, loc, msg,
-                             {"carry_index": i, "shape": shape, "bytes": nbytes, "trip_count": trip})
+                make_finding(
+                    LoopInvariantCarry,
+                    loc,
+                    msg,
+                    {
+                        "carry_index": i,
+                        "shape": shape,
+                        "bytes": nbytes,
+                        "trip_count": trip,
+                    },
+                )
             )
 
     def finish(self) -> list:

@@ -23,13 +23,16 @@ _NOT_CONSUMING = frozenset({"random_fold_in", "eq", "ne", "random_key_data"})
 
 def _has_typed_keys(jaxpr: Any) -> bool:
     for e in jaxpr.eqns:
-        if any(ji.is_key_dtype(getattr(ji.aval_of(v), "dtype", None)) for v in e.outvars):
-            if ji.primitive_name(e) != "random_wrap":
-                return True
+        if ji.primitive_name(e) != "random_wrap" and any(
+            ji.is_key_dtype(getattr(ji.aval_of(v), "dtype", None)) for v in e.outvars
+        ):
+            return True
         for sub in ji.sub_jaxprs(e):
             if _has_typed_keys(sub.jaxpr):
                 return True
-    return any(ji.is_key_dtype(getattr(ji.aval_of(v), "dtype", None)) for v in jaxpr.invars)
+    return any(
+        ji.is_key_dtype(getattr(ji.aval_of(v), "dtype", None)) for v in jaxpr.invars
+    )
 
 
 class PrngKeyReuseAnalyzer(Analyzer):
@@ -57,16 +60,25 @@ class PrngKeyReuseAnalyzer(Analyzer):
             loc = sm.locate(eqn, scope.parents)
             if loc is None:
                 return
-            why = "inside a loop body, with a key from outside the loop: every iteration draws the same numbers" \
-                if len(uses) == 1 else "a second time without a split"
+            why = (
+                "inside a loop body, with a key from outside the loop: every iteration draws the same numbers"
+                if len(uses) == 1
+                else "a second time without a split"
+            )
             self.findings.append(
-                make_finding(PrngKeyReuseTraced, loc, f"A PRNG key (`jax.random.PRNGKey`) is consumed {why}",
-                             {"key": ji.aval_str(ji.aval_of(eqn.invars[0]))})
+                make_finding(
+                    PrngKeyReuseTraced,
+                    loc,
+                    f"A PRNG key (`jax.random.PRNGKey`) is consumed {why}",
+                    {"key": ji.aval_str(ji.aval_of(eqn.invars[0]))},
+                )
             )
 
     def _typed_in_loop(self, eqn: Any, scope: Scope) -> None:
         key = eqn.invars[0]
-        if ji.is_literal(key) or not ji.is_key_dtype(getattr(ji.aval_of(key), "dtype", None)):
+        if ji.is_literal(key) or not ji.is_key_dtype(
+            getattr(ji.aval_of(key), "dtype", None)
+        ):
             return
         root, crossed_loop = self.walk.root(key)
         if not crossed_loop or id(root) in self.loop_roots:
@@ -75,9 +87,13 @@ class PrngKeyReuseAnalyzer(Analyzer):
         loc = sm.locate(eqn, scope.parents)
         if loc is not None:
             self.findings.append(
-                make_finding(PrngKeyReuseTraced, loc,
-                             "A PRNG key from outside a loop is consumed inside the loop body: every iteration "
-                             "draws the same numbers", {"key": ji.aval_str(ji.aval_of(key))})
+                make_finding(
+                    PrngKeyReuseTraced,
+                    loc,
+                    "A PRNG key from outside a loop is consumed inside the loop body: every iteration "
+                    "draws the same numbers",
+                    {"key": ji.aval_str(ji.aval_of(key))},
+                )
             )
 
     def _consumed(self, key: Any, jaxpr: Any, depth: int) -> bool:
@@ -91,7 +107,11 @@ class PrngKeyReuseAnalyzer(Analyzer):
             if not subs:
                 return True
             k = [i for i, v in enumerate(user.invars) if v is key]
-            if any(self._consumed(s.jaxpr.invars[i], s.jaxpr, depth + 1) for s in subs for i in k):
+            if any(
+                self._consumed(s.jaxpr.invars[i], s.jaxpr, depth + 1)
+                for s in subs
+                for i in k
+            ):
                 return True
         return False
 
@@ -108,5 +128,7 @@ class PrngKeyReuseAnalyzer(Analyzer):
         if loc is None:
             return out
         msg = f"A PRNG key is consumed a second time here (JAX's key-reuse checker: {message})"
-        out.append(make_finding(PrngKeyReuseTraced, loc, msg, {"checker_message": message}))
+        out.append(
+            make_finding(PrngKeyReuseTraced, loc, msg, {"checker_message": message})
+        )
         return out

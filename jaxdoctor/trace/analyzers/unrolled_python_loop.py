@@ -24,7 +24,9 @@ MIN_REPEATS = 32
 #: a loop whose iterations read this many different weights is a loop over layers
 MIN_DISTINCT_WEIGHTS = 8
 
-_SLICING = frozenset({"slice", "dynamic_slice", "gather", "squeeze", "reshape", "index_in_dim"})
+_SLICING = frozenset(
+    {"slice", "dynamic_slice", "gather", "squeeze", "reshape", "index_in_dim"}
+)
 
 
 def _chain(jaxpr: Any, members: set[int], producers: dict) -> tuple[int, int]:
@@ -87,7 +89,9 @@ class UnrolledPythonLoopAnalyzer(Analyzer):
             loc = self._loop_location(members[0])
             if loc is None or (loc.path, loc.line) in self.findings:
                 continue
-            loops.setdefault((loc.path, loc.line), [loc]).append((prim, members, chain, weights))
+            loops.setdefault((loc.path, loc.line), [loc]).append(
+                (prim, members, chain, weights)
+            )
         for entries in loops.values():
             loc, items = entries[0], entries[1:]
             if max(w for *_, w in items) >= MIN_DISTINCT_WEIGHTS:
@@ -101,7 +105,10 @@ class UnrolledPythonLoopAnalyzer(Analyzer):
                 f"{len(members)} times in a chain of {chain} (the jaxpr and compile time grow with the trip count)"
             )
             self.findings[(loc.path, loc.line)] = make_finding(
-                UnrolledPythonLoop, loc, msg, {"primitive": prim, "repeats": len(members), "chain": chain}
+                UnrolledPythonLoop,
+                loc,
+                msg,
+                {"primitive": prim, "repeats": len(members), "chain": chain},
             )
 
     def _loop_location(self, eqn: Any) -> sm.SourceLocation | None:

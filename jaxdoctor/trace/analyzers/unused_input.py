@@ -30,11 +30,22 @@ class UnusedInputAnalyzer(Analyzer):
                 continue
             aval = ji.aval_of(v)
             shape = ji.aval_shape(aval) or ()
-            if not ji.dtype_name(aval).startswith(("float", "bfloat")) or len(shape) == 0 or all(d == 1 for d in shape):
+            if (
+                not ji.dtype_name(aval).startswith(("float", "bfloat"))
+                or len(shape) == 0
+                or all(d == 1 for d in shape)
+            ):
                 continue
             name = walk.name(v) or f"argument {i}"
             msg = f"`{name}` ({ji.aval_str(aval)}, {fmt_bytes(ji.aval_nbytes(aval))}) is never used by `{walk.entry_name}`"
-            out.append(make_finding(UnusedInput, loc, msg, {"argument": name, "index": i, "shape": ji.aval_str(aval)}))
+            out.append(
+                make_finding(
+                    UnusedInput,
+                    loc,
+                    msg,
+                    {"argument": name, "index": i, "shape": ji.aval_str(aval)},
+                )
+            )
         return out
 
     def _entry_location(self, jaxpr) -> sm.SourceLocation | None:
