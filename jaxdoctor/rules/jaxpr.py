@@ -60,7 +60,7 @@ class LeakedTracer(JaxprRule):
 
 class UnrolledPythonLoop(JaxprRule):
     code = "JD505"
-    name = "unrolled-python-loop"
+    name = "traced-unrolled-loop"
     summary = "A Python loop traced many times in a row: the jaxpr (and compile time) grows with the trip count"
     severity = Severity.WARNING
     fix_title = "Use `jax.lax.fori_loop` or `jax.lax.scan` for the loop"
