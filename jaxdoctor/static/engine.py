@@ -173,7 +173,7 @@ def check_file(candidate: Candidate, codes: frozenset[str],
     if candidate.path.suffix == ".ipynb":
         from jaxdoctor.static.notebook import check_notebook
 
-        result = check_notebook(candidate.path, candidate.display, static_rules(codes), codes)
+        result = check_notebook(candidate.path, candidate.display, static_rules(codes), codes, options)
         result.findings = [f for f in result.findings if f.code in codes]
         return result
     try:
