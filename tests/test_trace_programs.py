@@ -78,3 +78,12 @@ def test_capture_does_not_change_results():
     np.testing.assert_array_equal(got, expected_out)
     assert cap.captured == 1
     assert jnp.ones(2).sum() == 2  # jax works normally after uninstalling
+
+
+EXAMPLE_PROGRAMS = sorted(p.name for p in EXAMPLES.glob("trace_*.py"))
+
+
+@pytest.mark.parametrize("name", EXAMPLE_PROGRAMS)
+def test_examples_reported_at_marked_lines(name):
+    path = EXAMPLES / name
+    assert located(run_in_process(path), path) == marks(path)

@@ -408,10 +408,23 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def _internal_error(argv: list[str], exc: BaseException) -> None:
+    """A bug in jaxdoctor: one line for the parent (exit status 2), the details for a bug report."""
+    try:
+        with open(argv[1], encoding="utf-8") as f:
+            results = json.load(f)["results"]
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        Session(results).fatal(f"internal error in jaxdoctor's trace process: {detail} (please report it)")
+    except Exception:  # noqa: BLE001 - nothing more we can do; the parent reports a lost child
+        pass
+
+
 if __name__ == "__main__":
     code = 0
     try:
         code = main(sys.argv)
+    except BaseException as exc:  # noqa: BLE001
+        _internal_error(sys.argv, exc)
     finally:
         # The user's program may have left threads behind (data loaders); don't wait for them.
         try:
