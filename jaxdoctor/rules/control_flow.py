@@ -240,10 +240,12 @@ class _Shapes:
         if isinstance(e, cst.UnaryOperation) and not isinstance(e.operator, cst.Not):
             return self.of(e.expression, depth + 1) and ("leaf",)
         if isinstance(e, cst.BinaryOperation):
-            sides = (self.of(e.left, depth + 1), self.of(e.right, depth + 1))
+            sides = (self.of(e.left, depth + 1, loose), self.of(e.right, depth + 1, loose))
             if any(s is not None and s[0] != "leaf" for s in sides):
                 return None
-            if isinstance(e.operator, (cst.Add, cst.Multiply)) and None in sides and not loose:
+            numbers = any(isinstance(x, (cst.Float, cst.Imaginary)) for x in (e.left, e.right)) or (
+                isinstance(e.operator, cst.Add) and any(isinstance(x, cst.Integer) for x in (e.left, e.right)))
+            if isinstance(e.operator, (cst.Add, cst.Multiply)) and None in sides and not (loose or numbers):
                 return None  # `carry + (x,)` / `[x] * n` could build containers
             return ("leaf",)
         if isinstance(e, cst.Comparison):
@@ -317,7 +319,7 @@ class CarryStructureMismatch(LintRule):
         shapes = _Shapes(self, info.node)
         init_shape = _Shapes(self, None).of(init)
         for value in returns(info.node):
-            out = shapes.of(value, loose=kind == "scan")
+            out = shapes.of(value, loose=True)
             if out is None:
                 continue
             if kind == "scan":
@@ -354,7 +356,7 @@ class CarryStructureMismatch(LintRule):
             for info in self.ctx.semantic.resolve_functions(e, scope):
                 shapes = _Shapes(self, info.node)
                 for value in returns(info.node):
-                    out = shapes.of(value)
+                    out = shapes.of(value, loose=True)
                     if out is None:
                         continue
                     for other, other_shape in seen:
