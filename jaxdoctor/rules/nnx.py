@@ -98,14 +98,17 @@ class NnxVmapUnsplitRngs(LintRule):
             if use is None:
                 continue
             if kinds[i] == "mapped":
-                if self._split_at_call_sites(info):
+                split, sites = self._call_sites(info)
+                if split:
                     continue
-                self.report(
-                    where,
+                message = (
                     f"`nnx.vmap` maps axis 0 of `{param.name.value}` ({use} in `{info.name}`) but the "
                     "`Rngs` keys are not split: raises \"vmap was requested to map its argument "
-                    "along axis 0 ... rank ... is only 0\"",
+                    "along axis 0 ... rank ... is only 0\""
                 )
+                self.report(where, message)
+                for site in sites:  # where the error is raised
+                    self.report(site, message)
                 return
             if kinds[i] == "none" and axis_size is not None and use.startswith("creates"):
                 self.report(
@@ -147,9 +150,10 @@ class NnxVmapUnsplitRngs(LintRule):
         semantic = self.ctx.semantic
         return any(c.name.value == name and semantic.class_family(c) == "nnx" for c in semantic.classes)
 
-    def _split_at_call_sites(self, info: FunctionInfo) -> bool:
-        """Some call of this function passes split keys (`rngs.fork(split=N)`, `random.split`),
-        or the function that calls it splits: then the keys have a batch axis."""
+    def _call_sites(self, info: FunctionInfo) -> tuple[bool, list[cst.Call]]:
+        """(whether some call of this function passes split keys — `rngs.fork(split=N)`,
+        `random.split` — or sits in a function that splits, the calls that don't)."""
+        sites: list[cst.Call] = []
         names = self.ctx.names
         target = info.name if info.name != "__init__" else (info.cls.name.value if info.cls else None)
         for call, scope in self.ctx.semantic.calls:
@@ -164,10 +168,11 @@ class NnxVmapUnsplitRngs(LintRule):
             if called != target:
                 continue
             if any(_is_split_call(names, a.value) for a in call.args):
-                return True
+                return True, []
             if isinstance(scope, (cst.FunctionDef, cst.Lambda)) and _mentions_split(names, scope):
-                return True
-        return False
+                return True, []
+            sites.append(call)
+        return False, sites
 
 
 # --------------------------------------------------------------------------------- JD211

@@ -117,6 +117,9 @@ class VmapAxisOnNonArray(LintRule):
             for info in self.ctx.semantic.resolve_functions(node.func, scope):
                 if not isinstance(info.node, cst.FunctionDef):
                     continue
+                if any(transform_name(names, d.decorator)[0] == "flax.nnx.split_rngs"
+                       for d in info.node.decorators):
+                    return  # the `Rngs` argument is split: JD210 checks the rest
                 for dec in info.node.decorators:
                     vq, axes, ok = self._options(dec.decorator)
                     if vq is not None and ok:
