@@ -4,11 +4,9 @@ toolkit escapes them."""
 from __future__ import annotations
 
 import io
-import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 from jaxdoctor.findings import Finding, Severity
 from jaxdoctor.render import render
@@ -59,7 +57,7 @@ def test_escaping_follows_the_actions_toolkit():
 def test_severity_commands_and_properties():
     lines = [annotation(finding(severity=s)) for s in (Severity.ERROR, Severity.WARNING, Severity.INFO)]
     assert [parse(l)[0] for l in lines] == ["error", "warning", "notice"]
-    kind, props, message = parse(lines[0])
+    _, props, message = parse(lines[0])
     assert props == {"file": "pkg/model.py", "line": "6", "col": "8", "endLine": "6", "endColumn": "13",
                      "title": "JD101 python-control-flow-on-tracer"}
     assert message == "Python `if` on traced value `x > 0`"
@@ -72,7 +70,7 @@ def test_hostile_paths_and_messages_stay_one_command():
     render("github", [f, finding(severity=Severity.WARNING)], out)
     lines = out.getvalue().splitlines()
     assert len(lines) == 2
-    kind, props, message = parse(lines[0])
+    _, props, message = parse(lines[0])
     assert unescape(props["file"]) == "a,b:c%d.py"
     assert unescape(message) == "line one\nline two: 50%\r\nhelp: Use `jax.lax.cond`, or not"
     assert lines[1].startswith("::warning file=pkg/model.py,line=6,")
@@ -95,7 +93,7 @@ def test_notebook_annotation_lands_on_the_cell_line_in_the_file(tmp_path, monkey
     nb = write_notebook(tmp_path / "nb.ipynb", [code_cell("import jax\n"), code_cell(TRACED_IF)])
     monkeypatch.chdir(tmp_path)
     f = finding(path="nb.ipynb", cell=2, line=3, column=8, end_line=3, end_column=13)
-    kind, props, message = parse(annotation(f))
+    _, props, message = parse(annotation(f))
     assert message.startswith("cell 2, line 3: ")
     line = nb.read_text().splitlines()[int(props["line"]) - 1]
     assert line[int(props["col"]) - 1:int(props["endColumn"]) - 1] == "x > 0"

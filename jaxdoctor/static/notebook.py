@@ -23,10 +23,11 @@ import bisect
 import functools
 import json
 import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from json import scanner as json_scanner
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import libcst as cst
 
@@ -249,7 +250,7 @@ def _cell_syntax_errors(cells: Iterable[CodeCell]) -> dict[int, tuple[int, int, 
             out[cell.number] = (max(1, e.raw_line), e.raw_column + 1, f"syntax error: {message}")
         except RecursionError:
             out[cell.number] = (1, 1, "too deeply nested to parse")
-        except Exception as e:  # libcst can raise other errors on exotic input
+        except Exception as e:  # noqa: BLE001 - libcst can raise other errors on exotic input
             out[cell.number] = (1, 1, f"cannot parse: {type(e).__name__}: {e}")
     return out
 
@@ -258,7 +259,12 @@ def lint_notebook_text(text: str, path: str, rules: list, codes: frozenset[str],
                        options: Mapping[str, str] | None = None):
     """Lint a notebook's JSON text; findings carry `cell` and cell-relative positions.
     `options` are the run options passed on to `engine.lint_source`."""
-    from jaxdoctor.static.engine import PARSE_ERROR, FileResult, lint_source, parse_error
+    from jaxdoctor.static.engine import (
+        PARSE_ERROR,
+        FileResult,
+        lint_source,
+        parse_error,
+    )
 
     try:
         nb = parse_notebook(text)
@@ -266,13 +272,22 @@ def lint_notebook_text(text: str, path: str, rules: list, codes: frozenset[str],
         return FileResult([parse_error(path, str(e))] if PARSE_ERROR in codes else [])
     if not nb.is_python or not nb.cells:
         return FileResult()
-    errors = _cell_syntax_errors(nb.cells) if _joined_fails(nb.cells) else {}
+
+    def run(errors: dict[int, tuple[int, int, str]]):
+        joined, layout = _join_cells(nb.cells, set(errors))
+        return lint_source(joined, path, rules, options), layout
+
+    errors: dict[int, tuple[int, int, str]] = {}
+    result, layout = run(errors)
+    if any(f.code == PARSE_ERROR for f in result.findings):
+        # the joined program doesn't parse: find the cells to blame, blank them, lint the rest
+        errors = _cell_syntax_errors(nb.cells)
+        if errors:
+            result, layout = run(errors)
     findings: list[Finding] = []
     if PARSE_ERROR in codes:
         for number, (line, column, message) in sorted(errors.items()):
             findings.append(parse_error(path, message, line, column, cell=number))
-    joined, layout = _join_cells(nb.cells, set(errors))
-    result = lint_source(joined, path, rules, options) if options is not None else lint_source(joined, path, rules)
     for f in result.findings:
         if f.code == PARSE_ERROR and f.cell is None:
             # the cells parse one by one but not joined (should not happen): report it at its cell
@@ -282,15 +297,6 @@ def lint_notebook_text(text: str, path: str, rules: list, codes: frozenset[str],
         findings.append(_to_cell(f, layout))
     result.findings = findings
     return result
-
-
-def _joined_fails(cells: Sequence[CodeCell]) -> bool:
-    joined, _ = _join_cells(cells, set())
-    try:
-        cst.parse_module(joined)
-    except Exception:  # noqa: BLE001 - any failure: find the cells to blame one by one
-        return True
-    return False
 
 
 def _to_cell(f: Finding, layout: _Layout) -> Finding:
@@ -586,8 +592,7 @@ def fix_notebook(candidate, codes: frozenset[str], *, unsafe: bool = False, writ
         text = decode_notebook(data)
         parse_notebook(text)
     except (SourceError, NotebookError):
-        result = check_file(candidate, codes, options) if options is not None else check_file(candidate, codes)
-        out.findings = result.findings
+        out.findings = check_file(candidate, codes, options).findings
         return out
     fixed, applied, findings = fix_notebook_text(
         text, candidate.display, static_rules(codes), codes, unsafe=unsafe, options=options
