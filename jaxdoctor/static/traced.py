@@ -525,8 +525,10 @@ class SemanticModel:
             static_nums = _literal_ints(opt(None, "static_argnums")) or set()
             static_names = _literal_strs(opt(None, "static_argnames"))
             passed = self._names_passed_at_call_sites(info)
+            # a decorated method's `static_argnums` count `self` (jit sees the plain function)
+            offset = 1 if decorated and info.is_method and not info.is_staticmethod else 0
             for i, name in enumerate(positional):
-                if i in static_nums or name in static_names:
+                if i + offset in static_nums or name in static_names:
                     continue
                 p = info.param(name)
                 if p is not None and is_literal(p.default) and name not in passed:

@@ -1,0 +1,285 @@
+"""Rules about compilation cost: re-jitting, unhashable static arguments, unrolled loops."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from jaxdoctor.findings import Severity
+from jaxdoctor.rules._scopes import ASSIGN, ScopeIndex, scope_chain
+from jaxdoctor.rules._values import is_jax_array
+from jaxdoctor.rules.tracing import where
+from jaxdoctor.static.rule import LintRule
+from jaxdoctor.static.traced import STATIC, _literal_ints, _literal_strs
+from jaxdoctor.static.transforms import PARTIALS
+
+JIT_LIKE = frozenset(
+    {"jax.jit", "flax.nnx.jit", "equinox.filter_jit", "jax.pmap", "flax.nnx.pmap",
+     "equinox.filter_pmap", "jax.pjit", "jax.experimental.pjit.pjit", "flax.linen.jit"}
+)
+_COMPS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
+_SCOPES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
+
+
+def _in_loop(ancestors: list[cst.CSTNode]) -> cst.CSTNode | None:
+    """The loop (for/while body or comprehension) around the current node, within its function."""
+    for i in range(len(ancestors) - 1, -1, -1):
+        node = ancestors[i]
+        if isinstance(node, _SCOPES):
+            return None
+        child = ancestors[i + 1] if i + 1 < len(ancestors) else None
+        if isinstance(node, (cst.For, cst.While)) and child is node.body:
+            return node
+        if isinstance(node, _COMPS) and child is not node.for_in:
+            return node
+    return None
+
+
+class JitInLoop(LintRule):
+    code = "JD120"
+    name = "jit-in-loop"
+    severity = Severity.WARNING
+    summary = "`jax.jit(...)` built inside a loop or per call, or an unhashable static argument"
+    fix_title = "Build the jitted function once (at module level or before the loop) and reuse it"
+
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx)
+        self._scopes = ScopeIndex(ctx.module)
+        self._statics: dict[str, tuple[set[int], set[str]]] | None = None
+
+    # ------------------------------------------------------------ re-jitting
+    def visit_Call(self, node: cst.Call) -> None:
+        q = self.ctx.qualname(node.func)
+        if q in JIT_LIKE:
+            self._jit_call(node, q)
+            return
+        if isinstance(node.func, cst.Name):
+            self._static_args(node)
+
+    def _jit_call(self, node: cst.Call, q: str) -> None:
+        parent = self.ctx.parent
+        called = isinstance(parent, cst.Call) and parent.func is node
+        loop = _in_loop(self.ctx.ancestors)
+        short = q.split(".")[-1] if not q.startswith("jax.") else q
+        if loop is not None and not isinstance(loop, _COMPS):
+            assigned = isinstance(parent, cst.Assign) and all(
+                isinstance(t.target, cst.Name) for t in parent.targets)
+            if called or assigned or isinstance(parent, cst.Decorator):
+                self.report(
+                    node,
+                    f"`{short}` is applied inside a loop: each iteration builds a new jitted "
+                    f"function, which traces and compiles again",
+                )
+            return
+        if not called:
+            return
+        info = self.ctx.function()
+        if info is None or info.traced or not node.args:
+            return  # module level: runs once; inside a traced function: inlined, no compile
+        fn = node.args[0].value
+        fresh = isinstance(fn, cst.Lambda) or (
+            isinstance(fn, cst.Call) and self.ctx.qualname(fn.func) in PARTIALS
+        )
+        if isinstance(fn, cst.Name):
+            local = self._scopes.defining_scope(fn.value, scope_chain(self.ctx.ancestors, self.ctx.module))
+            fresh = local is not None and local is not self.ctx.module and not isinstance(local, cst.ClassDef)
+        if fresh:
+            self.report(
+                node,
+                f"`{short}({self.ctx.code(fn)})(...)` jits a function created on every call of "
+                f"`{info.name}`: each call traces and compiles again",
+            )
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        for dec in node.decorators:
+            d = dec.decorator
+            q = self.ctx.qualname(d.func if isinstance(d, cst.Call) else d)
+            if isinstance(d, cst.Call) and q in PARTIALS and d.args:
+                q = self.ctx.qualname(d.args[0].value)
+            if q in JIT_LIKE and _in_loop(self.ctx.ancestors) is not None:
+                self.report(
+                    dec,
+                    f"`@{q}` on `{node.name.value}` defined inside a loop: each iteration builds a "
+                    f"new jitted function, which traces and compiles again",
+                )
+
+    # ------------------------------------------------------- static arguments
+    def _collect_statics(self) -> dict[str, tuple[set[int], set[str]]]:
+        out: dict[str, tuple[set[int], set[str]]] = {}
+        names = self.ctx.names
+        # decorated functions
+        for info in self.ctx.semantic.functions.values():
+            node = info.node
+            if not isinstance(node, cst.FunctionDef):
+                continue
+            for dec in node.decorators:
+                d = dec.decorator
+                if not isinstance(d, cst.Call):
+                    continue
+                q = names.qualname(d.func)
+                if q in PARTIALS and d.args:
+                    q = names.qualname(d.args[0].value)
+                if q in JIT_LIKE:
+                    self._record(out, node.name.value, d, info.positional)
+        # g = jax.jit(f, static_argnums=...)
+        for stmt in self.ctx.module.body:
+            if not isinstance(stmt, cst.SimpleStatementLine):
+                continue
+            for small in stmt.body:
+                if (isinstance(small, cst.Assign) and isinstance(small.value, cst.Call)
+                        and names.qualname(small.value.func) in JIT_LIKE
+                        and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name)):
+                    call = small.value
+                    params: list[str] = []
+                    if call.args and isinstance(call.args[0].value, cst.Name):
+                        fn = self.ctx.semantic.defs.get(self.ctx.module, {}).get(call.args[0].value.value)
+                        if fn is not None:
+                            params = self.ctx.semantic.functions[fn].positional
+                    self._record(out, small.targets[0].target.value, call, params)
+        return out
+
+    @staticmethod
+    def _record(out, name: str, call: cst.Call, params: list[str]) -> None:
+        nums: set[int] = set()
+        strs: set[str] = set()
+        for arg in call.args:
+            if arg.keyword is None:
+                continue
+            if arg.keyword.value == "static_argnums":
+                nums = _literal_ints(arg.value) or set()
+            elif arg.keyword.value == "static_argnames":
+                strs = _literal_strs(arg.value)
+        for i in nums:
+            if 0 <= i < len(params):
+                strs.add(params[i])
+        for i, p in enumerate(params):
+            if p in strs:
+                nums.add(i)
+        if nums or strs:
+            out[name] = (nums, strs)
+
+    def _unhashable(self, expr: cst.BaseExpression, stmt: cst.CSTNode) -> str | None:
+        if isinstance(expr, (cst.List, cst.ListComp)):
+            return "a list"
+        if isinstance(expr, (cst.Dict, cst.DictComp)):
+            return "a dict"
+        if isinstance(expr, (cst.Set, cst.SetComp)):
+            return "a set"
+        if isinstance(expr, cst.Call):
+            q = self.ctx.qualname(expr.func)
+            if is_jax_array(expr, self.ctx.names) or (q is not None and q.startswith("numpy.") and q.split(".")[-1] in (
+                    "array", "asarray", "zeros", "ones", "arange", "full", "empty", "linspace")):
+                return "an array"
+            if q in ("builtins.list", "builtins.dict", "builtins.set"):
+                return "a " + q.split(".")[1]
+            return None
+        if isinstance(expr, cst.Name):
+            chain = scope_chain(self.ctx.ancestors, self.ctx.module)
+            scope = self._scopes.defining_scope(expr.value, chain)
+            if scope is None:
+                return None
+            b = self._scopes.last_before(scope, expr.value, stmt if scope is chain[-1] else None)
+            if b is not None and b.how == ASSIGN and b.value is not None and not isinstance(b.value, cst.Name):
+                return self._unhashable(b.value, stmt)
+        return None
+
+    def _static_args(self, node: cst.Call) -> None:
+        if self._statics is None:
+            self._statics = self._collect_statics()
+        spec = self._statics.get(node.func.value)  # type: ignore[union-attr]
+        if spec is None:
+            return
+        nums, strs = spec
+        stmt = next((a for a in reversed(self.ctx.ancestors)
+                     if isinstance(a, (cst.BaseSmallStatement, cst.BaseCompoundStatement))), node)
+        index = 0
+        for arg in node.args:
+            if arg.star:
+                return
+            static = (arg.keyword is None and index in nums) or (
+                arg.keyword is not None and arg.keyword.value in strs)
+            if arg.keyword is None:
+                index += 1
+            if not static:
+                continue
+            what = self._unhashable(arg.value, stmt)
+            if what is not None:
+                self.report(
+                    arg.value,
+                    f"`{self.ctx.code(arg.value)}` ({what}) is passed as a static argument of "
+                    f"`{node.func.value}`: static arguments must be hashable, this raises "  # type: ignore[union-attr]
+                    f"`ValueError: Non-hashable static arguments are not supported`",
+                    fix_title="Pass a tuple (or a hashable, frozen object), or make the argument non-static",
+                )
+
+
+THRESHOLD = 100
+
+
+class UnrolledPythonLoop(LintRule):
+    code = "JD121"
+    name = "unrolled-python-loop"
+    severity = Severity.WARNING
+    summary = "A Python `for` over a large `range` inside a traced function (unrolled at trace time)"
+    fix_title = "Use `jax.lax.fori_loop` or `jax.lax.scan` (compile time stays constant)"
+
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx)
+        self._scopes = ScopeIndex(ctx.module)
+
+    def visit_For(self, node: cst.For) -> None:
+        info = self.ctx.traced_function()
+        if info is None:
+            return
+        it = node.iter
+        if not isinstance(it, cst.Call) or self.ctx.qualname(it.func) != "builtins.range":
+            return
+        args = [a.value for a in it.args if a.keyword is None and not a.star]
+        if not args or len(args) > 3:
+            return
+        values = [self._value(a, info) for a in args]
+        if len(args) == 1:
+            count = values[0]
+        else:
+            start, stop = values[0], values[1]
+            step = values[2] if len(args) == 3 else 1
+            if start is None or stop is None or not step:
+                count = None
+            else:
+                count = (stop - start) // step if step > 0 else None
+        if count is not None and count >= THRESHOLD:
+            self.report(
+                node,
+                f"Python `for` over `{self.ctx.code(it)}`{where(info)}: JAX unrolls all {count} "
+                f"iterations while tracing, so trace and compile time grow with the loop length",
+            )
+
+    def _value(self, expr: cst.BaseExpression, info) -> int | None:
+        if isinstance(expr, cst.Integer):
+            return int(expr.value.replace("_", ""), 0)
+        if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
+            v = self._value(expr.expression, info)
+            return -v if v is not None else None
+        if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, (cst.Multiply, cst.Add, cst.Subtract)):
+            left, right = self._value(expr.left, info), self._value(expr.right, info)
+            if left is None or right is None:
+                return None
+            if isinstance(expr.operator, cst.Multiply):
+                return left * right
+            return left + right if isinstance(expr.operator, cst.Add) else left - right
+        if isinstance(expr, cst.Name):
+            chain = scope_chain(self.ctx.ancestors, self.ctx.module)
+            scope = self._scopes.defining_scope(expr.value, chain)
+            if scope is None:
+                return None
+            bindings = self._scopes.bindings(scope, expr.value)
+            if len(bindings) == 1:
+                b = bindings[0]
+                if b.how == ASSIGN and isinstance(b.value, cst.Integer):
+                    return int(b.value.value.replace("_", ""), 0)
+                if b.how == "param" and isinstance(scope, cst.FunctionDef):
+                    p = next((p for p in (*scope.params.params, *scope.params.kwonly_params)
+                              if p.name.value == expr.value), None)
+                    if p is not None and isinstance(p.default, cst.Integer) and \
+                            self.ctx.semantic.kind(expr) == STATIC:
+                        return int(p.default.value.replace("_", ""), 0)
+        return None

@@ -1,0 +1,277 @@
+"""Python side effects inside traced functions: they run once, at trace time, on tracers."""
+
+from __future__ import annotations
+
+import ast
+
+import libcst as cst
+
+from jaxdoctor.findings import Applicability, Severity
+from jaxdoctor.rules._scopes import ScopeIndex, scope_chain
+from jaxdoctor.rules._values import is_jax_array, is_not_jax_array
+from jaxdoctor.rules.tracing import where
+from jaxdoctor.static.rule import LintRule
+from jaxdoctor.static.traced import STATIC
+
+_MUTATORS = frozenset({"append", "extend", "insert", "add", "update", "setdefault", "appendleft",
+                       "extendleft"})
+#: methods where module state is initialised, by framework convention
+_INIT_METHODS = frozenset({"__init__", "setup", "__post_init__", "__setstate__", "init"})
+#: NNX / Linen variable wrappers: `self.x = nnx.Param(...)` stores state the framework tracks
+_VARIABLE_PREFIXES = ("flax.nnx.", "flax.linen.")
+
+
+class SideEffectInTracedFunction(LintRule):
+    code = "JD103"
+    name = "side-effect-in-traced-function"
+    severity = Severity.WARNING
+    summary = "`print`, appends to outer lists, `global`/`nonlocal` writes or tracers stored on `self` in a traced function"
+    fix_title = "Use `jax.debug.print` to print values; return results instead of mutating outer state"
+    fix_applicability = Applicability.UNSAFE
+
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx)
+        self._scopes = ScopeIndex(ctx.module)
+
+    # ----------------------------------------------------------------- print
+    def visit_Call(self, node: cst.Call) -> None:
+        info = self.ctx.traced_function()
+        if info is None:
+            return
+        q = self.ctx.qualname(node.func)
+        if q == "builtins.print":
+            self._print(node, info)
+            return
+        func = node.func
+        if q is None and isinstance(func, cst.Attribute) and func.attr.value in _MUTATORS:
+            self._mutation(node, func, info)
+
+    def _print(self, node: cst.Call, info) -> None:
+        semantic = self.ctx.semantic
+        traced = [a for a in node.args if a.keyword is None and _traced_in(a.value, semantic)]
+        if not traced:
+            return
+        fix = None
+        replacement = self._debug_print(node)
+        if replacement is not None:
+            fix = self.fix((node, replacement), title="Use `jax.debug.print`")
+        self.report(
+            node,
+            f"`print` of traced value `{self.ctx.code(traced[0].value)}`{where(info)}: it runs once, "
+            f"while tracing, and prints a tracer, not the values",
+            fix=fix,
+            fix_title="Use `jax.debug.print(\"x = {}\", x)` to print values at run time",
+        )
+
+    def _debug_print(self, node: cst.Call) -> str | None:
+        """`print("x", x)` / `print(f"x={x:.3f}")` → `jax.debug.print("x {}", x)`, or None."""
+        jax_name = next((local for local, full in self.ctx.names.aliases.items() if full == "jax"), None)
+        if jax_name is None:
+            return None
+        pieces: list[str] = []
+        values: list[str] = []
+        for arg in node.args:
+            if arg.keyword is not None or arg.star:
+                return None  # sep=, end=, file=, *args: not the same output
+            v = arg.value
+            if isinstance(v, cst.SimpleString):
+                prefix = v.prefix.lower()
+                if "b" in prefix:
+                    return None
+                text = v.evaluated_value
+                if not isinstance(text, str):
+                    return None
+                pieces.append(text.replace("{", "{{").replace("}", "}}"))
+            elif isinstance(v, cst.FormattedString):
+                part = self._fstring(v, values)
+                if part is None:
+                    return None
+                pieces.append(part)
+            else:
+                pieces.append("{}")
+                values.append(self.ctx.module.code_for_node(v).strip())
+        fmt = " ".join(pieces)
+        args = ", ".join([repr(fmt)] + values)
+        return f"{jax_name}.debug.print({args})"
+
+    def _fstring(self, v: cst.FormattedString, values: list[str]) -> str | None:
+        prefix = v.prefix.lower()
+        if "r" in prefix or "b" in prefix:
+            return None
+        quote = v.quote
+        out = []
+        for part in v.parts:
+            if isinstance(part, cst.FormattedStringText):
+                try:
+                    # braces stay doubled in the source text, which is what str.format wants
+                    text = ast.literal_eval(quote + part.value + quote)
+                except (ValueError, SyntaxError):
+                    return None
+                out.append(text)
+            else:
+                if part.whitespace_before_expression.value or part.whitespace_after_expression.value:
+                    pass
+                if part.equal is not None:
+                    return None  # f"{x=}" prints the expression text too
+                spec = ""
+                if part.format_spec:
+                    if not all(isinstance(p, cst.FormattedStringText) for p in part.format_spec):
+                        return None
+                    spec = ":" + "".join(p.value for p in part.format_spec)
+                conv = f"!{part.conversion}" if part.conversion else ""
+                out.append("{" + conv + spec + "}")
+                values.append(self.ctx.module.code_for_node(part.expression).strip())
+        return "".join(out)
+
+    # --------------------------------------------------- outer containers
+    def _outer(self, name: str) -> tuple[object, bool] | None:
+        """(scope binding `name`, whether it is outside every traced function), for a name
+        that is not local to the current function; None when local or unknown."""
+        chain = scope_chain(self.ctx.ancestors, self.ctx.module)
+        scope = self._scopes.defining_scope(name, chain)
+        if scope is None or scope is chain[-1]:
+            return None
+        return scope, True
+
+    def _traced_outer(self, name: str, info) -> object | None:
+        """The scope that binds `name`, when that is outside the trace of the current function:
+        the module, an untraced function, or (for loop/branch bodies) the function around it."""
+        chain = scope_chain(self.ctx.ancestors, self.ctx.module)
+        scope = self._scopes.defining_scope(name, chain)
+        if scope is None or scope is chain[-1]:
+            return None
+        if isinstance(scope, cst.ClassDef):
+            return None
+        if isinstance(scope, (cst.FunctionDef, cst.Lambda)):
+            outer_info = self.ctx.semantic.function(scope)
+            if outer_info is not None and outer_info.traced:
+                transform = info.transform
+                # a helper called (or a nested function jitted) inside a traced function shares
+                # its trace; a loop/branch body does not: its tracers leak out of it
+                if transform is None or not transform.control_flow:
+                    return None
+        return scope
+
+    def _container_binding(self, scope, name: str) -> bool:
+        bindings = self._scopes.bindings(scope, name)
+        values = [b.value for b in bindings if b.value is not None]
+        return bool(values) and all(
+            is_not_jax_array(v, self.ctx.names) and not is_jax_array(v, self.ctx.names) for v in values
+        )
+
+    def _mutation(self, node: cst.Call, func: cst.Attribute, info) -> None:
+        target = func.value
+        values = [a.value for a in node.args]
+        if not any(self.ctx.semantic.kind(v) > STATIC for v in values):
+            return
+        if isinstance(target, cst.Name):
+            scope = self._traced_outer(target.value, info)
+            if scope is None or not self._container_binding(scope, target.value):
+                return
+            self.report(
+                node,
+                f"`{self.ctx.code(node)}` stores a traced value in `{target.value}`, defined outside "
+                f"the traced function{where(info)}: it runs once, while tracing, and leaks tracers",
+                fix_title="Return the values (or stack them with `jax.lax.scan`) instead of appending",
+            )
+        elif _is_self_attr(target) and info.is_method and info.name not in _INIT_METHODS:
+            self.report(
+                node,
+                f"`{self.ctx.code(node)}` stores a traced value on `self`{where(info)}: it runs once, "
+                f"while tracing, and leaks tracers",
+                fix_title="Return the values instead of storing them on the object",
+            )
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        info = self.ctx.traced_function()
+        if info is None:
+            return
+        for target in node.targets:
+            self._write(node, target.target, node.value, info)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        info = self.ctx.traced_function()
+        if info is None:
+            return
+        self._write(node, node.target, node.value, info, augmented=True)
+
+    def _write(self, node, target, value, info, augmented: bool = False) -> None:
+        semantic = self.ctx.semantic
+        if isinstance(target, (cst.Tuple, cst.List)):
+            for el in target.elements:
+                self._write(node, el.value, value, info, augmented)
+            return
+        if isinstance(target, cst.Name):
+            fn = self.ctx.enclosing(cst.FunctionDef, cst.Lambda)
+            how = self._scopes.declared(fn, target.value) if isinstance(fn, cst.FunctionDef) else None
+            if how is not None:
+                self.report(
+                    node,
+                    f"`{how} {target.value}` written{where(info)}: the write runs once, while "
+                    f"tracing, not on every call (and stores a tracer if the value is traced)",
+                    fix_title="Return the new value instead of writing a global",
+                )
+            return
+        if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
+            if semantic.kind(value) == STATIC and not augmented:
+                return
+            if augmented and semantic.kind(value) == STATIC:
+                return
+            name = target.value.value
+            scope = self._traced_outer(name, info)
+            if scope is None or not self._container_binding(scope, name):
+                return
+            self.report(
+                node,
+                f"`{self.ctx.code(target)} = ...` stores a traced value in `{name}`, defined outside "
+                f"the traced function{where(info)}: it runs once, while tracing, and leaks tracers",
+                fix_title="Return the values instead of storing them in an outer container",
+            )
+            return
+        if _is_self_attr(target):
+            if not info.is_method or info.name in _INIT_METHODS:
+                return
+            if semantic.kind(value) == STATIC:
+                return
+            family = self.ctx.semantic.class_family(info.cls) if info.cls is not None else None
+            if family == "nnx" and self._nnx_ok(value):
+                return
+            self.report(
+                node,
+                f"`{self.ctx.code(target)} = ...` stores a traced value on `self`{where(info)}: it "
+                f"runs once, while tracing, and the stored tracer leaks out of the trace",
+                fix_title=(
+                    "Return the new state instead (or keep it in an `nnx.Variable` and update "
+                    "`.value`)"
+                ),
+            )
+
+    def _nnx_ok(self, value: cst.BaseExpression) -> bool:
+        """`self.x = nnx.Param(...)` / `nnx.Variable(...)`: NNX tracks it as state."""
+        if isinstance(value, cst.Call):
+            q = self.ctx.qualname(value.func)
+            if q is not None and q.startswith(_VARIABLE_PREFIXES):
+                return True
+            if isinstance(value.func, cst.Name) and value.func.value[:1].isupper():
+                return True  # a module / variable class of this file
+        return False
+
+
+def _is_self_attr(e: cst.BaseExpression) -> bool:
+    return isinstance(e, cst.Attribute) and isinstance(e.value, cst.Name) and e.value.value == "self"
+
+
+def _traced_in(e: cst.BaseExpression, semantic) -> bool:
+    """A print argument that shows a tracer: traced itself, or an f-string/str() of one."""
+    if isinstance(e, cst.FormattedString):
+        return any(
+            isinstance(p, cst.FormattedStringExpression) and _traced_in(p.expression, semantic)
+            for p in e.parts
+        )
+    if isinstance(e, cst.Call) and semantic.names.qualname(e.func) in ("builtins.str", "builtins.repr", "builtins.format"):
+        return any(_traced_in(a.value, semantic) for a in e.args)
+    if isinstance(e, cst.BinaryOperation) and isinstance(e.operator, cst.Modulo):
+        return _traced_in(e.right, semantic)
+    if isinstance(e, cst.Call) and isinstance(e.func, cst.Attribute) and e.func.attr.value == "format":
+        return any(_traced_in(a.value, semantic) for a in e.args)
+    return semantic.kind(e) > STATIC
