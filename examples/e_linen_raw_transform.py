@@ -15,9 +15,9 @@ branches as `def branch(mdl, x)` using `mdl.<submodule>`, and make sure every br
 submodules exist before the `cond` (call them once under `if self.is_initializing():`).
 """
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 
 
 class TwoExperts(nn.Module):

@@ -6,7 +6,7 @@ subtrees of one function or class, never at the whole file.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import libcst as cst
 

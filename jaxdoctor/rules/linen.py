@@ -130,9 +130,7 @@ class _ModuleUse:
             if not isinstance(node, cst.Call):
                 continue
             func = node.func
-            if isinstance(func, cst.Call) and is_linen_ctor(self.ctx, func):
-                found = node
-            elif isinstance(func, cst.Name) and func.value in self.local_modules and func.value not in params:
+            if isinstance(func, cst.Call) and is_linen_ctor(self.ctx, func) or isinstance(func, cst.Name) and func.value in self.local_modules and func.value not in params:
                 found = node
             elif isinstance(func, cst.Subscript):
                 base = func.value
@@ -144,9 +142,7 @@ class _ModuleUse:
                 name = self_attr(func)
                 if name is None:
                     continue
-                if name in _STATE_METHODS or name in self.submodules:
-                    found = node
-                elif name in self.methods and self.in_function(self.methods[name]) is not None:
+                if name in _STATE_METHODS or name in self.submodules or name in self.methods and self.in_function(self.methods[name]) is not None:
                     found = node
             if found is not None:
                 break
