@@ -12,7 +12,7 @@ from trace_support import ROOT, located, marks, run_in_process
 
 DOCS = ROOT / "rules"
 CODES = [f"JD5{n}" for n in range(10, 19)]
-IN_CHILD = {"JD512": 5.0, "JD513": 60.0}  # code → --timeout
+IN_CHILD = {"JD512": 12.0, "JD513": 60.0}  # code → --timeout
 _BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 
 
