@@ -113,3 +113,11 @@ def test_sys_exit_during_abstract_trace_is_a_clear_error():
     assert run_in_process(TARGETS, "exits", inputs="f32[2]") == []
     fatal = [r["fatal"] for r in run_in_process.last_session.records if "fatal" in r]
     assert fatal and "sys.exit(3)" in fatal[0]
+
+
+def test_cost_report_for_abstract_mlp():
+    inputs = "[{'w': f32[3,16], 'b': f32[16]}, {'w': f32[16,16], 'b': f32[16]}, {'w': f32[16,2], 'b': f32[2]}], f32[8,3]"
+    assert run_in_process(TARGETS, "mlp", inputs=inputs, cost=True) == []
+    (cost,) = [r["cost"] for r in run_in_process.last_session.records if "cost" in r]
+    assert cost["flops"] >= 2 * 8 * (3 * 16 + 16 * 16 + 16 * 2)
+    assert cost["argument_bytes"] == 4 * (3 * 16 + 16 + 16 * 16 + 16 + 16 * 2 + 2 + 8 * 3)

@@ -360,7 +360,7 @@ def _abstract(fn: Any, target: Any, job: dict, companion: Any, session: Session)
             session.note(f"--cost is unavailable: {exc}")
             return
         try:
-            report = cost_report(traced_fn, specs)
+            report = cost_report(closed, traced_fn, tuple(specs))
         except Exception as exc:  # noqa: BLE001
             session.note(f"--cost failed: {type(exc).__name__}: {exc}")
             return
