@@ -7,6 +7,10 @@ trace-only rules (JD5xx); no module here imports jax.
 from jaxdoctor.rules import parse  # noqa: F401
 from jaxdoctor.rules import tracing  # noqa: F401
 from jaxdoctor.rules import api  # noqa: F401
+from jaxdoctor.rules import numpy_on_tracer  # noqa: F401
+from jaxdoctor.rules import timing  # noqa: F401
+from jaxdoctor.rules import gradients  # noqa: F401
+from jaxdoctor.rules import dtypes  # noqa: F401
 from jaxdoctor.rules import jaxpr  # noqa: F401
 from jaxdoctor.rules import trace_runtime  # noqa: F401
 from jaxdoctor.rules import control_flow  # noqa: F401

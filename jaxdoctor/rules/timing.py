@@ -1,0 +1,127 @@
+"""JD123: timing a JAX computation without waiting for it (`block_until_ready`)."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from jaxdoctor.findings import Severity
+from jaxdoctor.static.rule import LintRule
+from jaxdoctor.static.transforms import PARTIALS, TRANSFORMS
+from jaxdoctor.static.walker import iter_tree
+
+TIMERS = frozenset({"time.time", "time.perf_counter", "time.monotonic", "time.time_ns",
+                    "time.perf_counter_ns", "time.monotonic_ns", "timeit.default_timer"})
+#: calls that wait for device results (or copy them to the host, which waits)
+_SYNC_CALLS = frozenset({"jax.block_until_ready", "jax.device_get", "jax.effects_barrier",
+                         "builtins.float", "builtins.int", "builtins.bool", "builtins.print",
+                         "numpy.asarray", "numpy.array", "numpy.testing.assert_allclose"})
+_SYNC_METHODS = frozenset({"block_until_ready", "item", "tolist", "__array__", "copy_to_host_async"})
+#: jax.* calls that do not launch device work
+_HOST_ONLY = ("jax.jit", "jax.devices", "jax.device_count", "jax.local_devices", "jax.config",
+              "jax.random.PRNGKey", "jax.random.key", "jax.tree", "jax.tree_util", "jax.ShapeDtypeStruct",
+              "jax.eval_shape", "jax.make_jaxpr", "jax.process_index", "jax.default_backend")
+
+
+class UnblockedTiming(LintRule):
+    code = "JD123"
+    name = "unblocked-timing"
+    severity = Severity.WARNING
+    summary = "Timing a JAX computation without `block_until_ready()`: measures only the dispatch"
+    fix_title = "Call `.block_until_ready()` (or `jax.block_until_ready(out)`) on the result before stopping the timer"
+
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx)
+        self.blocks: list[list[cst.BaseStatement]] = []
+        self.jitted: set[str] = set()
+
+    def visit_Module(self, node: cst.Module) -> None:
+        self.blocks.append(list(node.body))
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        self.blocks.append(list(node.body))
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        # f = jax.jit(g) / step = nnx.jit(step): a name that runs compiled code
+        if isinstance(node.value, cst.Call) and self.ctx.semantic.transform_of(node.value) is not None:
+            for t in node.targets:
+                if isinstance(t.target, cst.Name):
+                    self.jitted.add(t.target.value)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        # @jax.jit / @partial(jax.jit, ...) / @eqx.filter_jit: calling it runs device work
+        for dec in node.decorators:
+            d = dec.decorator
+            q = self.ctx.qualname(d.func if isinstance(d, cst.Call) else d)
+            if q in PARTIALS and isinstance(d, cst.Call) and d.args:
+                q = self.ctx.qualname(d.args[0].value)
+            if q in TRANSFORMS and not TRANSFORMS[q].control_flow:
+                self.jitted.add(node.name.value)
+
+    def leave_Module(self, node: cst.Module) -> None:
+        for body in self.blocks:
+            self._block(body)
+
+    # ---------------------------------------------------------------------------
+    def _timer_start(self, stmt: cst.BaseStatement) -> str | None:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            return None
+        for small in stmt.body:
+            if (isinstance(small, cst.Assign) and len(small.targets) == 1
+                    and isinstance(small.targets[0].target, cst.Name)
+                    and isinstance(small.value, cst.Call)
+                    and self.ctx.qualname(small.value.func) in TIMERS):
+                return small.targets[0].target.value
+        return None
+
+    def _timer_stop(self, stmt: cst.BaseStatement, start: str) -> cst.BinaryOperation | None:
+        for node in iter_tree(stmt):
+            if (isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Subtract)
+                    and isinstance(node.right, cst.Name) and node.right.value == start
+                    and isinstance(node.left, cst.Call) and self.ctx.qualname(node.left.func) in TIMERS):
+                return node
+        return None
+
+    def _runs_jax(self, call: cst.Call) -> bool:
+        func = call.func
+        if isinstance(func, cst.Name) and func.value in self.jitted:
+            return True
+        if isinstance(func, cst.Call) and self.ctx.semantic.transform_of(func) is not None:
+            return True  # jax.jit(f)(x)
+        q = self.ctx.qualname(func)
+        if q is None or not q.startswith("jax."):
+            return False
+        return not any(q == h or q.startswith(h + ".") for h in _HOST_ONLY)
+
+    def _syncs(self, call: cst.Call) -> bool:
+        func = call.func
+        if isinstance(func, cst.Attribute) and func.attr.value in _SYNC_METHODS:
+            return True
+        return self.ctx.qualname(func) in _SYNC_CALLS
+
+    def _block(self, body: list[cst.BaseStatement]) -> None:
+        for i, stmt in enumerate(body):
+            start = self._timer_start(stmt)
+            if start is None:
+                continue
+            ran = synced = False
+            for later in body[i + 1:]:
+                if self._timer_start(later) == start:
+                    break  # restarted
+                stop = self._timer_stop(later, start)
+                calls = [n for n in iter_tree(later) if isinstance(n, cst.Call)]
+                if stop is not None:
+                    inside = set(map(id, iter_tree(stop)))
+                    before = [c for c in calls
+                              if id(c) not in inside and not any(n is stop for n in iter_tree(c))]
+                    ran = ran or any(self._runs_jax(c) for c in before)
+                    synced = synced or any(self._syncs(c) for c in before)
+                    if ran and not synced:
+                        self.report(
+                            stop,
+                            f"`{self.ctx.code(stop)}` times JAX work that was only dispatched: "
+                            "JAX runs asynchronously, so without `block_until_ready()` this "
+                            "measures the launch, not the computation",
+                        )
+                    break
+                ran = ran or any(self._runs_jax(c) for c in calls)
+                synced = synced or any(self._syncs(c) for c in calls)
