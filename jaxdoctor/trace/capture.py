@@ -193,9 +193,9 @@ class Capture:
 
         @functools.wraps(original)
         def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = None,
-                 axis_size: Any = None, spmd_axis_name: Any = None) -> Callable:
+                 axis_size: Any = None, spmd_axis_name: Any = None, **extra: Any) -> Callable:
             real = original(fun, in_axes=in_axes, out_axes=out_axes, axis_name=axis_name,
-                            axis_size=axis_size, spmd_axis_name=spmd_axis_name)
+                            axis_size=axis_size, spmd_axis_name=spmd_axis_name, **extra)
 
             @functools.wraps(real)
             def vmapped(*args: Any, **kwargs: Any) -> Any:
