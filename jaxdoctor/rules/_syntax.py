@@ -7,13 +7,13 @@ walk the whole file: the engine's single walk stays the only full traversal.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import libcst as cst
 
 from jaxdoctor.static.names import ImportTable
-from jaxdoctor.static.transforms import PARTIALS
 from jaxdoctor.static.traced import FunctionInfo, SemanticModel, call_arg
+from jaxdoctor.static.transforms import PARTIALS
 from jaxdoctor.static.walker import children
 
 _SCOPES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
@@ -92,11 +92,7 @@ def bindings(fn: cst.FunctionDef | cst.Lambda) -> dict[str, int]:
         if isinstance(node, cst.Assign):
             for t in node.targets:
                 _target_names(t.target, out)
-        elif isinstance(node, (cst.AugAssign, cst.AnnAssign)):
-            _target_names(node.target, out)
-        elif isinstance(node, (cst.For, cst.CompFor)):
-            _target_names(node.target, out)
-        elif isinstance(node, cst.NamedExpr):
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign)) or isinstance(node, (cst.For, cst.CompFor)) or isinstance(node, cst.NamedExpr):
             _target_names(node.target, out)
         elif isinstance(node, cst.WithItem) and node.asname is not None:
             _target_names(node.asname.name, out)
