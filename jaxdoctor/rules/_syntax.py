@@ -92,7 +92,7 @@ def bindings(fn: cst.FunctionDef | cst.Lambda) -> dict[str, int]:
         if isinstance(node, cst.Assign):
             for t in node.targets:
                 _target_names(t.target, out)
-        elif isinstance(node, (cst.AugAssign, cst.AnnAssign)) or isinstance(node, (cst.For, cst.CompFor)) or isinstance(node, cst.NamedExpr):
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor, cst.NamedExpr)):
             _target_names(node.target, out)
         elif isinstance(node, cst.WithItem) and node.asname is not None:
             _target_names(node.asname.name, out)
