@@ -12,9 +12,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-## demo: lint the bundled examples (findings for every failure mode), then trace one
+# jaxdoctor exits 1 when it finds something: that is the demo working; 2 or a crash fails it.
+OK_IF_FOUND = || [ $$? -eq 1 ]
+
+## demo: lint the bundled examples (findings for every failure mode A-E), then trace two of them
 demo: $(STAMP)
-	-$(VENV)/bin/jaxdoctor lint examples/
+	$(VENV)/bin/jaxdoctor lint examples/ $(OK_IF_FOUND)
+	@echo; echo "== seed A, traced abstractly under vmap (W broadcast, batch 64) =="
+	$(VENV)/bin/jaxdoctor trace examples/trace_cond_loop.py:step \
+		--inputs "f32[1024,1024], f32[1024], bool[]" --vmap "None,0,0" --batch 64 $(OK_IF_FOUND)
+	@echo; echo "== failure mode D, run under the doctor =="
+	$(VENV)/bin/jaxdoctor trace examples/trace_eqx_dropout_scan.py:main $(OK_IF_FOUND)
 
 ## test: the whole suite
 test: $(STAMP)

@@ -64,6 +64,26 @@ def _main(
     """jaxdoctor: a doctor for JAX programs."""
 
 
+def _codes(settings, select, ignore, extend_select) -> frozenset[str]:
+    """Enabled codes: the config's selection, or the command line's, which replaces it (ruff)."""
+    from jaxdoctor import registry
+
+    sel = _split(select)
+    if sel is not None:
+        return registry.select(sel, ignore=_split(ignore) or [], extend_select=_split(extend_select) or [])
+    return registry.select(
+        settings.select,
+        ignore=settings.ignore + (_split(ignore) or []),
+        extend_select=settings.extend_select + (_split(extend_select) or []),
+    )
+
+
+def _selected_codes(config, start, select, ignore, extend_select) -> frozenset[str]:
+    from jaxdoctor import config as config_mod
+
+    return _codes(config_mod.load(config, start), select, ignore, extend_select)
+
+
 @app.command()
 def lint(
     paths: List[str] = typer.Argument(None, help="Files or directories (default: the current directory)."),
@@ -75,6 +95,8 @@ def lint(
     config: Optional[Path] = typer.Option(None, "--config", help="Read settings from this pyproject.toml."),
     isolated: bool = typer.Option(False, "--isolated", help="Ignore all configuration files."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Worker processes (default: all cores)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the result cache."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Result cache directory (default: $XDG_CACHE_HOME/jaxdoctor or ~/.cache/jaxdoctor)."),
     exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit with status 0 even when there are findings."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Text format: no summary line."),
     statistics: bool = typer.Option(False, "--statistics", help="Show counts per rule instead of the findings (JSON with --format json)."),
@@ -93,15 +115,7 @@ def lint(
         settings = config_mod.load(config, Path(paths[0]), isolated=isolated)
         if exclude:
             settings.exclude = settings.exclude + _split(exclude)
-        sel = _split(select)
-        if sel is not None:  # as in ruff: `--select` replaces the config's selection entirely
-            codes = registry.select(sel, ignore=_split(ignore) or [], extend_select=_split(extend_select) or [])
-        else:
-            codes = registry.select(
-                settings.select,
-                ignore=settings.ignore + (_split(ignore) or []),
-                extend_select=settings.extend_select + (_split(extend_select) or []),
-            )
+        codes = _codes(settings, select, ignore, extend_select)
         per_file = {
             glob: frozenset(registry.expand(selectors, what=f"per-file-ignores code for {glob!r}"))
             for glob, selectors in settings.per_file_ignores.items()
@@ -114,7 +128,23 @@ def lint(
         raise typer.Exit(run_fix_command(paths, settings, codes, per_file, jobs=jobs, diff=diff,
                                          unsafe=unsafe_fixes, output_format=output_format.value,
                                          quiet=quiet, exit_zero=exit_zero))
-    run = lint_paths(paths, settings, codes, per_file, jobs=jobs)
+    from jaxdoctor.progress import progress_bar
+    from jaxdoctor.static.runner import InternalError
+
+    cache = None
+    if settings.cache and not no_cache:
+        from jaxdoctor.static.cache import Cache, resolve_dir
+
+        cache = Cache(resolve_dir(cache_dir, settings.cache_dir, settings.root if settings.source else None))
+    bar = progress_bar()
+    try:
+        run = lint_paths(paths, settings, codes, per_file, jobs=jobs, cache=cache, progress=bar)
+    except InternalError as e:
+        typer.echo(f"jaxdoctor: {e}", err=True)
+        raise typer.Exit(2)
+    finally:
+        if bar is not None:
+            bar.close()
     if statistics:
         from jaxdoctor.render.statistics import render_statistics
 
@@ -179,17 +209,24 @@ def trace(
     output_format: Format = typer.Option(Format.text, "--format", help="Output format."),
     config: Optional[Path] = typer.Option(None, "--config", help="Read [[tool.jaxdoctor.trace]] entries from this pyproject.toml."),
     exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit with status 0 even when there are findings."),
+    select: Optional[List[str]] = typer.Option(None, "--select", help="Rule codes or prefixes to report (replaces the config's)."),
+    ignore: Optional[List[str]] = typer.Option(None, "--ignore", help="Rule codes or prefixes not to report."),
 ) -> None:
     """Trace a function on abstract inputs, or run a program under the doctor (`script.py -- args`)."""
     from jaxdoctor.render import render
     from jaxdoctor.trace.command import run_trace
+
+    try:
+        codes = _selected_codes(config, Path.cwd(), select, ignore, None)
+    except UsageError as e:
+        raise _fail(str(e))
 
     as_json = output_format.value in ("json", "sarif")
     try:
         result = run_trace(
             target, inputs=inputs, vmap=vmap, batch=batch, device=device, timeout=timeout, cost=cost,
             retrace_threshold=retrace_threshold, script_args=list(ctx.args), config=config,
-            program_stdout=sys.stderr if as_json else None,
+            program_stdout=sys.stderr if as_json else None, codes=codes,
         )
     except UsageError as e:
         raise _fail(str(e))

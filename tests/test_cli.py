@@ -164,3 +164,14 @@ def test_rules_and_explain():
     assert proc.returncode == 0 and "python-control-flow-on-tracer" in proc.stdout
     proc = run("explain", "JD999")
     assert proc.returncode == 2 and "unknown rule code" in proc.stderr
+
+
+def test_trace_honours_select_and_ignore():
+    root = Path(__file__).resolve().parent.parent
+    example = str(root / "examples" / "trace_cond_loop.py") + ":main"
+    proc = run("trace", example, "--format", "concise", cwd=root)
+    assert proc.returncode == 1 and "JD501" in proc.stdout
+    proc = run("trace", example, "--ignore", "JD501", cwd=root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = run("trace", example, "--select", "JD9", cwd=root)
+    assert proc.returncode == 2 and "JD9" in proc.stderr

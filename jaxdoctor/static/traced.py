@@ -717,7 +717,8 @@ class _Evaluator:
         return isinstance(e, cst.Attribute) and isinstance(e.value, cst.Name) and e.value.value == "self"
 
     def _Call(self, e: cst.Call) -> int:
-        func_kind = self.kind(e.func) if isinstance(e.func, (cst.Attribute, cst.Subscript, cst.Call)) else STATIC
+        # calling a traced value (a module or pytree of functions passed in) gives a traced value
+        func_kind = self.kind(e.func)
         arg_kinds = [(a, self.kind(a.value)) for a in e.args]
         if self.flow is not None:
             self.model._on_call(self.flow, e, arg_kinds)

@@ -68,9 +68,11 @@ def run_trace(
     cwd: str | None = None,
     program_stdout: IO | int | None = None,
     config: Path | None = None,
+    codes: frozenset[str] | None = None,
 ) -> TraceResult:
     """Trace one target, or (target None) every configured entry. Raises `UsageError` for bad
-    options; everything the user's code does becomes findings or messages."""
+    options; everything the user's code does becomes findings or messages. `codes`, when given,
+    are the enabled rule codes (`select`/`ignore`): other findings are dropped."""
     cwd = cwd or os.getcwd()
     if target is None:
         entries = configured_entries(Path(cwd), config=config)
@@ -86,7 +88,7 @@ def run_trace(
                 if v is not None:
                     setattr(entry, k, v)
             entry.cost = entry.cost or cost
-            one = _run_one(entry, cwd, program_stdout)
+            one = _run_one(entry, cwd, program_stdout, codes)
             total.findings.extend(one.findings)
             total.messages.extend(one.messages)
             total.cost.extend(one.cost)
@@ -94,7 +96,7 @@ def run_trace(
         total.findings = _dedupe(total.findings)
         return total
     opts = TraceOptions(target, inputs, vmap, batch, device, timeout, cost, retrace_threshold, tuple(script_args))
-    return _run_one(opts, cwd, program_stdout)
+    return _run_one(opts, cwd, program_stdout, codes)
 
 
 def _combine(a: int, b: int) -> int:
@@ -166,7 +168,8 @@ def validate(opts: TraceOptions, cwd: str) -> Target:
     return target
 
 
-def _run_one(opts: TraceOptions, cwd: str, program_stdout: IO | int | None) -> TraceResult:
+def _run_one(opts: TraceOptions, cwd: str, program_stdout: IO | int | None,
+             codes: frozenset[str] | None = None) -> TraceResult:
     target = validate(opts, cwd)
     if importlib.util.find_spec("jax") is None:
         raise UsageError(
@@ -177,7 +180,7 @@ def _run_one(opts: TraceOptions, cwd: str, program_stdout: IO | int | None) -> T
         "cost": opts.cost, "retrace_threshold": opts.retrace_threshold, "args": list(opts.args),
     }
     child = runner.run_child([job], device=opts.device, timeout=opts.timeout, cwd=cwd, stdout=program_stdout)
-    return interpret(child, target, opts)
+    return _enabled_only(interpret(child, target, opts), codes)
 
 
 def interpret(child: runner.ChildResult, target: Target, opts: TraceOptions) -> TraceResult:
@@ -240,6 +243,19 @@ def interpret(child: runner.ChildResult, target: Target, opts: TraceOptions) -> 
         status = status or 1
     out.exit_status = status
     return out
+
+
+def _enabled_only(result: TraceResult, codes: frozenset[str] | None) -> TraceResult:
+    """Drop findings of rules that are not selected; exit 0 if that leaves none (unless the
+    program itself exited non-zero or the trace failed)."""
+    if codes is None:
+        return result
+    kept = [f for f in result.findings if f.code in codes]
+    if len(kept) != len(result.findings):
+        result.findings = kept
+        if not kept and result.exit_status == 1 and result.program_exit in (None, 0):
+            result.exit_status = 0
+    return result
 
 
 def _process_finding(code: str, message: str, loc: tuple[str, int] | None, details: dict) -> Finding:
