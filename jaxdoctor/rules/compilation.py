@@ -63,7 +63,10 @@ class JitInLoop(LintRule):
         if loop is not None and not isinstance(loop, _COMPS):
             assigned = isinstance(parent, cst.Assign) and all(
                 isinstance(t.target, cst.Name) for t in parent.targets)
-            if called or assigned or isinstance(parent, cst.Decorator):
+            fn = node.args[0].value if node.args else None
+            # `jax.jit(make_schedule(cfg))`: a new function per configuration, compiled once each
+            factory = isinstance(fn, cst.Call) and self.ctx.qualname(fn.func) not in PARTIALS
+            if (called or assigned or isinstance(parent, cst.Decorator)) and not factory:
                 self.report(
                     node,
                     f"`{short}` is applied inside a loop: each iteration builds a new jitted "
@@ -80,8 +83,14 @@ class JitInLoop(LintRule):
             isinstance(fn, cst.Call) and self.ctx.qualname(fn.func) in PARTIALS
         )
         if isinstance(fn, cst.Name):
+            # a function defined (`def` or `lambda`) inside this function: new on every call
             local = self._scopes.defining_scope(fn.value, scope_chain(self.ctx.ancestors, self.ctx.module))
-            fresh = local is not None and local is not self.ctx.module and not isinstance(local, cst.ClassDef)
+            fresh = local is not None and local is not self.ctx.module and (
+                fn.value in self.ctx.semantic.defs.get(local, {})
+                or any(isinstance(b.value, cst.Lambda) for b in self._scopes.bindings(local, fn.value))
+            )
+        if info.name == "main" or info.name.startswith("test"):
+            fresh = False  # runs once
         if fresh:
             self.report(
                 node,

@@ -292,6 +292,9 @@ class PrngKeyReuse(LintRule):
 
 
 _SEEDERS = frozenset({"jax.random.PRNGKey", "jax.random.key"})
+#: transforms that only look at shapes and dtypes
+ABSTRACT = frozenset({"jax.eval_shape", "flax.nnx.eval_shape", "equinox.filter_eval_shape",
+                      "jax.make_jaxpr"})
 #: functions whose job is to create state once: a fixed seed there is deliberate
 _INIT_NAMES = ("init", "setup", "create", "make", "build", "__init__", "new", "reset", "seed")
 
@@ -312,8 +315,13 @@ class ConstantSeedInTracedFunction(LintRule):
         if not isinstance(seed, cst.Integer):
             return
         info = self.ctx.traced_function()
-        if info is None:
-            return
+        if info is None or (info.transform is not None and info.transform.qualname in ABSTRACT):
+            return  # shapes only: the values never matter
+        parent = self.ctx.parent
+        grand = self.ctx.ancestors[-2] if len(self.ctx.ancestors) > 1 else None
+        if isinstance(parent, cst.Arg) and isinstance(grand, cst.Call) and isinstance(grand.func, cst.Attribute) \
+                and "init" in grand.func.attr.value:
+            return  # `cell.initialize_carry(key(0), shape)`: a dummy key for shapes
         name = info.name.lower().lstrip("_")
         if any(name.startswith(p.lstrip("_")) for p in _INIT_NAMES):
             return

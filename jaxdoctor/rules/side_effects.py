@@ -9,6 +9,7 @@ import libcst as cst
 from jaxdoctor.findings import Applicability, Severity
 from jaxdoctor.rules._scopes import ScopeIndex, scope_chain
 from jaxdoctor.rules._values import is_jax_array, is_not_jax_array
+from jaxdoctor.rules.random import ABSTRACT
 from jaxdoctor.rules.tracing import where
 from jaxdoctor.static.rule import LintRule
 from jaxdoctor.static.traced import STATIC
@@ -40,7 +41,8 @@ class SideEffectInTracedFunction(LintRule):
             return
         q = self.ctx.qualname(node.func)
         if q == "builtins.print":
-            self._print(node, info)
+            if info.transform is None or info.transform.qualname not in ABSTRACT:
+                self._print(node, info)
             return
         func = node.func
         if q is None and isinstance(func, cst.Attribute) and func.attr.value in _MUTATORS:
