@@ -66,6 +66,7 @@ class _ModuleUse:
         self.methods = methods(cls)
         self.submodules = self._submodules()
         self.local_modules = self._local_modules(method)
+        self.local_modules |= self._iterated_modules(method)
         self._memo: dict[cst.CSTNode, cst.CSTNode | None] = {}
 
     def _submodules(self) -> set[str]:
@@ -102,6 +103,26 @@ class _ModuleUse:
                         out.add(target.target.value)
         return out
 
+    def _iterated_modules(self, method: cst.FunctionDef) -> set[str]:
+        """Names bound by `for e in self.experts` (a loop or a comprehension) over submodules."""
+        out: set[str] = set()
+        for node in body_nodes(method):
+            if isinstance(node, (cst.For, cst.CompFor)):
+                it = node.iter
+                if self_attr(it) in self.submodules or isinstance(it, cst.Name) and it.value in self.local_modules:
+                    out.update(n.value for n in iter_tree(node.target) if isinstance(n, cst.Name))
+        return out
+
+    def _module_name(self, name: str, fn: cst.FunctionDef | cst.Lambda) -> bool:
+        """`name` inside `fn` denotes a module of the enclosing method (a local, not a parameter,
+        unless it is a `e=e` default that captures one)."""
+        if name not in self.local_modules:
+            return False
+        for p in (*fn.params.posonly_params, *fn.params.params, *fn.params.kwonly_params):
+            if p.name.value == name:
+                return isinstance(p.default, cst.Name) and p.default.value in self.local_modules
+        return not (isinstance(fn.params.star_arg, cst.Param) and fn.params.star_arg.name.value == name)
+
     def in_expr(self, expr: cst.BaseExpression, scope: cst.CSTNode) -> cst.CSTNode | None:
         """The module use inside the function `expr` denotes (or `expr` itself, a module)."""
         if self_attr(expr) in self.submodules:
@@ -130,7 +151,7 @@ class _ModuleUse:
             if not isinstance(node, cst.Call):
                 continue
             func = node.func
-            if isinstance(func, cst.Call) and is_linen_ctor(self.ctx, func) or isinstance(func, cst.Name) and func.value in self.local_modules and func.value not in params:
+            if isinstance(func, cst.Call) and is_linen_ctor(self.ctx, func) or isinstance(func, cst.Name) and self._module_name(func.value, fn):
                 found = node
             elif isinstance(func, cst.Subscript):
                 base = func.value
@@ -231,6 +252,9 @@ class LinenCondMisuse(LintRule):
             mdl_index = 3
         else:
             branches = call_arg(node, 1, "branches")
+            if isinstance(branches, cst.Name):  # `branches = [lambda mdl, x: ..., ...]`
+                found = self.ctx.semantic._lookup_assigned(branches.value, self.ctx.enclosing(cst.FunctionDef, cst.Lambda))
+                branches = found if isinstance(found, (cst.List, cst.Tuple)) else branches
             if not isinstance(branches, (cst.List, cst.Tuple)):
                 return
             branch_exprs = [el.value for el in branches.elements]
@@ -258,6 +282,18 @@ class LinenCondMisuse(LintRule):
         if where is None:
             return
         cls, method = where
+        local = _ModuleUse(self.ctx, cls, method)
+        for expr, info in zip(branch_exprs, infos):
+            closed = next((n for n in body_nodes(info.node) if isinstance(n, cst.Call)
+                           and isinstance(n.func, cst.Name) and local._module_name(n.func.value, info.node)), None)
+            if closed is not None and not self._initialised_elsewhere({closed.func.value}, method, node):
+                self.report(
+                    node,
+                    f"`{short}` branch `{self.ctx.code(expr)}` calls `{closed.func.value}`, a submodule "
+                    f"built outside the branch: it is bound to the outer scope, so `init()` creates its "
+                    f"params under the branch's trace (leaked tracers) instead of through the module argument",
+                )
+                return
         uses = [self._init_uses(info, cls) for info in infos]
         if any(u is None for u in uses):
             return
@@ -303,16 +339,14 @@ class LinenCondMisuse(LintRule):
                 if not isinstance(n, cst.Call):
                     continue
                 if isinstance(n.func, cst.Call) and is_linen_ctor(self.ctx, n.func):
-                    out.add(f"{self.ctx.code(n.func.func)}(...)")
+                    out.add(self._ctor_key(n.func, out))
                     continue
                 base = n.func.value if isinstance(n.func, cst.Subscript) else n.func
                 attr = self_attr(base, name)
                 if attr is None:
                     continue
                 if attr in ("param", "variable") and n.args:
-                    out.add(f"{attr}({self.ctx.code(n.args[0].value)}"
-                            + (f", {self.ctx.code(n.args[1].value)}" if attr == "variable" and len(n.args) > 1 else "")
-                            + ")")
+                    out.add(self._var_key(attr, n))
                 elif attr in own and attr not in seen and attr != "__call__":
                     seen.add(attr)
                     scan(own[attr], "self")
@@ -321,6 +355,23 @@ class LinenCondMisuse(LintRule):
 
         scan(fn, mdl)
         return out
+
+    def _ctor_key(self, ctor: cst.Call, seen: set[str]) -> str:
+        """`nn.Dense(name='small')`; unnamed inline modules by class, repeats counted (each one
+        is another auto-named submodule)."""
+        name = call_arg(ctor, None, "name")
+        if isinstance(name, cst.SimpleString):
+            return f"{self.ctx.code(ctor.func)}(name={name.value})"
+        key = f"{self.ctx.code(ctor.func)}(...)"
+        k = 1
+        while (key if k == 1 else f"{key} x{k}") in seen:
+            k += 1
+        return key if k == 1 else f"{key} x{k}"
+
+    def _var_key(self, attr: str, call: cst.Call) -> str:
+        return (f"{attr}({self.ctx.code(call.args[0].value)}"
+                + (f", {self.ctx.code(call.args[1].value)}" if attr == "variable" and len(call.args) > 1 else "")
+                + ")")
 
     def _initialised_elsewhere(self, differing: set[str], method: cst.FunctionDef, cond: cst.Call) -> bool:
         """Every submodule only some branches use is also called outside the cond (e.g. under
@@ -336,6 +387,10 @@ class LinenCondMisuse(LintRule):
                 attr = self_attr(n.func)
                 if attr == "is_initializing":
                     return True
-                if attr is not None:
+                if attr in ("param", "variable") and n.args:
+                    called.add(self._var_key(attr, n))  # declared before the branches run
+                elif attr is not None:
                     called.add(attr)
+                elif isinstance(n.func, cst.Name):
+                    called.add(n.func.value)  # a local submodule called outside the branches
         return all(d in called for d in differing)

@@ -241,6 +241,8 @@ class SemanticModel:
         self.classes: dict[cst.ClassDef, Scope] = {}
         self.class_names: dict[Scope, dict[str, cst.ClassDef]] = {}
         self.calls: list[tuple[cst.Call, Scope]] = []
+        #: scope → name → values assigned to it there (`branches = [f, g]`, `loss = lambda p: ...`)
+        self.assigned: dict[Scope, dict[str, list[cst.BaseExpression]]] = {}
         self.scope_of_node: dict[cst.CSTNode, Scope] = {}
         #: kind of each `Name` load inside a traced function, as the flow pass saw it
         self.name_kinds: dict[cst.Name, int] = {}
@@ -281,9 +283,10 @@ class SemanticModel:
             self.calls.append((node, scopes[-1]))
 
         def on_assign(node):
-            if scopes[-1] is self.module:
-                for t in node.targets:
-                    if isinstance(t.target, cst.Name):
+            for t in node.targets:
+                if isinstance(t.target, cst.Name):
+                    self.assigned.setdefault(scopes[-1], {}).setdefault(t.target.value, []).append(node.value)
+                    if scopes[-1] is self.module:
                         names.shadowed.add(t.target.value)
 
         enter = {
@@ -391,13 +394,35 @@ class SemanticModel:
                         return found
         return None
 
-    def _resolve_fn(self, expr: cst.BaseExpression, scope: Scope) -> list[tuple[FunctionInfo, int]]:
+    def _lookup_assigned(self, name: str, scope: Scope | None) -> cst.BaseExpression | None:
+        """The value of the one assignment to `name` in the nearest scope that assigns it."""
+        while scope is not None:
+            values = self.assigned.get(scope, {}).get(name) if not isinstance(scope, cst.ClassDef) else None
+            if values:
+                return values[0] if len(values) == 1 else None
+            if isinstance(scope, cst.Module):
+                return None
+            scope = self.scope_of_node.get(scope)
+        return None
+
+    def _resolve_fn(self, expr: cst.BaseExpression, scope: Scope,
+                    depth: int = 0) -> list[tuple[FunctionInfo, int]]:
         """(function, number of positional args already bound by `partial`) pairs."""
+        if depth > 4:
+            return []
         if isinstance(expr, cst.Lambda):
             return [(self.functions[expr], 0)]
         if isinstance(expr, cst.Name):
             node = self._lookup_def(expr.value, scope)
-            return [(self.functions[node], 0)] if node is not None else []
+            if node is not None:
+                return [(self.functions[node], 0)]
+            # `loss = lambda p: ...`, `branches = [f, g]`, `fns = [lambda x, e=e: e(x) for e in ...]`
+            value = self._lookup_assigned(expr.value, scope)
+            if isinstance(value, (cst.Lambda, cst.List, cst.Tuple, cst.ListComp, cst.GeneratorExp, cst.Call)):
+                return self._resolve_fn(value, scope, depth + 1)
+            return []
+        if isinstance(expr, (cst.ListComp, cst.GeneratorExp)):
+            return self._resolve_fn(expr.elt, scope, depth + 1)
         if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
             if expr.value.value in ("self", "cls"):
                 cls = scope if isinstance(scope, cst.ClassDef) else self.enclosing_class(scope)
@@ -410,12 +435,12 @@ class SemanticModel:
             q = self.names.qualname(expr.func)
             if q in PARTIALS and expr.args and expr.args[0].keyword is None:
                 bound = sum(1 for a in expr.args[1:] if a.keyword is None and not a.star)
-                return [(f, n + bound) for f, n in self._resolve_fn(expr.args[0].value, scope)]
+                return [(f, n + bound) for f, n in self._resolve_fn(expr.args[0].value, scope, depth + 1)]
             return []
         if isinstance(expr, (cst.List, cst.Tuple)):
             out = []
             for el in expr.elements:
-                out.extend(self._resolve_fn(el.value, scope))
+                out.extend(self._resolve_fn(el.value, scope, depth + 1))
             return out
         return []
 
