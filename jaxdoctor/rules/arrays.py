@@ -5,7 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from jaxdoctor.findings import Applicability, Severity
-from jaxdoctor.rules._scopes import PARAM, ScopeIndex, scope_chain
+from jaxdoctor.static.scopes import PARAM, scope_chain
 from jaxdoctor.rules._values import (
     array_like_index,
     is_jax_array,
@@ -45,10 +45,6 @@ class InplaceArrayUpdate(LintRule):
     fix_title = "Use an out-of-place update: `x = x.at[i].set(v)` (`.add`, `.multiply`, ...)"
     fix_applicability = Applicability.SAFE
 
-    def __init__(self, ctx) -> None:
-        super().__init__(ctx)
-        self._scopes = ScopeIndex(ctx.module)
-
     # --------------------------------------------------------------- evidence
     def _is_array(self, stmt: cst.CSTNode, sub: cst.Subscript) -> bool:
         if is_string_index(sub):
@@ -58,9 +54,9 @@ class InplaceArrayUpdate(LintRule):
         semantic = self.ctx.semantic
         if isinstance(base, cst.Name):
             chain = scope_chain(self.ctx.ancestors, self.ctx.module)
-            scope = self._scopes.defining_scope(base.value, chain)
+            scope = self.ctx.scopes.defining_scope(base.value, chain)
             if scope is not None:
-                binding = self._scopes.last_before(scope, base.value, stmt if scope is chain[-1] else None)
+                binding = self.ctx.scopes.last_before(scope, base.value, stmt if scope is chain[-1] else None)
                 if binding is not None and binding.how != PARAM:
                     if is_jax_array(binding.value, names):
                         return True

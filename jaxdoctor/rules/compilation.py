@@ -5,7 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from jaxdoctor.findings import Severity
-from jaxdoctor.rules._scopes import ASSIGN, ScopeIndex, scope_chain
+from jaxdoctor.static.scopes import ASSIGN, scope_chain
 from jaxdoctor.rules._values import is_jax_array
 from jaxdoctor.rules.tracing import where
 from jaxdoctor.static.rule import LintRule
@@ -43,7 +43,6 @@ class JitInLoop(LintRule):
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
-        self._scopes = ScopeIndex(ctx.module)
         self._statics: dict[str, tuple[set[int], set[str]]] | None = None
 
     # ------------------------------------------------------------ re-jitting
@@ -84,10 +83,10 @@ class JitInLoop(LintRule):
         )
         if isinstance(fn, cst.Name):
             # a function defined (`def` or `lambda`) inside this function: new on every call
-            local = self._scopes.defining_scope(fn.value, scope_chain(self.ctx.ancestors, self.ctx.module))
+            local = self.ctx.scopes.defining_scope(fn.value, scope_chain(self.ctx.ancestors, self.ctx.module))
             fresh = local is not None and local is not self.ctx.module and (
                 fn.value in self.ctx.semantic.defs.get(local, {})
-                or any(isinstance(b.value, cst.Lambda) for b in self._scopes.bindings(local, fn.value))
+                or any(isinstance(b.value, cst.Lambda) for b in self.ctx.scopes.bindings(local, fn.value))
             )
         if info.name == "main" or info.name.startswith("test"):
             fresh = False  # runs once
@@ -183,10 +182,10 @@ class JitInLoop(LintRule):
             return None
         if isinstance(expr, cst.Name):
             chain = scope_chain(self.ctx.ancestors, self.ctx.module)
-            scope = self._scopes.defining_scope(expr.value, chain)
+            scope = self.ctx.scopes.defining_scope(expr.value, chain)
             if scope is None:
                 return None
-            b = self._scopes.last_before(scope, expr.value, stmt if scope is chain[-1] else None)
+            b = self.ctx.scopes.last_before(scope, expr.value, stmt if scope is chain[-1] else None)
             if b is not None and b.how == ASSIGN and b.value is not None and not isinstance(b.value, cst.Name):
                 return self._unhashable(b.value, stmt)
         return None
@@ -231,10 +230,6 @@ class UnrolledPythonLoop(LintRule):
     summary = "A Python `for` over a large `range` inside a traced function (unrolled at trace time)"
     fix_title = "Use `jax.lax.fori_loop` or `jax.lax.scan` (compile time stays constant)"
 
-    def __init__(self, ctx) -> None:
-        super().__init__(ctx)
-        self._scopes = ScopeIndex(ctx.module)
-
     def visit_For(self, node: cst.For) -> None:
         info = self.ctx.traced_function()
         if info is None:
@@ -277,10 +272,10 @@ class UnrolledPythonLoop(LintRule):
             return left + right if isinstance(expr.operator, cst.Add) else left - right
         if isinstance(expr, cst.Name):
             chain = scope_chain(self.ctx.ancestors, self.ctx.module)
-            scope = self._scopes.defining_scope(expr.value, chain)
+            scope = self.ctx.scopes.defining_scope(expr.value, chain)
             if scope is None:
                 return None
-            bindings = self._scopes.bindings(scope, expr.value)
+            bindings = self.ctx.scopes.bindings(scope, expr.value)
             if len(bindings) == 1:
                 b = bindings[0]
                 if b.how == ASSIGN and isinstance(b.value, cst.Integer):

@@ -7,7 +7,7 @@ import ast
 import libcst as cst
 
 from jaxdoctor.findings import Applicability, Severity
-from jaxdoctor.rules._scopes import ScopeIndex, scope_chain
+from jaxdoctor.static.scopes import scope_chain
 from jaxdoctor.rules._values import is_jax_array, is_not_jax_array
 from jaxdoctor.rules.random import ABSTRACT
 from jaxdoctor.rules.tracing import where
@@ -29,10 +29,6 @@ class SideEffectInTracedFunction(LintRule):
     summary = "`print`, appends to outer lists, `global`/`nonlocal` writes or tracers stored on `self` in a traced function"
     fix_title = "Use `jax.debug.print` to print values; return results instead of mutating outer state"
     fix_applicability = Applicability.UNSAFE
-
-    def __init__(self, ctx) -> None:
-        super().__init__(ctx)
-        self._scopes = ScopeIndex(ctx.module)
 
     # ----------------------------------------------------------------- print
     def visit_Call(self, node: cst.Call) -> None:
@@ -130,7 +126,7 @@ class SideEffectInTracedFunction(LintRule):
         """(scope binding `name`, whether it is outside every traced function), for a name
         that is not local to the current function; None when local or unknown."""
         chain = scope_chain(self.ctx.ancestors, self.ctx.module)
-        scope = self._scopes.defining_scope(name, chain)
+        scope = self.ctx.scopes.defining_scope(name, chain)
         if scope is None or scope is chain[-1]:
             return None
         return scope, True
@@ -139,7 +135,7 @@ class SideEffectInTracedFunction(LintRule):
         """The scope that binds `name`, when that is outside the trace of the current function:
         the module, an untraced function, or (for loop/branch bodies) the function around it."""
         chain = scope_chain(self.ctx.ancestors, self.ctx.module)
-        scope = self._scopes.defining_scope(name, chain)
+        scope = self.ctx.scopes.defining_scope(name, chain)
         if scope is None or scope is chain[-1]:
             return None
         if isinstance(scope, cst.ClassDef):
@@ -155,7 +151,7 @@ class SideEffectInTracedFunction(LintRule):
         return scope
 
     def _container_binding(self, scope, name: str) -> bool:
-        bindings = self._scopes.bindings(scope, name)
+        bindings = self.ctx.scopes.bindings(scope, name)
         values = [b.value for b in bindings if b.value is not None]
         return bool(values) and all(
             is_not_jax_array(v, self.ctx.names) and not is_jax_array(v, self.ctx.names) for v in values
@@ -205,7 +201,7 @@ class SideEffectInTracedFunction(LintRule):
             return
         if isinstance(target, cst.Name):
             fn = self.ctx.enclosing(cst.FunctionDef, cst.Lambda)
-            how = self._scopes.declared(fn, target.value) if isinstance(fn, cst.FunctionDef) else None
+            how = self.ctx.scopes.declared(fn, target.value) if isinstance(fn, cst.FunctionDef) else None
             if how is not None:
                 self.report(
                     node,

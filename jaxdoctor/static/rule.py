@@ -15,6 +15,7 @@ import libcst as cst
 from jaxdoctor.findings import Applicability
 from jaxdoctor.registry import Rule
 from jaxdoctor.static.names import ImportTable
+from jaxdoctor.static.scopes import ScopeIndex
 from jaxdoctor.static.traced import FunctionInfo, SemanticModel
 
 
@@ -52,6 +53,14 @@ class FileContext:
         #: the chain of nodes from the module down to the current node's parent
         self.ancestors: list[cst.CSTNode] = []
         self.reports: list[Report] = []
+        self._scopes: ScopeIndex | None = None
+
+    @property
+    def scopes(self) -> ScopeIndex:
+        """Per-scope binding tables (what a name last held), shared by the rules of this file."""
+        if self._scopes is None:
+            self._scopes = ScopeIndex(self.module)
+        return self._scopes
 
     @property
     def parent(self) -> cst.CSTNode | None:
