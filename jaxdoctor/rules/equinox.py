@@ -128,6 +128,49 @@ class PythonFlagUnderScan(LintRule):
                 f"`TracerBoolConversionError` inside the module, not at this line",
             )
             return
+        # a flag passed positionally to a module class of this file: `layer(h, key, training)`
+        cls = self._callee_class(node.func, scope)
+        call = methods(cls).get("__call__") if cls is not None else None
+        if call is None:
+            return
+        names = [p.name.value for p in (*call.params.posonly_params, *call.params.params)][1:]
+        flags = {n for n in _flag_params(call) if n in _USER_FLAGS or _bool_annotated(call, n)}
+        for i, arg in enumerate(a for a in node.args if a.keyword is None):
+            if arg.star:
+                return
+            if i < len(names) and names[i] in flags and semantic.kind(arg.value) >= TRACED:
+                self.report(
+                    node,
+                    f"`{self.ctx.code(node.func)}` gets the traced value `{self.ctx.code(arg.value)}` as its "
+                    f"flag `{names[i]}`{_where(info)}, but `{cls.name.value}` tests it with a Python `if`: "
+                    f"raises `TracerBoolConversionError` inside the module, not at this line",
+                )
+                return
+
+    def _callee_class(self, func: cst.BaseExpression, scope) -> cst.ClassDef | None:
+        """The Equinox class of this file that `func` (a parameter annotated with it, a name
+        assigned `Cls(...)`, or `self.field` annotated with it) is an instance of."""
+        semantic = self.ctx.semantic
+        ann = None
+        if isinstance(func, cst.Name):
+            for fn in reversed(self.ctx.ancestors):
+                info = semantic.function(fn) if isinstance(fn, (cst.FunctionDef, cst.Lambda)) else None
+                p = info.param(func.value) if info is not None else None
+                if p is not None:
+                    ann = p.annotation.annotation if p.annotation is not None else None
+                    break
+            else:
+                value = semantic._lookup_assigned(func.value, scope or self.ctx.module)
+                ann = value.func if isinstance(value, cst.Call) else None
+        elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
+            owner = semantic.enclosing_class(scope) if scope is not None else None
+            for field in class_fields(owner) if owner is not None else ():
+                if field.target.value == func.attr.value:
+                    ann = field.annotation.annotation
+        if not isinstance(ann, cst.Name):
+            return None
+        cls = find_class(self.ctx, ann.value)
+        return cls if cls is not None and semantic.class_family(cls) == "equinox" else None
 
     def _check_library_call(self, node: cst.Call, q: str, info: FunctionInfo) -> None:
         semantic = self.ctx.semantic
@@ -157,6 +200,14 @@ class PythonFlagUnderScan(LintRule):
             f"{what} stores the traced value `{self.ctx.code(value)}` as the module's Python flag"
             f"{_where(info)}: calling the module raises `TracerBoolConversionError` inside Equinox",
         )
+
+
+def _bool_annotated(fn: cst.FunctionDef, name: str) -> bool:
+    for p in (*fn.params.params, *fn.params.kwonly_params):
+        if p.name.value == name and p.annotation is not None:
+            ann = p.annotation.annotation
+            return isinstance(ann, cst.Name) and ann.value == "bool"
+    return False
 
 
 def _where(info: FunctionInfo) -> str:
@@ -317,8 +368,10 @@ class RawTransformOnEqxModule(LintRule):
         if isinstance(expr, cst.Name) and scope is not None:
             info = self.ctx.semantic.function(scope)
             p = info.param(expr.value) if info is not None else None
-            if p is not None:  # a parameter: only its annotation tells
-                return self._kinds_of_type(p.annotation.annotation) if p.annotation is not None else None
+            if p is not None:  # a parameter: its annotation, else what this file's callers pass
+                if p.annotation is not None:
+                    return self._kinds_of_type(p.annotation.annotation)
+                return self._passed_to_param(info, expr.value, depth)
         if isinstance(expr, cst.Name):
             for value in self._values.get(expr.value, []):
                 found = self._kinds_of_value(value, depth + 1)
@@ -335,6 +388,23 @@ class RawTransformOnEqxModule(LintRule):
                             return "eqx.nn.Sequential", found[1]
                 return None
             return self._kinds_of_type(expr.func)
+        return None
+
+    def _passed_to_param(self, info: FunctionInfo, name: str, depth: int) -> tuple[str, set[str]] | None:
+        if not isinstance(info.node, cst.FunctionDef) or name not in info.positional:
+            return None
+        index = info.positional.index(name)
+        for site in self._calls:
+            if not (isinstance(site.func, cst.Name) and site.func.value == info.name):
+                continue
+            args = [a for a in site.args if a.keyword is None]
+            if any(a.star for a in args[: index + 1]):
+                continue
+            value = args[index].value if index < len(args) else call_arg(site, None, name)
+            if value is not None:
+                found = self._kinds_of_value(value, depth + 1, scope=self._call_scope.get(site))
+                if found:
+                    return found
         return None
 
     def _kinds_of_type(self, expr) -> tuple[str, set[str]] | None:
