@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from jaxdoctor import registry
 from jaxdoctor.findings import Edit, Finding, Fix, Origin, Severity
 from jaxdoctor.static.discovery import Candidate
+from jaxdoctor.static.guard import TooDeeplyNested
+from jaxdoctor.static.guard import parse_module as guarded_parse
+from jaxdoctor.static.positions import positions as node_positions
 from jaxdoctor.static.rule import FileContext, LintRule, Report
 from jaxdoctor.static.source import SourceError, read_text
 from jaxdoctor.static.suppress import is_suppressed, suppressions
@@ -78,10 +80,12 @@ def lint_source(source: str, path: str, rules: list[type[LintRule]],
     if not GATE.search(source):
         return FileResult()
     try:
-        module = cst.parse_module(source)
+        module = guarded_parse(source)
     except cst.ParserSyntaxError as e:
         message = " ".join(str(e.message).split()) if hasattr(e, "message") else str(e).splitlines()[0]
         return FileResult([parse_error(path, f"syntax error: {message}", e.raw_line, e.raw_column + 1)])
+    except TooDeeplyNested as e:
+        return FileResult([parse_error(path, str(e))])
     except RecursionError:
         return FileResult([parse_error(path, "too deeply nested to parse")])
     except Exception as e:  # libcst can raise other errors on exotic input
@@ -115,8 +119,17 @@ def _check(source: str, path: str, module: cst.Module, rule_classes: list[type[L
     return _to_findings(ctx)
 
 
+def _report_nodes(reports: list[Report]) -> Iterable[cst.CSTNode]:
+    for report in reports:
+        yield report.node
+        if report.fix is not None:
+            for old, _new in report.fix.replacements:
+                yield old
+
+
 def _to_findings(ctx: FileContext) -> list[Finding]:
-    positions = MetadataWrapper(ctx.module, unsafe_skip_copy=True).resolve(PositionProvider)
+    # positions of the reported nodes (and the nodes their fixes replace) only: see positions.py
+    positions = node_positions(ctx.module, _report_nodes(ctx.reports))
     table = suppressions(ctx.source)
     out: list[Finding] = []
     seen: set[tuple] = set()

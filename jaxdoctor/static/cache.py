@@ -1,0 +1,150 @@
+"""The result cache of `jaxdoctor lint`: one small JSON file per (file content, run options).
+
+An entry's key is a SHA-256 of everything its findings depend on: the file's bytes, its display
+path (findings carry it), the enabled codes for that file, the settings rules may read, and a
+fingerprint of jaxdoctor itself (its version plus the size and mtime of every file of the
+installed package, so an edited rule in a development checkout never serves old results) and of
+libcst. Change any of them and the key changes: an entry is never served stale, it is just no
+longer found.
+
+Safe to share between concurrent runs: entries are written to a temporary file in the same
+directory and renamed into place (atomic on POSIX and Windows), and an entry that can't be read
+or decoded (truncated, corrupt, another schema) is treated as a miss. Any error writing the cache
+is ignored: the cache only ever makes a run faster, never makes it fail.
+
+Location: `--cache-dir`, else `cache-dir` in `[tool.jaxdoctor]` (relative to that pyproject.toml),
+else `$JAXDOCTOR_CACHE_DIR`, else `$XDG_CACHE_HOME/jaxdoctor`, else `~/.cache/jaxdoctor`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from jaxdoctor import __version__
+from jaxdoctor.findings import Applicability, Edit, Finding, Fix, Origin, Severity
+
+#: Bump when the entry format changes.
+SCHEMA = 1
+
+
+def default_dir() -> Path:
+    env = os.environ.get("JAXDOCTOR_CACHE_DIR")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "jaxdoctor"
+
+
+def resolve_dir(cli_dir: str | os.PathLike | None, config_dir: str | None, config_root: Path | None) -> Path:
+    if cli_dir:
+        return Path(cli_dir)
+    if config_dir:
+        p = Path(config_dir).expanduser()
+        return p if p.is_absolute() or config_root is None else config_root / p
+    return default_dir()
+
+
+def _package_fingerprint() -> str:
+    """jaxdoctor's version, and the size+mtime of each of its files; libcst's version."""
+    h = hashlib.sha256(f"jaxdoctor {__version__} schema {SCHEMA}".encode())
+    root = Path(__file__).resolve().parent.parent
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(filenames):
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            h.update(f"{os.path.relpath(path, root)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    try:
+        from importlib.metadata import version
+
+        h.update(f"libcst {version('libcst')}".encode())
+    except Exception:  # noqa: BLE001 - a missing distribution record only weakens the key
+        pass
+    return h.hexdigest()
+
+
+class Cache:
+    """Lookup and store of per-file results under `directory`."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory) / f"v{SCHEMA}"
+        self._base = hashlib.sha256(_package_fingerprint().encode()).digest()
+        self.hits = 0
+        self.misses = 0
+
+    def key(self, display: str, codes: Iterable[str], digest: str, options: Mapping[str, str]) -> str:
+        """The key of one file's result: `digest` is the SHA-256 of its bytes."""
+        h = hashlib.sha256(self._base)
+        h.update(json.dumps([display, sorted(codes), digest, sorted(options.items())]).encode())
+        return h.hexdigest()
+
+    def _path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> tuple[list[Finding], bool] | None:
+        """(findings, parsed) or None on a miss; a corrupt entry is a miss."""
+        try:
+            with open(self._path(key), "rb") as f:
+                entry = json.loads(f.read())
+            if entry.get("key") != key:
+                raise ValueError("entry for another key")
+            found = ([finding_from_dict(d) for d in entry["findings"]], bool(entry["parsed"]))
+        except FileNotFoundError:
+            self.misses += 1
+            return None
+        except Exception:  # noqa: BLE001 - truncated, corrupt, unreadable: a miss
+            self.misses += 1
+            return None
+        self.hits += 1
+        return found
+
+    def put(self, key: str, findings: list[Finding], parsed: bool) -> None:
+        """Store atomically; failures (read-only or full disk, races) are ignored."""
+        path = self._path(key)
+        try:
+            payload = json.dumps(
+                {"key": key, "parsed": parsed, "findings": [f.to_dict() for f in findings]},
+                separators=(",", ":"),
+            ).encode()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(payload)
+                os.replace(tmp, path)
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
+        except (OSError, ValueError, TypeError):
+            pass
+
+
+def finding_from_dict(d: dict[str, Any]) -> Finding:
+    """The inverse of `Finding.to_dict`."""
+    fix = None
+    if d.get("fix"):
+        fd = d["fix"]
+        fix = Fix(
+            fd["title"], Applicability(fd["applicability"]),
+            tuple(Edit(e["line"], e["column"], e["end_line"], e["end_column"], e["content"]) for e in fd["edits"]),
+        )
+    return Finding(
+        code=d["code"], name=d["name"], severity=Severity(d["severity"]), message=d["message"],
+        path=d["path"], line=d["line"], column=d["column"], end_line=d["end_line"],
+        end_column=d["end_column"], fix_title=d.get("fix_title"), fix=fix,
+        origin=Origin(d.get("origin", "static")), cell=d.get("cell"), details=d.get("details") or {},
+    )
