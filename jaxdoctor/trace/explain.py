@@ -212,6 +212,8 @@ def classify(exc: BaseException) -> str:
             or "body_fun output" in text or "must have same type structure" in text
             or ("fori_loop" in text and "structure" in text)):
         return "JD107"
+    if "pytree structure error" in text and any("/flax/nnx/transforms/iteration.py" in f for f in files):
+        return "JD107"  # nnx.fori_loop/scan/while_loop compare the carry to its initial structure
     if in_nnx and ("trace level" in text or "different trace" in text or "Cannot mutate" in text):
         return "JD211"
     return "JD511"

@@ -41,6 +41,11 @@ class SourceLocation:
             fr.file, fr.line, fr.column, end_line, end_col, fr.function, fr.first_line
         )
 
+    @classmethod
+    def at(cls, path: str, line: int, function: str = "") -> SourceLocation:
+        """A whole source line (for a location known only by file and line)."""
+        return cls(path, line, 1, line, 1, function, line).at_line(line)
+
     def at_line(self, line: int) -> SourceLocation:
         """The same file at another line, spanning that line's text."""
         text = linecache.getline(self.path, line)

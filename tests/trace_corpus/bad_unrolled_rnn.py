@@ -1,5 +1,5 @@
 """Classic: a Python `for` over 64 time steps inside `jit`: the RNN is unrolled into the graph
-(slow compile; use `lax.scan`)."""
+(slow compile; use `lax.scan`). The loop line and its body line are both right places."""
 import jax
 import jax.numpy as jnp
 
@@ -7,7 +7,7 @@ import jax.numpy as jnp
 @jax.jit
 def rnn(W, U, xs):
     h = jnp.zeros(W.shape[0])
-    for t in range(xs.shape[0]):
+    for t in range(xs.shape[0]):  # EXPECT JD505
         h = jnp.tanh(W @ h + U @ xs[t])  # EXPECT JD505
     return h
 

@@ -50,7 +50,8 @@ def run_one(path: Path, timeout: float) -> dict:
     cmd = [sys.executable, "-m", "jaxdoctor", "trace", f"{path}:main", "--format", "json"]
     start = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                              check=False)
     except subprocess.TimeoutExpired:
         return {"file": path.name, "error": f"timed out after {timeout:.0f}s", "findings": [],
                 "seconds": time.perf_counter() - start}

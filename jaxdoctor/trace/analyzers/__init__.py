@@ -55,6 +55,27 @@ def _default_codes() -> set[str]:
     }
 
 
+def _live_user_frames() -> list[tuple[str, int, str]]:
+    import sys
+
+    from jaxdoctor.trace.frames import is_user_file
+
+    out = []
+    f = sys._getframe(1)
+    while f is not None and len(out) < 32:
+        code = f.f_code
+        if is_user_file(code.co_filename):
+            out.append(
+                (
+                    code.co_filename,
+                    f.f_lineno,
+                    getattr(code, "co_qualname", code.co_name),
+                )
+            )
+        f = f.f_back
+    return out
+
+
 def analyze_jaxpr(
     closed_jaxpr: Any,
     *,
@@ -63,8 +84,14 @@ def analyze_jaxpr(
     entry_name: str = "fn",
     arg_names: Sequence[str] | None = None,
     select: Iterable[str] | None = None,
+    callers: Sequence[tuple[str, int, str]] | None = None,
 ) -> list[Finding]:
-    """Findings of every enabled JD50x analyzer on one closed jaxpr, sorted by location."""
+    """Findings of every enabled JD50x analyzer on one closed jaxpr, sorted by location.
+
+    `callers`: the user's frames `(file, line, function)`, innermost first, that made JAX trace
+    this jaxpr; by default those on the Python stack now (the doctor analyses a trace right
+    where the user's call made it). Some equations' tracebacks stop at a JAX API boundary
+    (the broadcasts `vmap` adds to its outputs); the call line then comes from here."""
     enabled = set(select) if select is not None else _default_codes()
     classes = [cls for cls in ANALYZERS if cls.code in enabled]
     if not classes:
@@ -75,6 +102,7 @@ def analyze_jaxpr(
         batch_size=batch_size,
         entry_name=entry_name,
         arg_names=list(arg_names) if arg_names is not None else None,
+        callers=list(callers) if callers is not None else _live_user_frames(),
     )
     analyzers = [cls(walk) for cls in classes]
     run_walk(walk, analyzers)

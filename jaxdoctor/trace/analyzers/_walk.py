@@ -88,6 +88,9 @@ class Walk:
         default_factory=dict
     )  # nested invar -> (outer var it stands for, crossed a loop)
     _users: dict = field(default_factory=dict)  # id(jaxpr) -> {var: [eqn, ...]}
+    #: the user's frames (file, line, function), innermost first, live when the analysis ran:
+    #: under the doctor, the call that made JAX trace (e.g. `jax.vmap(f, ...)(x)`)
+    callers: list = field(default_factory=list)
 
     def flag(self, atom: Any) -> int:
         if ji.is_literal(atom):

@@ -187,6 +187,16 @@ class BatchedBroadcastAnalyzer(Analyzer):
                 if line is not None:
                     return sm.SourceLocation.of_frame(call).at_line(line)
             return sm.SourceLocation.of_frame(call)
+        # the broadcast's traceback stopped at JAX's API boundary: find the vmap call among the
+        # user's frames that made JAX trace (innermost first)
+        short = inner[-1].function.rsplit(".", 1)[-1] if inner else None
+        for path, line, function in self.walk.callers:
+            if "vmap" in sm.source_line(path, line):
+                return sm.SourceLocation.at(path, line, function)
+            if short is not None:
+                found = sm.call_line_mentioning(path, line, "vmap", short)
+                if found is not None and line - found <= 10:
+                    return sm.SourceLocation.at(path, found, function)
         if inner:
             return sm.SourceLocation.of_frame(inner[-1]).at_line(inner[-1].first_line)
         return sm.locate(eqn, scope.parents)

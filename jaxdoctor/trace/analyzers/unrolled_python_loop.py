@@ -29,11 +29,38 @@ _SLICING = frozenset(
 )
 
 
+#: how far back `_weight_roots` looks for a slice before giving up
+_ROOT_SEARCH = 64
+
+
+def _weight_roots(v: Any, producers: dict) -> set[int] | None:
+    """The inputs of the jaxpr a chain-independent operand is computed from, or None when it is
+    per-step data: anything computed from a slice (`xs[t]`, `U @ xs[t]`, `Ws[i]`)."""
+    roots: set[int] = set()
+    todo, seen = [v], set()
+    while todo:
+        x = todo.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if len(seen) > _ROOT_SEARCH:
+            return None
+        p = producers.get(x)
+        if p is None:
+            roots.add(id(x))
+            continue
+        if ji.primitive_name(p) in _SLICING:
+            return None
+        todo.extend(y for y in p.invars if not ji.is_literal(y))
+    return roots
+
+
 def _chain(jaxpr: Any, members: set[int], producers: dict) -> tuple[int, int]:
     """(longest dependency chain through `members`, distinct weights they read).
 
-    A weight is an operand that does not depend on the chain and is not a slice of a larger
-    array (`xs[t]` is per-step data; `layers[i].W` is a weight).
+    A weight is an input of the jaxpr that a member reads, directly or through non-slicing
+    equations, independently of the chain (`layers[i].W`, `W.T`). Anything computed from a
+    slice of a larger array is per-step data (`xs[t]`, and `U @ xs[t]` too), not a weight.
     """
     depth: dict = {}
     best = 0
@@ -47,9 +74,7 @@ def _chain(jaxpr: Any, members: set[int], producers: dict) -> tuple[int, int]:
             for v in e.invars:
                 if ji.is_literal(v) or depth.get(v, 0):
                     continue
-                p = producers.get(v)
-                if p is None or ji.primitive_name(p) not in _SLICING:
-                    weights.add(id(v))
+                weights |= _weight_roots(v, producers) or set()
             d += 1
             best = max(best, d)
         if d:

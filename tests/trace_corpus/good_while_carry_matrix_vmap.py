@@ -1,5 +1,7 @@
-"""A with a `while_loop`: a per-example stopping test under `vmap` forces every carry to be
-batched, including the shared matrix the user put in the carry (power iteration)."""
+"""A per-example stopping test under `vmap` with the shared matrix in the `while_loop` carry
+(power iteration). Written as a bad program of mode A, but JAX 0.10 forwards a carry the body
+returns unchanged as a loop constant (the fix described in the seed report), so `M` is not
+copied per example: nothing to report."""
 import jax
 import jax.numpy as jnp
 
@@ -15,7 +17,7 @@ def power_iteration(M, v0, tol):
         w = w / jnp.linalg.norm(w)
         return M, w, i + 1, jnp.abs(w - v).max()
 
-    _, v, _, _ = jax.lax.while_loop(cond, body, (M, v0, 0, jnp.inf))  # EXPECT JD501
+    _, v, _, _ = jax.lax.while_loop(cond, body, (M, v0, 0, jnp.inf))
     return v
 
 
