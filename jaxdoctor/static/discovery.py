@@ -48,7 +48,7 @@ def discover(paths: list[str], exclude: list[str], root: Path) -> list[Candidate
     def rel(p: Path) -> str:
         try:
             return p.resolve().relative_to(root).as_posix()
-        except (ValueError, OSError):
+        except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
             return p.as_posix()
 
     for raw in paths:
