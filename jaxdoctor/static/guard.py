@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import itertools
 import re
+import warnings
 
 import libcst as cst
 
@@ -63,7 +64,9 @@ def parse_module(source: str) -> cst.Module:
     `TooDeeplyNested` (a `RecursionError`) instead of reaching libcst."""
     if suspicious(source):
         try:
-            compile(source, "<jaxdoctor>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+            with warnings.catch_warnings():  # SyntaxWarnings about the user's code: not ours to print
+                warnings.simplefilter("ignore")
+                compile(source, "<jaxdoctor>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
         except (RecursionError, MemoryError) as e:
             raise TooDeeplyNested(f"nested too deeply for Python to parse ({type(e).__name__})") from None
         except SyntaxError as e:
