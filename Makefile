@@ -28,5 +28,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -n auto
 
+## bench: jaxdoctor vs the libcst parse floor and ruff/fixit/pylint/jaxlint on flax+equinox+optax
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(PY) bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info

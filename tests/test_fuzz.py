@@ -18,7 +18,7 @@ from jaxdoctor import registry
 from jaxdoctor.static.engine import lint_source, static_rules
 
 RULES = static_rules(registry.all_rules())  # every static rule, opt-in ones included
-FUZZ = settings(max_examples=60, deadline=None, derandomize=False,
+FUZZ = settings(max_examples=40, deadline=None, derandomize=False,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                        HealthCheck.data_too_large])
 
