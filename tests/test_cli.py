@@ -175,3 +175,21 @@ def test_trace_honours_select_and_ignore():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     proc = run("trace", example, "--select", "JD9", cwd=root)
     assert proc.returncode == 2 and "JD9" in proc.stderr
+
+
+def test_hang_is_reported_at_the_enclosing_loop(tmp_path):
+    from jaxdoctor.trace.command import enclosing_loop_line
+
+    src = write(tmp_path / "h.py", """\
+        def main():
+            x = 0
+            while x >= 0:
+                for i in range(3):
+                    x = x + i
+                x = x + 1
+            return x
+    """)
+    assert enclosing_loop_line(str(src), 5) == 4
+    assert enclosing_loop_line(str(src), 6) == 3
+    assert enclosing_loop_line(str(src), 2) == 2
+    assert enclosing_loop_line(str(tmp_path / "missing.py"), 9) == 9

@@ -210,6 +210,8 @@ def interpret(child: runner.ChildResult, target: Target, opts: TraceOptions) -> 
     timeout = opts.timeout if opts.timeout is not None else runner.DEFAULT_TIMEOUT
     if child.timed_out:
         where = child.hang_frame
+        if where:  # a loop that never ends: point at the loop, not at whichever line it was in
+            where = (where[0], enclosing_loop_line(where[0], where[1]), where[2])
         loc = (where[0], where[1]) if where else fallback
         src = linecache.getline(loc[0], loc[1]).strip() if loc else ""
         msg = f"`{target.display}` did not finish within {timeout:g} s (`--timeout`)"
@@ -243,6 +245,22 @@ def interpret(child: runner.ChildResult, target: Target, opts: TraceOptions) -> 
         status = status or 1
     out.exit_status = status
     return out
+
+
+def enclosing_loop_line(path: str, line: int) -> int:
+    """The header line of the innermost `for`/`while` loop whose body holds `line`, else `line`."""
+    import ast
+
+    try:
+        tree = ast.parse(Path(path).read_bytes())
+    except (OSError, SyntaxError, ValueError, RecursionError):
+        return line
+    best: ast.AST | None = None
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.For, ast.AsyncFor, ast.While)) and node.lineno <= line <= (node.end_lineno or 0):
+            if best is None or node.lineno >= best.lineno:
+                best = node
+    return best.lineno if best is not None else line
 
 
 def _enabled_only(result: TraceResult, codes: frozenset[str] | None) -> TraceResult:
