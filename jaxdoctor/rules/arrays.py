@@ -36,6 +36,16 @@ _CONTAINER_ANNOTATIONS = frozenset(
      "tuple", "Tuple", "set", "Set", "defaultdict", "OrderedDict", "PyTree", "Any", "ndarray"}
 )
 
+#: NNX variable types: `.value` of one holds the array it was built from
+_NNX_VARIABLES = frozenset(
+    {"flax.nnx.Variable", "flax.nnx.Param", "flax.nnx.Cache", "flax.nnx.BatchStat",
+     "flax.nnx.Intermediate", "flax.nnx.Perturbation"}
+)
+#: attributes of an NNX variable that are its raw value
+_VALUE_ATTRS = frozenset({"value", "raw_value"})
+
+ARRAY_VALUE, NOT_ARRAY_VALUE, UNKNOWN_VALUE = "array", "not-array", "unknown"
+
 
 class InplaceArrayUpdate(LintRule):
     code = "JD104"
@@ -44,6 +54,13 @@ class InplaceArrayUpdate(LintRule):
     summary = "`x[i] = v` / `x[i] += v` on a JAX array (JAX arrays are immutable)"
     fix_title = "Use an out-of-place update: `x = x.at[i].set(v)` (`.add`, `.multiply`, ...)"
     fix_applicability = Applicability.SAFE
+
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx)
+        # `self.attr = nnx.Param(...)` in a class: (class, attr) → what the variable holds
+        self._variables: dict[tuple[cst.ClassDef | None, str], set[str]] = {}
+        # `<...>.attr.value[i] = v` decided once every class's variables are known
+        self._pending: list[tuple] = []
 
     # --------------------------------------------------------------- evidence
     def _is_array(self, stmt: cst.CSTNode, sub: cst.Subscript) -> bool:
@@ -84,6 +101,64 @@ class InplaceArrayUpdate(LintRule):
             return index_kind > STATIC or array_like_index(sub)
         return False
 
+    # ------------------------------------------------------ NNX variable values
+    def _variable_holds(self, expr: cst.BaseExpression | None) -> str | None:
+        """What `expr` = `nnx.Param(value, ...)` (any NNX variable type) holds; None when
+        `expr` is not such a call."""
+        if not isinstance(expr, cst.Call) or self.ctx.names.qualname(expr.func) not in _NNX_VARIABLES:
+            return None
+        value = next((a.value for a in expr.args if a.keyword is None and not a.star), None)
+        if is_jax_array(value, self.ctx.names):
+            return ARRAY_VALUE
+        if value is None or is_not_jax_array(value, self.ctx.names):
+            return NOT_ARRAY_VALUE
+        return UNKNOWN_VALUE
+
+    def _note_variable(self, node: cst.Assign) -> None:
+        """Record `self.attr = nnx.Variable(...)` for `self.attr.value[i] = v` checks."""
+        if len(node.targets) != 1:
+            return
+        target = node.targets[0].target
+        if not (isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name)
+                and target.value.value == "self"):
+            return
+        holds = self._variable_holds(node.value)
+        if holds is not None:
+            cls = _enclosing_class(self.ctx.ancestors)
+            self._variables.setdefault((cls, target.attr.value), set()).add(holds)
+
+    def _variable_value(self, stmt: cst.CSTNode, sub: cst.Subscript) -> str | None:
+        """For `<var>.value[i] = v`: what `<var>` holds, when it is an NNX variable — a local
+        bound to `nnx.Param(...)` (decided now), or "pending" for `<...>.attr.value` (decided
+        at the end of the file, from the `self.attr = nnx.Param(...)` assignments)."""
+        base = sub.value
+        if not (isinstance(base, cst.Attribute) and base.attr.value in _VALUE_ATTRS):
+            return None
+        var = base.value
+        if isinstance(var, cst.Name):
+            chain = scope_chain(self.ctx.ancestors, self.ctx.module)
+            scope = self.ctx.scopes.defining_scope(var.value, chain)
+            if scope is None:
+                return None
+            binding = self.ctx.scopes.last_before(scope, var.value, stmt if scope is chain[-1] else None)
+            return self._variable_holds(binding.value) if binding is not None else None
+        if isinstance(var, cst.Attribute):
+            return "pending"
+        return None
+
+    def _holds_array(self, var: cst.Attribute, cls: cst.ClassDef | None, traced: bool) -> bool:
+        """`self.attr` of class `cls` (or `obj.attr` of any NNX variable attribute of this
+        file, when `var` is not on `self`) holds a JAX array: built from one, or of unknown
+        value inside a traced function (where every variable's value is a tracer)."""
+        on_self = isinstance(var.value, cst.Name) and var.value.value == "self"
+        found: set[str] = set()
+        for (owner, attr), holds in self._variables.items():
+            if attr == var.attr.value and (owner is cls or not on_self):
+                found |= holds
+        if not found or NOT_ARRAY_VALUE in found:
+            return False
+        return ARRAY_VALUE in found or traced
+
     @staticmethod
     def _param(scope, name: str) -> cst.Param | None:
         if not isinstance(scope, (cst.FunctionDef, cst.Lambda)):
@@ -112,29 +187,49 @@ class InplaceArrayUpdate(LintRule):
 
     # ----------------------------------------------------------------- checks
     def visit_Assign(self, node: cst.Assign) -> None:
+        self._note_variable(node)
         for target in node.targets:
             for sub in _subscripts(target.target):
-                if self._is_array(node, sub):
-                    fix = None
-                    if len(node.targets) == 1 and target.target is sub:
-                        fix = self._fix(node, sub, "set", node.value)
-                    self._report(node, sub, "=", fix)
+                whole = len(node.targets) == 1 and target.target is sub
+                if self._check(node, sub, "=", lambda: self._fix(node, sub, "set", node.value) if whole else None):
                     return
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
         sub = node.target
-        if not isinstance(sub, cst.Subscript) or not self._is_array(node, sub):
+        if not isinstance(sub, cst.Subscript):
             return
         method = _AT_METHODS.get(type(node.operator))
-        fix = self._fix(node, sub, method, node.value) if method is not None else None
-        self._report(node, sub, _AUG_SYMBOL.get(type(node.operator), "op="), fix)
+        self._check(node, sub, _AUG_SYMBOL.get(type(node.operator), "op="),
+                    lambda: self._fix(node, sub, method, node.value) if method is not None else None)
 
-    def _report(self, node, sub: cst.Subscript, op: str, fix) -> None:
+    def _check(self, node, sub: cst.Subscript, op: str, fix) -> bool:
+        # `fix` makes the fix (only for what is reported)
+        """Report now, or defer an NNX variable's `.value[i] = v`; True when reported/deferred."""
+        if self._is_array(node, sub):
+            self._report(node, sub, op, fix(), where(self.ctx.traced_function()))
+            return True
+        holds = self._variable_value(node, sub)
+        if holds == ARRAY_VALUE or (holds == UNKNOWN_VALUE and self.ctx.traced_function() is not None):
+            self._report(node, sub, op, fix(), where(self.ctx.traced_function()))
+            return True
+        if holds == "pending":
+            info = self.ctx.traced_function()
+            cls = _enclosing_class(self.ctx.ancestors)
+            self._pending.append((node, sub, op, fix(), cls, info is not None, where(info)))
+            return True
+        return False
+
+    def leave_Module(self, node: cst.Module) -> None:
+        for stmt, sub, op, fix, cls, traced, place in self._pending:
+            if self._holds_array(sub.value.value, cls, traced):
+                self._report(stmt, sub, op, fix, place)
+
+    def _report(self, node, sub: cst.Subscript, op: str, fix, place: str) -> None:
         base = self.ctx.code(sub.value)
         self.report(
             node,
             f"`{self.ctx.code(sub)} {op} ...` updates JAX array `{base}` in place"
-            f"{where(self.ctx.traced_function())}: JAX arrays are immutable, this raises `TypeError`",
+            f"{place}: JAX arrays are immutable, this raises `TypeError`",
             fix=fix,
         )
 
@@ -150,6 +245,13 @@ class InplaceArrayUpdate(LintRule):
         call = cst.Call(func=cst.Attribute(value=at, attr=cst.Name(method)), args=[cst.Arg(value=value)])
         new = cst.Assign(targets=[cst.AssignTarget(target=base)], value=call)
         return self.fix((node, new), title=f"Use `{self.ctx.code(base)} = {self.ctx.code(base)}.at[...].{method}(...)`")
+
+
+def _enclosing_class(ancestors: list[cst.CSTNode]) -> cst.ClassDef | None:
+    for node in reversed(ancestors):
+        if isinstance(node, cst.ClassDef):
+            return node
+    return None
 
 
 def _subscripts(target: cst.BaseExpression) -> list[cst.Subscript]:

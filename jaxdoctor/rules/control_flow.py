@@ -26,6 +26,7 @@ from jaxdoctor.rules._syntax import (
     unpackings,
 )
 from jaxdoctor.static.rule import LintRule
+from jaxdoctor.static.scopes import ASSIGN
 from jaxdoctor.static.traced import FunctionInfo, _args
 
 FunctionNode = cst.FunctionDef | cst.Lambda
@@ -205,10 +206,48 @@ Shape = tuple  # ("leaf",) | ("tuple", (Shape|None, ...)) | ("list", (...))
 
 
 class _Shapes:
-    def __init__(self, rule: LintRule, fn: FunctionNode | None) -> None:
+    def __init__(self, rule: LintRule, fn: FunctionNode | None, scope=None) -> None:
         self.names = rule.ctx.names
+        self.scopes = rule.ctx.scopes
         self.fn = fn
+        # where names are looked up by their last binding: the function, or the scope given
+        self.scope = fn if fn is not None else scope
         self._locals: dict[str, cst.BaseExpression] | None = None
+        self._top: set[int] | None = None
+
+    def _top_level(self) -> set[int]:
+        """ids of the values of plain `name = value` statements directly in the scope's body
+        (they run whenever a later statement of that body runs)."""
+        if self._top is None:
+            self._top = set()
+            scope = self.scope
+            if isinstance(scope, cst.FunctionDef) and isinstance(scope.body, cst.IndentedBlock):
+                stmts = scope.body.body
+            elif isinstance(scope, cst.Module):
+                stmts = scope.body
+            else:
+                stmts = ()
+            for stmt in stmts:
+                if isinstance(stmt, cst.SimpleStatementLine):
+                    for small in stmt.body:
+                        if isinstance(small, cst.Assign) and len(small.targets) == 1:
+                            self._top.add(id(small.value))
+        return self._top
+
+    def _last(self, name: str, at: cst.CSTNode | None) -> cst.BaseExpression | None:
+        """The value `name` surely holds at `at`: its last binding before `at` is a plain
+        assignment in the scope's own body (not under an `if`/loop) and nothing rebinds it
+        later in the scope (a later binding could reach `at` round a loop)."""
+        if at is None or not isinstance(self.scope, (cst.FunctionDef, cst.Module)):
+            return None
+        if at not in self.scopes.table(self.scope).order:
+            return None  # inside a comprehension: its own scope
+        found = self.scopes.last_before(self.scope, name, at)
+        if found is None or found.how != ASSIGN or id(found.value) not in self._top_level():
+            return None
+        if any(b.index > found.index for b in self.scopes.bindings(self.scope, name)):
+            return None
+        return found.value
 
     def _local(self, name: str) -> cst.BaseExpression | None:
         """The value of a name bound exactly once in the function, by a plain assignment."""
@@ -225,22 +264,24 @@ class _Shapes:
                         self._locals[n] = node.value
         return self._locals.get(name)
 
-    def of(self, e: cst.BaseExpression | None, depth: int = 0, loose: bool = False) -> Shape | None:
+    def of(self, e: cst.BaseExpression | None, depth: int = 0, loose: bool = False,
+           at: cst.CSTNode | None = None) -> Shape | None:
         """The structure of `e`, when literally visible. `loose`: arithmetic on unknown names is
-        a single value (a `scan` body returning `c + x` is never a `(carry, y)` pair)."""
+        a single value (a `scan` body returning `c + x` is never a `(carry, y)` pair). `at`: the
+        node `e` is evaluated at (a `return`, a call), for names bound more than once."""
         if e is None or depth > 4:
             return None
         if isinstance(e, (cst.Tuple, cst.List)):
             if any(isinstance(el, cst.StarredElement) for el in e.elements):
                 return None
             kind = "tuple" if isinstance(e, cst.Tuple) else "list"
-            return (kind, tuple(self.of(el.value, depth + 1) for el in e.elements))
+            return (kind, tuple(self.of(el.value, depth + 1, at=at) for el in e.elements))
         if isinstance(e, (cst.Integer, cst.Float, cst.Imaginary)):
             return ("leaf",)
         if isinstance(e, cst.UnaryOperation) and not isinstance(e.operator, cst.Not):
-            return self.of(e.expression, depth + 1) and ("leaf",)
+            return self.of(e.expression, depth + 1, at=at) and ("leaf",)
         if isinstance(e, cst.BinaryOperation):
-            sides = (self.of(e.left, depth + 1, loose), self.of(e.right, depth + 1, loose))
+            sides = (self.of(e.left, depth + 1, loose, at), self.of(e.right, depth + 1, loose, at))
             if any(s is not None and s[0] != "leaf" for s in sides):
                 return None
             numbers = any(isinstance(x, (cst.Float, cst.Imaginary)) for x in (e.left, e.right)) or (
@@ -263,8 +304,21 @@ class _Shapes:
             return None
         if isinstance(e, cst.Name):
             value = self._local(e.value)
-            return self.of(value, depth + 1) if value is not None else None
+            if value is not None:
+                return self.of(value, depth + 1)
+            value = self._last(e.value, at)
+            # names in the bound value are looked up where it was bound
+            return self.of(value, depth + 1, at=value) if value is not None else None
         return None
+
+
+def _returns_at(fn: FunctionNode) -> list[tuple[cst.CSTNode | None, cst.BaseExpression | None]]:
+    """`returns(fn)` with the `return` statement each value comes from (None for a lambda)."""
+    if isinstance(fn, cst.Lambda):
+        return [(None, fn.body)]
+    if not returns(fn):
+        return []  # a generator
+    return [(node, node.value) for node in own_nodes(fn) if isinstance(node, cst.Return)]
 
 
 def mismatch(a: Shape | None, b: Shape | None) -> bool:
@@ -317,9 +371,9 @@ class CarryStructureMismatch(LintRule):
             return
         info = found[0]
         shapes = _Shapes(self, info.node)
-        init_shape = _Shapes(self, None).of(init)
-        for value in returns(info.node):
-            out = shapes.of(value, loose=True)
+        init_shape = _Shapes(self, None, scope_of(self.ctx.ancestors, self.ctx.module)).of(init, at=node)
+        for ret, value in _returns_at(info.node):
+            out = shapes.of(value, loose=True, at=ret)
             if out is None:
                 continue
             if kind == "scan":
@@ -355,8 +409,8 @@ class CarryStructureMismatch(LintRule):
         for e in exprs:
             for info in self.ctx.semantic.resolve_functions(e, scope):
                 shapes = _Shapes(self, info.node)
-                for value in returns(info.node):
-                    out = shapes.of(value, loose=True)
+                for ret, value in _returns_at(info.node):
+                    out = shapes.of(value, loose=True, at=ret)
                     if out is None:
                         continue
                     for other, other_shape in seen:

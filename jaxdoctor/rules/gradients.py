@@ -6,6 +6,7 @@ import libcst as cst
 
 from jaxdoctor.findings import Severity
 from jaxdoctor.static.rule import LintRule
+from jaxdoctor.static.scopes import ASSIGN
 from jaxdoctor.static.traced import TRACED, FunctionInfo
 from jaxdoctor.static.walker import iter_tree
 
@@ -46,6 +47,7 @@ class WhereNanGradient(LintRule):
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
         self._differentiated: set[cst.CSTNode] | None = None
+        self._at: cst.Call | None = None  # the `jnp.where` being checked
 
     # ------------------------------------------------ which functions are differentiated
     def _grad_roots(self) -> set[cst.CSTNode]:
@@ -98,15 +100,27 @@ class WhereNanGradient(LintRule):
         return done
 
     # ------------------------------------------------ the pattern
-    def _guarded(self, expr: cst.BaseExpression) -> bool:
+    def _guarded(self, expr: cst.BaseExpression, depth: int = 0) -> bool:
         for node in iter_tree(expr):
             if isinstance(node, cst.Call) and self.ctx.qualname(node.func) in _GUARDS:
                 return True
+            if isinstance(node, cst.Name) and depth < 3 and self._guarded_name(node, depth):
+                return True  # safe = jnp.where(c, x, 1.0); ... jnp.sqrt(safe)
             if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add) and (
                 isinstance(node.left, (cst.Float, cst.Integer)) or isinstance(node.right, (cst.Float, cst.Integer))
             ):
                 return True  # x + eps
         return False
+
+    def _guarded_name(self, name: cst.Name, depth: int) -> bool:
+        """`name` was last assigned a guarded value in this function, before the `where`."""
+        fn = self.ctx.enclosing(cst.FunctionDef, cst.Lambda)
+        if fn is None or not self.ctx.scopes.is_local(fn, name.value):
+            return False
+        binding = self.ctx.scopes.last_before(fn, name.value, self._at)
+        if binding is None or binding.how != ASSIGN or binding.value is None:
+            return False
+        return self._guarded(binding.value, depth + 1)
 
     def _risky(self, expr: cst.BaseExpression) -> cst.CSTNode | None:
         """The first singular operation on an unguarded traced operand inside `expr`."""
@@ -141,6 +155,7 @@ class WhereNanGradient(LintRule):
         fn = self.ctx.enclosing(cst.FunctionDef, cst.Lambda)
         if fn is None or fn not in self.differentiated():
             return
+        self._at = node
         for branch in (node.args[1].value, node.args[2].value):
             risky = self._risky(branch)
             if risky is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from jaxdoctor.findings import Severity
@@ -21,6 +23,18 @@ _HOST_ONLY = ("jax.jit", "jax.devices", "jax.device_count", "jax.local_devices",
               "jax.random.PRNGKey", "jax.random.key", "jax.tree", "jax.tree_util", "jax.ShapeDtypeStruct",
               "jax.eval_shape", "jax.make_jaxpr", "jax.process_index", "jax.default_backend")
 
+#: a callable parameter named like a JAX step (`train_step`, `apply_fn`, `forward`, `model`):
+#: in a file that imports JAX, calling it runs device work
+_STEP_LIKE = re.compile(r"(?i)(step|apply|forward|model|predict|infer|update|train|loss|net|policy)")
+
+
+def _params(fn: cst.FunctionDef | None) -> frozenset[str]:
+    if fn is None:
+        return frozenset()
+    p = fn.params
+    return frozenset(x.name.value for x in (*p.posonly_params, *p.params, *p.kwonly_params)
+                     if x.name.value not in ("self", "cls"))
+
 
 class UnblockedTiming(LintRule):
     code = "JD123"
@@ -31,14 +45,17 @@ class UnblockedTiming(LintRule):
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
-        self.blocks: list[list[cst.BaseStatement]] = []
+        # each block of statements, with the parameters of the function it is in
+        self.blocks: list[tuple[list[cst.BaseStatement], frozenset[str]]] = []
         self.jitted: set[str] = set()
 
     def visit_Module(self, node: cst.Module) -> None:
-        self.blocks.append(list(node.body))
+        self.blocks.append((list(node.body), frozenset()))
 
     def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
-        self.blocks.append(list(node.body))
+        fn = next((a for a in reversed(self.ctx.ancestors) if isinstance(a, (cst.FunctionDef, cst.Lambda))), None)
+        params = _params(fn) if isinstance(fn, cst.FunctionDef) else frozenset()
+        self.blocks.append((list(node.body), params))
 
     def visit_Assign(self, node: cst.Assign) -> None:
         # f = jax.jit(g) / step = nnx.jit(step): a name that runs compiled code
@@ -58,8 +75,8 @@ class UnblockedTiming(LintRule):
                 self.jitted.add(node.name.value)
 
     def leave_Module(self, node: cst.Module) -> None:
-        for body in self.blocks:
-            self._block(body)
+        for body, params in self.blocks:
+            self._block(body, params)
 
     # ---------------------------------------------------------------------------
     def _timer_start(self, stmt: cst.BaseStatement) -> str | None:
@@ -73,18 +90,32 @@ class UnblockedTiming(LintRule):
                 return small.targets[0].target.value
         return None
 
-    def _timer_stop(self, stmt: cst.BaseStatement, start: str) -> cst.BinaryOperation | None:
+    def _timer_stop(self, stmt: cst.BaseStatement, start: str, ends: frozenset[str] = frozenset()
+                    ) -> cst.BinaryOperation | None:
+        """`timer() - start` (or `end - start`, `end` a timer read since) anywhere in `stmt`:
+        assigned, appended, printed, returned."""
         for node in iter_tree(stmt):
             if (isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Subtract)
                     and isinstance(node.right, cst.Name) and node.right.value == start
-                    and isinstance(node.left, cst.Call) and self.ctx.qualname(node.left.func) in TIMERS):
+                    and (isinstance(node.left, cst.Call) and self.ctx.qualname(node.left.func) in TIMERS
+                         or isinstance(node.left, cst.Name) and node.left.value in ends)):
                 return node
         return None
 
-    def _runs_jax(self, call: cst.Call) -> bool:
+    def _runs_jax(self, call: cst.Call, params: frozenset[str] = frozenset()) -> bool:
         func = call.func
         if isinstance(func, cst.Name) and func.value in self.jitted:
             return True
+        if params and self.ctx.names.uses_jax:
+            # `train_step(state, batch)`, `state.apply_fn(...)`: a step handed in by the caller
+            root = func
+            while isinstance(root, cst.Attribute):
+                root = root.value
+            last = func.attr.value if isinstance(func, cst.Attribute) else (
+                func.value if isinstance(func, cst.Name) else None)
+            if (isinstance(root, cst.Name) and root.value in params and last is not None
+                    and _STEP_LIKE.search(last) and self.ctx.qualname(func) is None):
+                return True
         if isinstance(func, cst.Call) and self.ctx.semantic.transform_of(func) is not None:
             return True  # jax.jit(f)(x)
         q = self.ctx.qualname(func)
@@ -98,22 +129,30 @@ class UnblockedTiming(LintRule):
             return True
         return self.ctx.qualname(func) in _SYNC_CALLS
 
-    def _block(self, body: list[cst.BaseStatement]) -> None:
+    def _block(self, body: list[cst.BaseStatement], params: frozenset[str]) -> None:
         for i, stmt in enumerate(body):
             start = self._timer_start(stmt)
             if start is None:
                 continue
             ran = synced = False
+            ends: frozenset[str] = frozenset()  # `end = timer()` read after the work
             for later in body[i + 1:]:
-                if self._timer_start(later) == start:
+                again = self._timer_start(later)
+                if again == start:
                     break  # restarted
-                stop = self._timer_stop(later, start)
+                if again is not None and not ends:
+                    ends = frozenset({again})
+                    stopped = (ran, synced)
+                stop = self._timer_stop(later, start, ends)
                 calls = [n for n in iter_tree(later) if isinstance(n, cst.Call)]
+                if stop is not None and isinstance(stop.left, cst.Name):
+                    ran, synced = stopped  # the time was taken at `end = timer()`
+                    calls = []
                 if stop is not None:
                     inside = set(map(id, iter_tree(stop)))
                     before = [c for c in calls
                               if id(c) not in inside and not any(n is stop for n in iter_tree(c))]
-                    ran = ran or any(self._runs_jax(c) for c in before)
+                    ran = ran or any(self._runs_jax(c, params) for c in before)
                     synced = synced or any(self._syncs(c) for c in before)
                     if ran and not synced:
                         self.report(
@@ -123,5 +162,5 @@ class UnblockedTiming(LintRule):
                             "measures the launch, not the computation",
                         )
                     break
-                ran = ran or any(self._runs_jax(c) for c in calls)
+                ran = ran or any(self._runs_jax(c, params) for c in calls)
                 synced = synced or any(self._syncs(c) for c in calls)

@@ -77,6 +77,12 @@ _STATIC_ANNOTATIONS = frozenset(
     {"bool", "int", "str", "float", "Callable", "type", "Literal", "Sequence", "tuple", "Tuple",
      "Hashable", "Shape", "bytes", "None", "Optional"}
 )
+#: `jax.*` calls whose result is not an array (for call-site evidence)
+_NOT_ARRAY_CALLS = frozenset(
+    {"jax.jit", "jax.vmap", "jax.grad", "jax.devices", "jax.device_count", "jax.tree.map",
+     "jax.tree_util.tree_map", "jax.numpy.shape", "jax.numpy.ndim", "jax.numpy.size",
+     "jax.numpy.dtype", "jax.default_backend", "jax.process_index"}
+)
 #: Parameter names that, in a module's `__call__`, are Python flags by convention.
 _FLAG_NAMES = frozenset(
     {"train", "training", "is_training", "deterministic", "inference", "eval_mode", "decode",
@@ -581,12 +587,14 @@ class SemanticModel:
         elif spec.params is Params.FIRST:
             traced.update(positional[:1])
         else:  # FILTER, OPERANDS
+            arrays = self._arrays_passed_at_call_sites(info) if spec.params is Params.FILTER else set()
             for name in positional + (kwonly if spec.params is Params.FILTER else []):
                 p = info.param(name)
                 if p is None or p.default is not None:
                     continue
                 if spec.params is Params.FILTER and (
-                    _annotated_static(p) or (name in _FLAG_NAMES and not _annotated_array(p))
+                    _annotated_static(p)
+                    or (name in _FLAG_NAMES and not _annotated_array(p) and name not in arrays)
                 ):
                     continue  # eqx.filter_* keep Python bools/ints static: a flag stays a flag
                 traced.add(name)
@@ -619,6 +627,90 @@ class SemanticModel:
             passed.update(kw)
         return passed
 
+    def _instance_call(self, name: str, scope: Scope) -> list[tuple[FunctionInfo, int]]:
+        """`m(x, flag)` where `m` holds an instance of a module class of this file: its
+        `__call__`. `m` is assigned `Cls(...)`, or is a parameter that every
+        call of its function in this file passes `Cls(...)` (or a name assigned it) for."""
+        s: Scope | None = scope
+        values: list[tuple[cst.BaseExpression, Scope]] = []
+        while s is not None:
+            info = self.functions.get(s) if isinstance(s, (cst.FunctionDef, cst.Lambda)) else None
+            if info is not None and info.param(name) is not None:
+                values = self._passed_for(info, name)
+                break
+            if not isinstance(s, cst.ClassDef) and name in self.assigned.get(s, {}):
+                value = self._lookup_assigned(name, s)
+                values = [(value, s)] if value is not None else []
+                break
+            if isinstance(s, cst.Module):
+                break
+            s = self.scope_of_node.get(s)
+        classes = set()
+        for value, where in values:
+            if isinstance(value, cst.Name):
+                value = self._lookup_assigned(value.value, where)
+            cls = self._lookup_class(value.func.value, where) if (
+                isinstance(value, cst.Call) and isinstance(value.func, cst.Name)) else None
+            if cls is None or self.class_family(cls) is None:
+                return []
+            classes.add(cls)
+        if len(classes) != 1:
+            return []
+        method = self._method(classes.pop(), "__call__")
+        return [(self.functions[method], 0)] if method is not None else []
+
+    def _passed_for(self, info: FunctionInfo, name: str) -> list[tuple[cst.BaseExpression, Scope]]:
+        """The expressions this file's calls of `info`'s function pass for parameter `name`."""
+        if not isinstance(info.node, cst.FunctionDef) or info.is_method:
+            return []
+        index = info.positional.index(name) if name in info.positional else None
+        out = []
+        for call, where in self.calls:
+            if not (isinstance(call.func, cst.Name) and call.func.value == info.name):
+                continue
+            if any(a.star for a in call.args):
+                return []
+            value = call_arg(call, index, name)
+            if value is not None:
+                out.append((value, where))
+        return out
+
+    def _arrays_passed_at_call_sites(self, info: FunctionInfo) -> set[str]:
+        """Parameter names some call in this file passes a JAX array to (`jnp.array(True)`,
+        `jax.random.bernoulli(...)`, `x > 0` on one): `eqx.filter_jit` traces those, flag
+        names included."""
+        if not isinstance(info.node, cst.FunctionDef):
+            return set()
+        out: set[str] = set()
+        for call, _scope in self.calls:
+            func = call.func
+            name = func.attr.value if isinstance(func, cst.Attribute) else (
+                func.value if isinstance(func, cst.Name) else None)
+            if name != info.name or any(a.star for a in call.args):
+                continue
+            pos, kw = _args(call)
+            for param, a in [*zip(info.positional, pos), *kw.items()]:
+                if self._array_evidence(a.value):
+                    out.add(param)
+        return out
+
+    def _array_evidence(self, e: cst.BaseExpression, depth: int = 0) -> bool:
+        """`e` visibly evaluates to a JAX array: a `jax.*` call, or a comparison, arithmetic or
+        negation with such an operand."""
+        if depth > 4:
+            return False
+        if isinstance(e, cst.Call):
+            q = self.names.qualname(e.func)
+            return q is not None and q.startswith("jax.") and q not in _NOT_ARRAY_CALLS
+        if isinstance(e, cst.Comparison):
+            return self._array_evidence(e.left, depth + 1) or any(
+                self._array_evidence(c.comparator, depth + 1) for c in e.comparisons)
+        if isinstance(e, cst.BinaryOperation):
+            return self._array_evidence(e.left, depth + 1) or self._array_evidence(e.right, depth + 1)
+        if isinstance(e, cst.UnaryOperation):
+            return self._array_evidence(e.expression, depth + 1)
+        return False
+
     def _mark(self, info: FunctionInfo, params: dict[str, int], via: str,
               captures: dict[str, int] | None, force: bool = False) -> None:
         grew = False
@@ -645,6 +737,8 @@ class SemanticModel:
         if q in HOST_CALLBACKS or q in TRANSFORMS:
             return
         callees = self._resolve_fn(call.func, scope)
+        if not callees and isinstance(call.func, cst.Name):
+            callees = self._instance_call(call.func.value, scope)
         for info, bound in callees:
             positional = info.positional[bound:]
             params: dict[str, int] = {}
