@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from jaxdoctor.static.names import ImportTable
+from jaxdoctor.static.scopes import target_names
 from jaxdoctor.static.traced import FunctionInfo, SemanticModel, call_arg
 from jaxdoctor.static.transforms import PARTIALS
 from jaxdoctor.static.walker import children
@@ -75,32 +76,25 @@ def falls_off_end(fn: cst.FunctionDef) -> bool:
     return not isinstance(last, (cst.With, cst.Try))
 
 
-def _target_names(target: cst.CSTNode, out: dict[str, int]) -> None:
-    if isinstance(target, cst.Name):
-        out[target.value] = out.get(target.value, 0) + 1
-    elif isinstance(target, (cst.Tuple, cst.List)):
-        for el in target.elements:
-            _target_names(el.value, out)
-    elif isinstance(target, cst.StarredElement):
-        _target_names(target.value, out)
-
-
 def bindings(fn: cst.FunctionDef | cst.Lambda) -> dict[str, int]:
     """How many times each name is bound in the function's own body (not its parameters)."""
     out: dict[str, int] = {}
+    targets: list[cst.Name] = []
     for node in own_nodes(fn):
         if isinstance(node, cst.Assign):
             for t in node.targets:
-                _target_names(t.target, out)
+                target_names(t.target, targets)
         elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor, cst.NamedExpr)):
-            _target_names(node.target, out)
+            target_names(node.target, targets)
         elif isinstance(node, cst.WithItem) and node.asname is not None:
-            _target_names(node.asname.name, out)
+            target_names(node.asname.name, targets)
         elif isinstance(node, (cst.FunctionDef, cst.ClassDef)) and node is not fn:
             out[node.name.value] = out.get(node.name.value, 0) + 1
         elif isinstance(node, (cst.Global, cst.Nonlocal)):
             for n in node.names:
                 out[n.name.value] = out.get(n.name.value, 0) + 99
+    for name in targets:
+        out[name.value] = out.get(name.value, 0) + 1
     return out
 
 
@@ -157,20 +151,6 @@ def arg(call: cst.Call, position: int | None, keyword: str) -> cst.BaseExpressio
     if any(a.star for a in call.args):
         return None
     return call_arg(call, position, keyword)
-
-
-def scope_of(ancestors: list[cst.CSTNode], module: cst.Module):
-    for node in reversed(ancestors):
-        if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
-            return node
-    return module
-
-
-def enclosing_function(ancestors: list[cst.CSTNode]) -> cst.FunctionDef | cst.Lambda | None:
-    for node in reversed(ancestors):
-        if isinstance(node, (cst.FunctionDef, cst.Lambda)):
-            return node
-    return None
 
 
 def is_none(expr: cst.BaseExpression | None) -> bool:

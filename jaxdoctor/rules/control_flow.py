@@ -15,13 +15,11 @@ from jaxdoctor.rules._syntax import (
     VMAPS,
     arg,
     bindings,
-    enclosing_function,
     falls_off_end,
     free_params,
     own_nodes,
     resolve_bound,
     returns,
-    scope_of,
     transform_name,
     unpackings,
 )
@@ -73,8 +71,8 @@ class LoopInsideCondBranch(LintRule):
         names = self.ctx.names
         semantic = self.ctx.semantic
         q = names.qualname(node.func)
-        fn = enclosing_function(self.ctx.ancestors)
-        scope = scope_of(self.ctx.ancestors, self.ctx.module)
+        fn = self.ctx.enclosing(cst.FunctionDef, cst.Lambda)
+        scope = self.ctx.scope()
         if q in LOOP_NAMES and fn is not None:
             self.loops.setdefault(fn, q)
         if q in VMAPS:
@@ -361,7 +359,7 @@ class CarryStructureMismatch(LintRule):
         expr = arg(node, position, keyword)
         if expr is None:
             return None
-        return resolve_bound(self.ctx.semantic, expr, scope_of(self.ctx.ancestors, self.ctx.module))
+        return resolve_bound(self.ctx.semantic, expr, self.ctx.scope())
 
     def _loop(self, node: cst.Call, q: str) -> None:
         kind, body_pos, body_kw, init_pos, init_kw = LOOPS[q]
@@ -371,7 +369,7 @@ class CarryStructureMismatch(LintRule):
             return
         info = found[0]
         shapes = _Shapes(self, info.node)
-        init_shape = _Shapes(self, None, scope_of(self.ctx.ancestors, self.ctx.module)).of(init, at=node)
+        init_shape = _Shapes(self, None, self.ctx.scope()).of(init, at=node)
         for ret, value in _returns_at(info.node):
             out = shapes.of(value, loose=True, at=ret)
             if out is None:
@@ -404,7 +402,7 @@ class CarryStructureMismatch(LintRule):
         else:
             exprs = [positional[i].value for i in (1, 2) if i < len(positional)]
             exprs += [keywords[k].value for k in ("true_fun", "false_fun") if k in keywords]
-        scope = scope_of(self.ctx.ancestors, self.ctx.module)
+        scope = self.ctx.scope()
         seen: list[tuple[FunctionInfo, Shape]] = []
         for e in exprs:
             for info in self.ctx.semantic.resolve_functions(e, scope):
@@ -452,7 +450,7 @@ class LoopInvariantCarry(LintRule):
         init = arg(node, init_pos, init_kw)
         if expr is None or init is None:
             return
-        found = resolve_bound(self.ctx.semantic, expr, scope_of(self.ctx.ancestors, self.ctx.module))
+        found = resolve_bound(self.ctx.semantic, expr, self.ctx.scope())
         if found is None:
             return
         info, bound, kw = found

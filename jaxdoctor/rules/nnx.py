@@ -8,7 +8,7 @@ import re
 import libcst as cst
 
 from jaxdoctor.findings import Severity
-from jaxdoctor.rules._syntax import arg, own_nodes, returns, scope_of, transform_name
+from jaxdoctor.rules._syntax import arg, own_nodes, returns, transform_name
 from jaxdoctor.rules.vmap import axes_for
 from jaxdoctor.static.rule import LintRule
 from jaxdoctor.static.traced import FunctionInfo, _annotation_names
@@ -74,7 +74,7 @@ class NnxVmapUnsplitRngs(LintRule):
                 return
             if isinstance(anc, cst.With) and any(_is_split_call(names, i.item) for i in anc.items):
                 return
-        scope = scope_of(self.ctx.ancestors, self.ctx.module)
+        scope = self.ctx.scope()
         for info in self.ctx.semantic.resolve_functions(fn, scope):
             if isinstance(info.node, cst.FunctionDef) and any(
                 transform_name(names, d.decorator)[0] in _SPLITTERS for d in info.node.decorators
@@ -210,7 +210,7 @@ class RawTransformOnNnxModule(LintRule):
         spec = self.ctx.semantic.transform_of(node)
         if spec is None:
             return
-        scope = scope_of(self.ctx.ancestors, self.ctx.module)
+        scope = self.ctx.scope()
         positional = [a for a in node.args if a.keyword is None]
         exprs = [positional[i].value for i in spec.fn_positions if i < len(positional)]
         exprs += [a.value for a in node.args if a.keyword is not None and a.keyword.value in spec.fn_keywords]

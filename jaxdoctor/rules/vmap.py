@@ -7,7 +7,7 @@ import re
 import libcst as cst
 
 from jaxdoctor.findings import Severity
-from jaxdoctor.rules._syntax import arg, is_none, scope_of, transform_name
+from jaxdoctor.rules._syntax import arg, is_none, transform_name
 from jaxdoctor.static.rule import LintRule
 from jaxdoctor.static.traced import FunctionInfo, _annotation_names
 
@@ -98,7 +98,7 @@ class VmapAxisOnNonArray(LintRule):
     def visit_Call(self, node: cst.Call) -> None:
         names = self.ctx.names
         q = names.qualname(node.func)
-        scope = scope_of(self.ctx.ancestors, self.ctx.module)
+        scope = self.ctx.scope()
         if q in _VMAPS and not any(a.star for a in node.args):
             axes = arg(node, 1, "in_axes")
             fn = arg(node, 0, "f") or arg(node, 0, "fun")

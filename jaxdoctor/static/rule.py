@@ -72,6 +72,11 @@ class FileContext:
                 return node
         return None
 
+    def scope(self) -> cst.CSTNode:
+        """The innermost scope (function, lambda, class, or the module) around the current node."""
+        found = self.enclosing(cst.FunctionDef, cst.Lambda, cst.ClassDef)
+        return found if found is not None else self.module
+
     def function(self) -> FunctionInfo | None:
         """The innermost function (def or lambda) around the current node."""
         node = self.enclosing(cst.FunctionDef, cst.Lambda)

@@ -41,14 +41,14 @@ class _Table:
         self.bindings.setdefault(name, []).append(Binding(how, value, index))
 
 
-def _target_names(target: cst.BaseExpression, out: list[cst.Name]) -> None:
+def target_names(target: cst.BaseExpression, out: list[cst.Name]) -> None:
     if isinstance(target, cst.Name):
         out.append(target)
     elif isinstance(target, (cst.Tuple, cst.List)):
         for el in target.elements:
-            _target_names(el.value, out)
+            target_names(el.value, out)
     elif isinstance(target, cst.StarredElement):
-        _target_names(target.value, out)
+        target_names(target.value, out)
 
 
 class ScopeIndex:
@@ -90,7 +90,7 @@ class ScopeIndex:
             if isinstance(node, cst.Assign):
                 for target in node.targets:
                     names: list[cst.Name] = []
-                    _target_names(target.target, names)
+                    target_names(target.target, names)
                     single = isinstance(target.target, cst.Name)
                     for n in names:
                         t.add(n.value, ASSIGN if single else OTHER, node.value if single else None, i)
@@ -102,12 +102,12 @@ class ScopeIndex:
                     t.add(node.target.value, "aug", None, i)
             elif isinstance(node, (cst.For, cst.CompFor)):
                 names = []
-                _target_names(node.target, names)
+                target_names(node.target, names)
                 for n in names:
                     t.add(n.value, OTHER, None, i)
             elif isinstance(node, cst.WithItem) and node.asname is not None:
                 names = []
-                _target_names(node.asname.name, names)
+                target_names(node.asname.name, names)
                 for n in names:
                     t.add(n.value, OTHER, None, i)
             elif isinstance(node, cst.NamedExpr) and isinstance(node.target, cst.Name):
