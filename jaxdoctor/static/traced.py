@@ -24,7 +24,7 @@ from typing import Iterable, Iterator
 
 import libcst as cst
 
-from jaxdoctor.static.names import ImportTable, dotted_parts
+from jaxdoctor.static.names import ImportTable
 from jaxdoctor.static.transforms import (
     HOST_CALLBACKS,
     MODULE_BASES,

@@ -21,6 +21,7 @@ from typing import IO, Any, Sequence
 from jaxdoctor.errors import UsageError
 from jaxdoctor.findings import Finding, Origin, Severity
 from jaxdoctor.trace import runner
+from jaxdoctor.trace.frames import source_line
 from jaxdoctor.trace.inputs import parse_inputs, parse_vmap
 from jaxdoctor.trace.targets import Target, parse_target
 
@@ -213,7 +214,7 @@ def interpret(child: runner.ChildResult, target: Target, opts: TraceOptions) -> 
         if where:  # a loop that never ends: point at the loop, not at whichever line it was in
             where = (where[0], enclosing_loop_line(where[0], where[1]), where[2])
         loc = (where[0], where[1]) if where else fallback
-        src = linecache.getline(loc[0], loc[1]).strip() if loc else ""
+        src = source_line(loc[0], loc[1]) if loc else ""
         msg = f"`{target.display}` did not finish within {timeout:g} s (`--timeout`)"
         if where:
             msg += f"; it was stopped at `{src}` in `{where[2]}`" if src else f"; it was stopped in `{where[2]}`"

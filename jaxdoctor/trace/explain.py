@@ -8,13 +8,12 @@ JAX's `JaxStackTraceBeforeTransformation` cause first — with the argument name
 
 from __future__ import annotations
 
-import linecache
 import re
 import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from jaxdoctor.trace.frames import is_user_file
+from jaxdoctor.trace.frames import is_user_file, source_line
 
 
 @dataclass(frozen=True)
@@ -122,7 +121,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _source(path: str, line: int) -> str:
-    return linecache.getline(path, line).strip()
+    return source_line(path, line)
 
 
 def recover_arg_names(exc: BaseException, names: list[str]) -> list[str]:
@@ -219,14 +218,25 @@ def classify(exc: BaseException) -> str:
     return "JD511"
 
 
+def _is_python_shape(v: Any) -> bool:
+    """A Python number or a tuple/list of them: never an array, so never mappable."""
+    if isinstance(v, (tuple, list)):
+        return bool(v) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _is_rng_vmap(exc: BaseException) -> bool:
-    """Did the failing nnx.vmap get an `Rngs` argument (a key of rank 0 mapped along axis 0)?"""
+    """Did the failing nnx.vmap get an `Rngs` argument (a key of rank 0 mapped along axis 0),
+    and no Python shape or number, which would be the likelier culprit (JD108)?"""
+    rngs = False
     for tb in _tb_objects(exc):
         loc = tb.tb_frame.f_locals
         for v in list(loc.get("args", ()) or ()) if isinstance(loc.get("args"), tuple) else ():
+            if _is_python_shape(v):
+                return False
             if type(v).__name__ in ("Rngs", "RngStream"):
-                return True
-    return False
+                rngs = True
+    return rngs
 
 
 def explain(exc: BaseException, *, phase: str = "run") -> dict:

@@ -7,7 +7,10 @@ Used by the error explainer (first user frame of a traceback) and by the jaxpr a
 from __future__ import annotations
 
 import functools
+import io
+import linecache
 import os
+import tokenize
 import sysconfig
 
 #: Top-level packages whose frames are never "the user's code".
@@ -58,3 +61,17 @@ def is_user_file(filename: str) -> bool:
         for i, part in enumerate(parts[:-1])
     )
 
+
+
+def source_line(path: str, line: int) -> str:
+    """The code of a user's line for a message: stripped, without its trailing comment."""
+    text = linecache.getline(path, line).strip()
+    if "#" not in text:
+        return text
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.COMMENT:
+                return text[: tok.start[1]].rstrip()
+    except (tokenize.TokenError, SyntaxError):  # an unclosed bracket: the line is partial
+        pass
+    return text
