@@ -10,6 +10,7 @@ from jaxdoctor.findings import Severity
 from jaxdoctor.rules._syntax import arg, is_none, transform_name
 from jaxdoctor.static.rule import LintRule
 from jaxdoctor.static.traced import FunctionInfo, _annotation_names
+from jaxdoctor.static.transforms import PARTIALS
 
 #: `equinox.filter_vmap` maps only arrays by default, so it is not listed.
 _VMAPS = frozenset({"jax.vmap", "flax.nnx.vmap"})
@@ -103,9 +104,17 @@ class VmapAxisOnNonArray(LintRule):
             axes = arg(node, 1, "in_axes")
             fn = arg(node, 0, "f") or arg(node, 0, "fun")
             if fn is not None:
+                # `vmap(partial(f, shape, n=3))`: the arguments bound by the partial are closed
+                # over, not mapped; vmap's axes apply to the parameters after them
+                bound, bound_names = 0, frozenset()
+                if isinstance(fn, cst.Call) and names.qualname(fn.func) in PARTIALS:
+                    bound = sum(1 for a in fn.args[1:] if a.keyword is None and not a.star)
+                    bound_names = frozenset(a.keyword.value for a in fn.args if a.keyword is not None)
+                    if any(a.star for a in fn.args):
+                        return
                 for info in self.ctx.semantic.resolve_functions(fn, scope):
                     if not (isinstance(fn, cst.Attribute) or info.is_method):
-                        self._check_params(node, q, info, axes, bound=0)
+                        self._check_params(node, q, info, axes, bound=bound, bound_names=bound_names)
             return
         # call sites: `jax.vmap(f, ...)(args)`, or a call of a vmap-decorated function
         target = None
@@ -154,11 +163,15 @@ class VmapAxisOnNonArray(LintRule):
                     )
 
     def _check_params(self, where: cst.CSTNode, q: str, info: FunctionInfo,
-                      axes: cst.BaseExpression | None, bound: int) -> None:
-        """A vmapped function whose mapped parameter is, by name or annotation, a shape/string."""
+                      axes: cst.BaseExpression | None, bound: int,
+                      bound_names: frozenset[str] = frozenset()) -> None:
+        """A vmapped function whose mapped parameter is, by name or annotation, a shape/string.
+        The name alone counts only under the default `in_axes`: an explicit `in_axes=(0, 0)`
+        maps a parameter named `shape` on purpose (a batch of per-example shapes)."""
         if isinstance(info.node.params.star_arg, cst.Param):
             return
-        params = _all_positional(info)
+        params = [p for p in _all_positional(info)[bound:] if p.name.value not in bound_names]
+        explicit = axes is not None and not (isinstance(axes, cst.Integer) and axes.value == "0")
         if info.is_staticmethod or not info.is_method:
             pass
         elif q == "jax.vmap":
@@ -168,7 +181,7 @@ class VmapAxisOnNonArray(LintRule):
             if kinds[i] != "mapped" or p.default is not None:
                 continue
             ann = _annotation_names(p)
-            if _SHAPE_NAME.search(p.name.value) or (ann and ann & _NON_ARRAY_ANNOTATIONS and "?" not in ann
+            if (_SHAPE_NAME.search(p.name.value) and not explicit) or (ann and ann & _NON_ARRAY_ANNOTATIONS and "?" not in ann
                                                      and not ann & {"Array", "ndarray", "ArrayLike"}):
                 if "Rngs" in ann:
                     continue  # JD210's business

@@ -69,6 +69,9 @@ _STATIC_CALLS = frozenset(
         "jax.dtypes.issubdtype", "jax.debug.print", "jax.debug.callback", "jax.debug.breakpoint",
     }
 )
+#: methods whose result is Python data even on a pytree of tracers: a dict's keys, and the
+#: ahead-of-time chain (`f.lower(x).compile().cost_analysis()`)
+_STATIC_METHODS = frozenset({"keys", "lower", "compile", "cost_analysis", "memory_analysis", "as_text"})
 _ARRAY_MODULES = ("jax.numpy", "jax.lax", "jax.nn", "jax.random", "jax.scipy", "jax.image",
                   "jax.ops")
 _ARRAY_ANNOTATIONS = ("Array", "ArrayLike", "ndarray", "Float", "Int", "Bool", "Shaped",
@@ -220,6 +223,31 @@ def _annotated_static(param: cst.Param) -> bool:
     return bool(names) and names <= _STATIC_ANNOTATIONS and not _annotated_array(param)
 
 
+_FIELD_CALLS = frozenset({"flax.struct.field", "equinox.field", "dataclasses.field"})
+#: annotations a tracer never satisfies (unlike `int`/`float`, often written for traced scalars)
+_NEVER_TRACED_ANNOTATIONS = frozenset({"str", "bytes", "Literal", "Callable", "type", "None", "Optional"})
+
+
+def _static_field(call: cst.Call, names: ImportTable) -> bool:
+    """`flax.struct.field(pytree_node=False)`, `eqx.field(static=True)`, `eqx.static_field()`."""
+    q = names.qualname(call.func)
+    if q == "equinox.static_field":
+        return True
+    if q not in _FIELD_CALLS:
+        return False
+    for arg in call.args:
+        if arg.keyword is None or not isinstance(arg.value, cst.Name):
+            continue
+        if (arg.keyword.value, arg.value.value) in (("pytree_node", "False"), ("static", "True")):
+            return True
+    return False
+
+
+def _never_traced(param: cst.Param) -> bool:
+    names = _annotation_names(param)
+    return bool(names) and names <= _NEVER_TRACED_ANNOTATIONS
+
+
 def _args(call: cst.Call) -> tuple[list[cst.Arg], dict[str, cst.Arg]]:
     positional = [a for a in call.args if a.keyword is None and not a.star]
     keywords = {a.keyword.value: a for a in call.args if a.keyword is not None}
@@ -255,6 +283,9 @@ class SemanticModel:
         #: call → transform, for every call of a known transform
         self.transform_calls: dict[cst.Call, Transform] = {}
         self._class_family: dict[cst.ClassDef, str | None] = {}
+        #: names of dataclass fields declared static in a class of this file
+        #: (`flax.struct.field(pytree_node=False)`, `eqx.field(static=True)`): not traced
+        self.static_fields: set[str] = set()
         self._index()
         self._resolve()
 
@@ -288,6 +319,13 @@ class SemanticModel:
         def on_call(node):
             self.calls.append((node, scopes[-1]))
 
+        fields: list[cst.AnnAssign] = []
+
+        def on_annassign(node):
+            if isinstance(scopes[-1], cst.ClassDef) and isinstance(node.target, cst.Name) \
+                    and isinstance(node.value, cst.Call):
+                fields.append(node)
+
         def on_assign(node):
             for t in node.targets:
                 if isinstance(t.target, cst.Name):
@@ -303,9 +341,13 @@ class SemanticModel:
             cst.ClassDef: [scope_enter],
             cst.Call: [on_call],
             cst.Assign: [on_assign],
+            cst.AnnAssign: [on_annassign],
         }
         leave = {cst.FunctionDef: [scope_leave], cst.Lambda: [scope_leave], cst.ClassDef: [scope_leave]}
         walk(self.module, enter, leave, ancestors)
+        for node in fields:
+            if _static_field(node.value, names):  # type: ignore[arg-type]
+                self.static_fields.add(node.target.value)  # type: ignore[union-attr]
 
     # ---------------------------------------------------------------- queries
     def function(self, node: cst.CSTNode) -> FunctionInfo | None:
@@ -757,6 +799,10 @@ class SemanticModel:
                 if index < len(positional) and kind:
                     params[positional[index]] = kind
                 index += 1
+            for name in list(params):
+                p = info.param(name)
+                if p is not None and _never_traced(p):
+                    del params[name]  # `mode: str`: the caller's value is a Python string
             captures = flow.captures_for(info)
             if params or captures or not info.traced:
                 self._mark(info, params, f"called from `{flow.info.name}`", captures)
@@ -769,6 +815,8 @@ class SemanticModel:
                             continue
                         params = {n: TRACED for n in info.positional
                                   if (p := info.param(n)) is not None and p.default is None}
+                        if q is not None and q.endswith("_with_path") and info.positional:
+                            params.pop(info.positional[0], None)  # the key path: static
                         self._mark(info, params, f"called with traced values in `{flow.info.name}`",
                                    flow.captures_for(info))
 
@@ -811,7 +859,7 @@ class _Evaluator:
 
     def _Attribute(self, e: cst.Attribute) -> int:
         base = self.kind(e.value)
-        if base == STATIC or e.attr.value in _STATIC_ATTRS:
+        if base == STATIC or e.attr.value in _STATIC_ATTRS or e.attr.value in self.model.static_fields:
             return STATIC
         if e.attr.value in _ARRAY_ATTRS or base == ARRAY:
             return ARRAY
@@ -849,6 +897,8 @@ class _Evaluator:
             method = e.func.attr.value
             base = self.kind(e.func.value)
             if method in ("item", "tolist", "__bool__", "__int__", "__float__", "__index__"):
+                return STATIC
+            if method in _STATIC_METHODS and base:
                 return STATIC
             if base:
                 return ARRAY if method in _ARRAY_METHODS or base == ARRAY else TRACED
@@ -934,7 +984,7 @@ class _Evaluator:
         while comp is not None:
             it = self.kind(comp.iter)
             if flow is not None:
-                flow.bind(comp.target, it)
+                flow.bind_iter(comp.target, comp.iter, it)
             for cond in comp.ifs:
                 self.kind(cond.test)
             comp = comp.inner_for_in
@@ -1020,6 +1070,17 @@ class _Flow:
         else:  # attribute / subscript targets: evaluate their parts
             self.eval.kind(target)
 
+    def bind_iter(self, target: cst.BaseExpression, it: cst.BaseExpression, kind: int) -> None:
+        """The target of `for target in it`: in `for k, v in d.items()` the key is a dict key
+        (a string or tuple), static even when `d` holds tracers."""
+        if (kind and isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute)
+                and it.func.attr.value == "items" and not it.args
+                and isinstance(target, (cst.Tuple, cst.List)) and len(target.elements) == 2):
+            self.bind(target.elements[0].value, STATIC)
+            self.bind(target.elements[1].value, TRACED)
+            return
+        self.bind(target, TRACED if kind else STATIC)
+
     def block(self, body) -> None:
         if isinstance(body, cst.SimpleStatementSuite):
             for small in body.body:
@@ -1059,7 +1120,7 @@ class _Flow:
         elif isinstance(s, cst.For):
             it = ev(s.iter)
             for _ in range(2):  # twice: names assigned late in the body reach its start
-                self.bind(s.target, TRACED if it else STATIC)
+                self.bind_iter(s.target, s.iter, it)
                 self.branch([s.body, None])
             if s.orelse is not None:
                 self.block(s.orelse.body)
