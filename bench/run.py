@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -145,18 +146,24 @@ def main() -> int:
     ap.add_argument("--skip-slow", action="store_true", help="skip fixit and pylint")
     args = ap.parse_args()
 
-    dirs = [package_dir(p) for p in PACKAGES]
-    files = [f for d in dirs for f in python_files(d)]
-    lines = sum(f.read_bytes().count(b"\n") for f in files)
-    subset_dir = package_dir(SUBSET)
-    subset_files = python_files(subset_dir)
-    subset_lines = sum(f.read_bytes().count(b"\n") for f in subset_files)
-    gated = [f for f in files if b"jax" in f.read_bytes() or b"flax" in f.read_bytes()]
-    one = sorted(gated, key=lambda f: f.stat().st_size)[len(gated) // 2]
-    one_lines = one.read_bytes().count(b"\n")
-
+    installed = [package_dir(p) for p in PACKAGES]
     tmp = Path(tempfile.mkdtemp(prefix="jaxdoctor-bench-"))
     try:
+        # Every tool lints the same copy, outside site-packages: ruff and fixit skip anything
+        # under a `site-packages` directory (fixit silently checks 0 files there).
+        dirs = []
+        for name, src in zip(PACKAGES, installed):
+            shutil.copytree(src, tmp / "corpus" / name, ignore=shutil.ignore_patterns("__pycache__"))
+            dirs.append(tmp / "corpus" / name)
+        files = [f for d in dirs for f in python_files(d)]
+        lines = sum(f.read_bytes().count(b"\n") for f in files)
+        subset_dir = tmp / "corpus" / SUBSET
+        subset_files = python_files(subset_dir)
+        subset_lines = sum(f.read_bytes().count(b"\n") for f in subset_files)
+        gated = [f for f in files if b"jax" in f.read_bytes() or b"flax" in f.read_bytes()]
+        one = sorted(gated, key=lambda f: f.stat().st_size)[len(gated) // 2]
+        one_lines = one.read_bytes().count(b"\n")
+
         snapshot = tmp / "snapshot"
         shutil.copytree(REPO / "jaxdoctor", snapshot / "jaxdoctor",
                         ignore=shutil.ignore_patterns("__pycache__"))
@@ -169,14 +176,14 @@ def main() -> int:
             jd += ["--jobs", str(args.jobs)]
         floor_script = tmp / "floor.py"
         floor_script.write_text(FLOOR)
-        corpus = [str(d) for d in dirs]
+        corpus = [os.path.relpath(d, tmp) for d in dirs]  # short relative paths, as a user types them
         commands: list[tuple[Result, list[str]]] = [
             (Result("floor", f"libcst.parse_module loop, 1 process, {len(files)} files"),
-             [py, str(floor_script), *map(str, files)]),
+             [py, str(floor_script), *(os.path.relpath(f, tmp) for f in files)]),
             (Result("jaxdoctor cold", "lint --no-cache"), jd + ["--no-cache", *corpus]),
             (Result("jaxdoctor warm", "lint (cache primed)"), jd + ["--cache-dir", str(cache_dir), *corpus]),
             (Result("jaxdoctor one file", f"lint --no-cache {one.parent.name}/{one.name} ({one_lines} lines)"),
-             jd + ["--no-cache", str(one)]),
+             jd + ["--no-cache", os.path.relpath(one, tmp)]),
             (Result("ruff", "check --select ALL --no-cache"),
              [str(BIN / "ruff"), "check", "--select", "ALL", "--no-cache", "--isolated", "--exit-zero", "-q", *corpus]),
             (Result("jaxlint", "check"), [str(BIN / "jaxlint"), "check", *corpus]),
@@ -184,14 +191,14 @@ def main() -> int:
         if not args.skip_slow:
             commands += [
                 (Result(f"jaxdoctor cold [{SUBSET}]", f"lint --no-cache, {SUBSET} only"),
-                 jd + ["--no-cache", str(subset_dir)]),
+                 jd + ["--no-cache", os.path.relpath(subset_dir, tmp)]),
                 (Result(f"fixit [{SUBSET}]", f"lint (built-in rules), {SUBSET} only"),
-                 [str(BIN / "fixit"), "lint", str(subset_dir)]),
+                 [str(BIN / "fixit"), "lint", os.path.relpath(subset_dir, tmp)]),
                 (Result(f"pylint [{SUBSET}]", f"default checks, -j1, {SUBSET} only"),
-                 [str(BIN / "pylint"), "-j", "1", "--exit-zero", "--disable=import-error", str(subset_dir)]),
+                 [str(BIN / "pylint"), "-j", "1", "--exit-zero", "--disable=import-error", os.path.relpath(subset_dir, tmp)]),
             ]
         load_before = os.getloadavg()
-        print(f"corpus: {', '.join(f'{p} ({d})' for p, d in zip(PACKAGES, dirs))}")
+        print(f"corpus: {', '.join(f'{p} ({d})' for p, d in zip(PACKAGES, installed))}, copied to a temporary directory")
         print(f"        {len(files)} files, {lines} lines; {len(gated)} mention jax/flax; "
               f"subset {SUBSET}: {len(subset_files)} files, {subset_lines} lines")
         print(f"machine: {os.cpu_count()} cores; load average before: "
@@ -204,7 +211,7 @@ def main() -> int:
                 if result.crashed is not None:
                     continue
                 s = measure(cmd, env=env, cwd=tmp)
-                if s.returncode not in (0, 1) or "Traceback" in s.stderr_tail or "Error" in s.stderr_tail:
+                if s.returncode not in (0, 1) or re.match(r"^[\w.]*(Error|Exception)\b", s.stderr_tail):
                     result.crashed = f"exit {s.returncode}: {s.stderr_tail[:100]}"
                 result.samples.append(s)
             print(f"  round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
