@@ -84,7 +84,9 @@ class JitInLoop(LintRule):
         if isinstance(fn, cst.Name):
             # a function defined (`def` or `lambda`) inside this function: new on every call
             local = self.ctx.scopes.defining_scope(fn.value, scope_chain(self.ctx.ancestors, self.ctx.module))
-            fresh = local is not None and local is not self.ctx.module and (
+            # only this function's own locals are new per call; a closure of an enclosing
+            # function (`def outer(): def step(...): ...; def run(): jax.jit(step)(x)`) is not
+            fresh = local is not None and local is info.node and (
                 fn.value in self.ctx.semantic.defs.get(local, {})
                 or any(isinstance(b.value, cst.Lambda) for b in self.ctx.scopes.bindings(local, fn.value))
             )

@@ -325,8 +325,27 @@ class ConstantSeedInTracedFunction(LintRule):
         name = info.name.lower().lstrip("_")
         if any(name.startswith(p.lstrip("_")) for p in _INIT_NAMES):
             return
+        if self._default_for_missing_key(node):
+            return
         self.report(
             node,
             f"`{self.ctx.code(node)}` creates the same key on every call{where(info)}: every call "
             f"draws the same random numbers",
         )
+
+    def _default_for_missing_key(self, node: cst.Call) -> bool:
+        """`if rng is None: rng = jax.random.key(0)`: a fallback for callers that pass no key,
+        which passing one overrides."""
+        anc = self.ctx.ancestors
+        assign = next((a for a in reversed(anc) if isinstance(a, cst.Assign)), None)
+        test = next((a for a in reversed(anc) if isinstance(a, cst.If)), None)
+        if assign is None or test is None or not (
+                len(assign.targets) == 1 and isinstance(assign.targets[0].target, cst.Name)):
+            return False
+        target = assign.targets[0].target.value
+        t = test.test
+        return (assign.value is node and isinstance(t, cst.Comparison) and isinstance(t.left, cst.Name)
+                and t.left.value == target and len(t.comparisons) == 1
+                and isinstance(t.comparisons[0].operator, cst.Is)
+                and isinstance(t.comparisons[0].comparator, cst.Name)
+                and t.comparisons[0].comparator.value == "None")

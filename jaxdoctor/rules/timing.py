@@ -16,16 +16,39 @@ TIMERS = frozenset({"time.time", "time.perf_counter", "time.monotonic", "time.ti
 #: calls that wait for device results (or copy them to the host, which waits)
 _SYNC_CALLS = frozenset({"jax.block_until_ready", "jax.device_get", "jax.effects_barrier",
                          "builtins.float", "builtins.int", "builtins.bool", "builtins.print",
-                         "numpy.asarray", "numpy.array", "numpy.testing.assert_allclose"})
+                         "numpy.asarray", "numpy.array", "numpy.testing.assert_allclose",
+                         "flax.training.common_utils.get_metrics"})
+#: calls that read their arguments on the host: a JAX result passed to them waits for it
+_HOST_READS = ("numpy.", "logging.", "builtins.str", "builtins.repr", "builtins.format")
 _SYNC_METHODS = frozenset({"block_until_ready", "item", "tolist", "__array__", "copy_to_host_async"})
 #: jax.* calls that do not launch device work
 _HOST_ONLY = ("jax.jit", "jax.devices", "jax.device_count", "jax.local_devices", "jax.config",
               "jax.random.PRNGKey", "jax.random.key", "jax.tree", "jax.tree_util", "jax.ShapeDtypeStruct",
-              "jax.eval_shape", "jax.make_jaxpr", "jax.process_index", "jax.default_backend")
+              "jax.eval_shape", "jax.make_jaxpr", "jax.process_index", "jax.default_backend",
+              "jax.sharding", "jax.process_count", "jax.local_device_count", "jax.named_call",
+              "jax.tree_map", "jax.tree_leaves", "jax.tree_structure", "jax.ShapeDtypeStruct")
 
 #: a callable parameter named like a JAX step (`train_step`, `apply_fn`, `forward`, `model`):
 #: in a file that imports JAX, calling it runs device work
 _STEP_LIKE = re.compile(r"(?i)(step|apply|forward|model|predict|infer|update|train|loss|net|policy)")
+
+
+def _calls_run(stmt: cst.CSTNode) -> list[cst.Call]:
+    """Calls that `stmt` makes when it runs: not those in the body of a function, lambda or
+    class it defines (`def embed(x): return predict_fn(x)` runs nothing yet)."""
+    out: list[cst.Call] = []
+    stack = [stmt]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Call):
+            out.append(node)
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            stack.extend(d.decorator for d in node.decorators)
+            continue
+        if isinstance(node, cst.Lambda):
+            continue
+        stack.extend(reversed(node.children))
+    return out
 
 
 def _params(fn: cst.FunctionDef | None) -> frozenset[str]:
@@ -129,6 +152,40 @@ class UnblockedTiming(LintRule):
             return True
         return self.ctx.qualname(func) in _SYNC_CALLS
 
+    def _results(self, stmt: cst.BaseStatement, params: frozenset[str]) -> set[str]:
+        """Names assigned from JAX work in `stmt` (`out = step(x)`, `loss, s = train(s)`)."""
+        out: set[str] = set()
+        for small in iter_tree(stmt):
+            if isinstance(small, cst.Assign) and any(
+                    isinstance(n, cst.Call) and self._runs_jax(n, params) for n in iter_tree(small.value)):
+                for t in small.targets:
+                    out.update(n.value for n in iter_tree(t.target) if isinstance(n, cst.Name))
+        return out
+
+    @staticmethod
+    def _mentions(node: cst.CSTNode, results: set[str]) -> bool:
+        return bool(results) and any(isinstance(n, cst.Name) and n.value in results for n in iter_tree(node))
+
+    def _reads(self, call: cst.Call, results: set[str]) -> bool:
+        """`np.argmax(logits)`, `logging.info("%s", loss)`: the host reads a JAX result."""
+        q = self.ctx.qualname(call.func)
+        return q is not None and q.startswith(_HOST_READS) and any(
+            self._mentions(a.value, results) for a in call.args)
+
+    def _waits(self, stmt: cst.BaseStatement, results: set[str]) -> bool:
+        """A statement that waits for a JAX result: `assert size >= n`, `if loss < best:`,
+        a host read of it, or an f-string that formats it."""
+        if not results:
+            return False
+        for n in iter_tree(stmt):
+            if isinstance(n, (cst.If, cst.While, cst.Assert)) and self._mentions(n.test, results):
+                return True
+            if isinstance(n, cst.FormattedStringExpression) and self._mentions(n.expression, results):
+                return True
+            if isinstance(n, cst.Call) and self._reads(n, results):
+                return True
+        return False
+
     def _block(self, body: list[cst.BaseStatement], params: frozenset[str]) -> None:
         for i, stmt in enumerate(body):
             start = self._timer_start(stmt)
@@ -136,6 +193,7 @@ class UnblockedTiming(LintRule):
                 continue
             ran = synced = False
             ends: frozenset[str] = frozenset()  # `end = timer()` read after the work
+            results: set[str] = set()  # names bound to results of the JAX work
             for later in body[i + 1:]:
                 again = self._timer_start(later)
                 if again == start:
@@ -144,7 +202,7 @@ class UnblockedTiming(LintRule):
                     ends = frozenset({again})
                     stopped = (ran, synced)
                 stop = self._timer_stop(later, start, ends)
-                calls = [n for n in iter_tree(later) if isinstance(n, cst.Call)]
+                calls = _calls_run(later)
                 if stop is not None and isinstance(stop.left, cst.Name):
                     ran, synced = stopped  # the time was taken at `end = timer()`
                     calls = []
@@ -153,7 +211,8 @@ class UnblockedTiming(LintRule):
                     before = [c for c in calls
                               if id(c) not in inside and not any(n is stop for n in iter_tree(c))]
                     ran = ran or any(self._runs_jax(c, params) for c in before)
-                    synced = synced or any(self._syncs(c) for c in before)
+                    synced = synced or any(self._syncs(c) for c in before) or any(
+                        self._reads(c, results) for c in before)
                     if ran and not synced:
                         self.report(
                             stop,
@@ -163,4 +222,5 @@ class UnblockedTiming(LintRule):
                         )
                     break
                 ran = ran or any(self._runs_jax(c, params) for c in calls)
-                synced = synced or any(self._syncs(c) for c in calls)
+                results |= self._results(later, params)
+                synced = synced or any(self._syncs(c) for c in calls) or self._waits(later, results)

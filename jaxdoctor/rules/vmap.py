@@ -107,6 +107,10 @@ class VmapAxisOnNonArray(LintRule):
                 # `vmap(partial(f, shape, n=3))`: the arguments bound by the partial are closed
                 # over, not mapped; vmap's axes apply to the parameters after them
                 bound, bound_names = 0, frozenset()
+                if isinstance(fn, cst.Name):  # `sample_fn = partial(f, model, shape)`
+                    value = self.ctx.semantic._lookup_assigned(fn.value, scope)
+                    if isinstance(value, cst.Call) and names.qualname(value.func) in PARTIALS:
+                        fn = value
                 if isinstance(fn, cst.Call) and names.qualname(fn.func) in PARTIALS:
                     bound = sum(1 for a in fn.args[1:] if a.keyword is None and not a.star)
                     bound_names = frozenset(a.keyword.value for a in fn.args if a.keyword is not None)
