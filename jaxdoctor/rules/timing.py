@@ -34,8 +34,9 @@ _STEP_LIKE = re.compile(r"(?i)(step|apply|forward|model|predict|infer|update|tra
 
 
 def _calls_run(stmt: cst.CSTNode) -> list[cst.Call]:
-    """Calls that `stmt` makes when it runs: not those in the body of a function, lambda or
-    class it defines (`def embed(x): return predict_fn(x)` runs nothing yet)."""
+    """Calls that `stmt` makes when it runs: not those in the body of a function or class it
+    defines (`def embed(x): return predict_fn(x)` runs nothing yet). A lambda's body counts: it
+    is usually handed to a call that runs it (`jax.tree.map(lambda x: x.block_until_ready(), m)`)."""
     out: list[cst.Call] = []
     stack = [stmt]
     while stack:
@@ -44,8 +45,6 @@ def _calls_run(stmt: cst.CSTNode) -> list[cst.Call]:
             out.append(node)
         if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
             stack.extend(d.decorator for d in node.decorators)
-            continue
-        if isinstance(node, cst.Lambda):
             continue
         stack.extend(reversed(node.children))
     return out
