@@ -5,7 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from jaxdoctor.findings import Applicability, Severity
-from jaxdoctor.static.scopes import PARAM, scope_chain
+from jaxdoctor.static.scopes import PARAM, scope_chain, target_names
 from jaxdoctor.rules._values import (
     array_like_index,
     is_jax_array,
@@ -90,6 +90,8 @@ class InplaceArrayUpdate(LintRule):
             info = self.ctx.traced_function()
             if info is None or base.value not in info.traced_params:
                 return False
+            if self._mapping_key(sub):
+                return False  # `for name in d: d[name] = ...` on a dict of arrays
             transform = info.transform
             if transform is None or not transform.control_flow:
                 return True  # a traced argument of jit/vmap/grad or a helper they call
@@ -99,6 +101,26 @@ class InplaceArrayUpdate(LintRule):
                 default=STATIC,
             )
             return index_kind > STATIC or array_like_index(sub)
+        return False
+
+    def _mapping_key(self, sub: cst.Subscript) -> bool:
+        """The index is the variable of an enclosing `for` over something other than
+        `range(...)`/`enumerate(...)` (a dict, its keys or items): a key, not an array index."""
+        if len(sub.slice) != 1 or not isinstance(sub.slice[0].slice, cst.Index):
+            return False
+        index = sub.slice[0].slice.value
+        if not isinstance(index, cst.Name):
+            return False
+        for node in reversed(self.ctx.ancestors):
+            if isinstance(node, (cst.FunctionDef, cst.Lambda)):
+                return False
+            if isinstance(node, cst.For) and index.value in _names_in(node.target):
+                it = node.iter
+                q = self.ctx.qualname(it.func) if isinstance(it, cst.Call) else None
+                if q in ("builtins.range", "builtins.enumerate"):
+                    return isinstance(node.target, cst.Tuple) and q == "builtins.enumerate" and (
+                        _names_in(node.target.elements[-1].value) >= {index.value})
+                return True
         return False
 
     # ------------------------------------------------------ NNX variable values
@@ -252,6 +274,12 @@ def _enclosing_class(ancestors: list[cst.CSTNode]) -> cst.ClassDef | None:
         if isinstance(node, cst.ClassDef):
             return node
     return None
+
+
+def _names_in(target: cst.BaseExpression) -> set[str]:
+    names: list[cst.Name] = []
+    target_names(target, names)
+    return {n.value for n in names}
 
 
 def _subscripts(target: cst.BaseExpression) -> list[cst.Subscript]:

@@ -13,6 +13,7 @@ from jaxdoctor.rules.random import ABSTRACT
 from jaxdoctor.rules.tracing import where
 from jaxdoctor.static.rule import LintRule
 from jaxdoctor.static.traced import STATIC
+from jaxdoctor.static.walker import iter_tree
 
 _MUTATORS = frozenset({"append", "extend", "insert", "add", "update", "setdefault", "appendleft",
                        "extendleft"})
@@ -172,7 +173,9 @@ class SideEffectInTracedFunction(LintRule):
                 f"the traced function{where(info)}: it runs once, while tracing, and leaks tracers",
                 fix_title="Return the values (or stack them with `jax.lax.scan`) instead of appending",
             )
-        elif _is_self_attr(target) and info.is_method and info.name not in _INIT_METHODS:
+        elif (_is_self_attr(target) and info.is_method and info.name not in _INIT_METHODS
+              and (func.attr.value in _LIST_MUTATORS or _holds_container(info.cls, target.attr.value))):
+            # `self.buf.append(x)` leaks; `self.opt.update(...)` is a method of some object
             self.report(
                 node,
                 f"`{self.ctx.code(node)}` stores a traced value on `self`{where(info)}: it runs once, "
@@ -253,6 +256,26 @@ class SideEffectInTracedFunction(LintRule):
             if isinstance(value.func, cst.Name) and value.func.value[:1].isupper():
                 return True  # a module / variable class of this file
         return False
+
+
+_LIST_MUTATORS = frozenset({"append", "extend", "insert", "appendleft", "extendleft"})
+
+
+def _holds_container(cls: cst.ClassDef | None, attr: str) -> bool:
+    """Does the class assign `self.<attr>` a list, dict or set (literal or constructor)?"""
+    if cls is None:
+        return False
+    for node in iter_tree(cls):
+        if isinstance(node, (cst.Assign, cst.AnnAssign)):
+            targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+            if any(_is_self_attr(t) and t.attr.value == attr for t in targets):
+                v = node.value
+                if isinstance(v, (cst.List, cst.Dict, cst.Set, cst.ListComp, cst.DictComp, cst.SetComp)):
+                    return True
+                if isinstance(v, cst.Call) and isinstance(v.func, cst.Name) and v.func.value in (
+                        "list", "dict", "set", "deque", "defaultdict", "OrderedDict"):
+                    return True
+    return False
 
 
 def _is_self_attr(e: cst.BaseExpression) -> bool:

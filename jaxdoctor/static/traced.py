@@ -19,6 +19,7 @@ ask for kind 2: `if params:` on a dict of tracers is fine, `if x > 0:` is not.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -45,6 +46,17 @@ _STATIC_ATTRS = frozenset(
      "devices", "device", "is_fully_replicated", "committed"}
 )
 _ARRAY_ATTRS = frozenset({"T", "mT", "real", "imag", "at", "flat", "value"})
+#: Parameter names whose attributes are configuration, never array leaves.
+_STATIC_ROOTS = frozenset(
+    {"config", "cfg", "conf", "configs", "args", "hparams", "hp", "opts", "options", "settings",
+     "flags", "FLAGS", "model_config"}
+)
+#: Attribute names that are hyperparameters on any object (a model's `.num_layers`, `.dim`,
+#: `.use_bias`): Python data in NNX graphdefs, Equinox static fields and frozen configs alike.
+_HYPERPARAMETER = re.compile(
+    r"^(num|n|use|is|has)_|_(dim|dims|size|layers|heads|features|rate)$"
+    r"|^(dim|features|depth|width|hidden_size|embed_dim|vocab_size|training|deterministic)$"
+)
 _ARRAY_METHODS = frozenset(
     {
         "sum", "mean", "max", "min", "any", "all", "astype", "reshape", "dot", "squeeze",
@@ -861,6 +873,11 @@ class _Evaluator:
         base = self.kind(e.value)
         if base == STATIC or e.attr.value in _STATIC_ATTRS or e.attr.value in self.model.static_fields:
             return STATIC
+        if e.attr.value not in _ARRAY_ATTRS and (
+            (isinstance(e.value, cst.Name) and e.value.value in _STATIC_ROOTS)
+            or _HYPERPARAMETER.search(e.attr.value)
+        ):
+            return STATIC  # `config.dropout`, `model.num_layers`: Python attributes, not leaves
         if e.attr.value in _ARRAY_ATTRS or base == ARRAY:
             return ARRAY
         return TRACED
