@@ -13,7 +13,8 @@ import libcst as cst
 
 from jaxdoctor.static.names import ImportTable
 from jaxdoctor.static.scopes import target_names
-from jaxdoctor.static.traced import FunctionInfo, SemanticModel, call_arg
+from jaxdoctor.static.syntax import call_arg
+from jaxdoctor.static.traced import FunctionInfo, SemanticModel
 from jaxdoctor.static.transforms import PARTIALS
 from jaxdoctor.static.walker import children
 

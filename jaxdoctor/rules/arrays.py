@@ -5,7 +5,6 @@ from __future__ import annotations
 import libcst as cst
 
 from jaxdoctor.findings import Applicability, Severity
-from jaxdoctor.static.scopes import PARAM, scope_chain, target_names
 from jaxdoctor.rules._values import (
     array_like_index,
     is_jax_array,
@@ -13,8 +12,9 @@ from jaxdoctor.rules._values import (
     is_string_index,
 )
 from jaxdoctor.rules.tracing import where
+from jaxdoctor.static.kinds import ARRAY, STATIC, TRACED
 from jaxdoctor.static.rule import LintRule
-from jaxdoctor.static.traced import ARRAY, STATIC, TRACED
+from jaxdoctor.static.scopes import PARAM, scope_chain, target_names
 
 #: augmented operator → the `.at[...]` method that does the same out of place
 _AT_METHODS: dict[type, str] = {

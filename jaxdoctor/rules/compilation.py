@@ -5,11 +5,12 @@ from __future__ import annotations
 import libcst as cst
 
 from jaxdoctor.findings import Severity
-from jaxdoctor.static.scopes import ASSIGN, scope_chain
 from jaxdoctor.rules._values import is_jax_array
 from jaxdoctor.rules.tracing import where
+from jaxdoctor.static.kinds import STATIC
 from jaxdoctor.static.rule import LintRule
-from jaxdoctor.static.traced import STATIC, _literal_ints, _literal_strs
+from jaxdoctor.static.scopes import ASSIGN, scope_chain
+from jaxdoctor.static.syntax import literal_ints, literal_strs
 from jaxdoctor.static.transforms import PARTIALS
 
 JIT_LIKE = frozenset(
@@ -155,9 +156,9 @@ class JitInLoop(LintRule):
             if arg.keyword is None:
                 continue
             if arg.keyword.value == "static_argnums":
-                nums = _literal_ints(arg.value) or set()
+                nums = literal_ints(arg.value) or set()
             elif arg.keyword.value == "static_argnames":
-                strs = _literal_strs(arg.value)
+                strs = literal_strs(arg.value)
         for i in nums:
             if 0 <= i < len(params):
                 strs.add(params[i])

@@ -25,7 +25,8 @@ from jaxdoctor.rules._syntax import (
 )
 from jaxdoctor.static.rule import LintRule
 from jaxdoctor.static.scopes import ASSIGN
-from jaxdoctor.static.traced import FunctionInfo, _args
+from jaxdoctor.static.syntax import call_args
+from jaxdoctor.static.traced import FunctionInfo
 
 FunctionNode = cst.FunctionDef | cst.Lambda
 
@@ -78,7 +79,7 @@ class LoopInsideCondBranch(LintRule):
         if q in VMAPS:
             self._vmapped_target(node, q, scope)
         if q in CONDS:
-            positional, keywords = _args(node)
+            positional, keywords = call_args(node)
             if "switch" in q:
                 exprs = [positional[1].value] if len(positional) > 1 else []
                 exprs += [keywords["branches"].value] if "branches" in keywords else []
@@ -395,7 +396,7 @@ class CarryStructureMismatch(LintRule):
                 return
 
     def _branches(self, node: cst.Call, q: str) -> None:
-        positional, keywords = _args(node)
+        positional, keywords = call_args(node)
         if "switch" in q:
             exprs = [positional[1].value] if len(positional) > 1 else []
             exprs += [keywords["branches"].value] if "branches" in keywords else []

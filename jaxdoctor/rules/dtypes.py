@@ -7,8 +7,8 @@ import re
 import libcst as cst
 
 from jaxdoctor.findings import Severity
+from jaxdoctor.static.kinds import TRACED
 from jaxdoctor.static.rule import LintRule
-from jaxdoctor.static.traced import TRACED
 
 _X64 = re.compile(r"jax_enable_x64|JAX_ENABLE_X64|enable_x64")
 _WIDE_NAMES = frozenset(

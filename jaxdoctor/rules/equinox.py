@@ -7,8 +7,10 @@ import libcst as cst
 
 from jaxdoctor.findings import Severity
 from jaxdoctor.rules._modules import body_nodes, class_fields, find_class, methods
+from jaxdoctor.static.kinds import TRACED
 from jaxdoctor.static.rule import LintRule
-from jaxdoctor.static.traced import TRACED, FunctionInfo, call_arg
+from jaxdoctor.static.syntax import call_arg
+from jaxdoctor.static.traced import FunctionInfo
 from jaxdoctor.static.transforms import PARTIALS
 from jaxdoctor.static.walker import iter_tree
 

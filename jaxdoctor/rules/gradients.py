@@ -5,9 +5,10 @@ from __future__ import annotations
 import libcst as cst
 
 from jaxdoctor.findings import Severity
+from jaxdoctor.static.kinds import TRACED
 from jaxdoctor.static.rule import LintRule
 from jaxdoctor.static.scopes import ASSIGN
-from jaxdoctor.static.traced import TRACED, FunctionInfo
+from jaxdoctor.static.traced import FunctionInfo
 from jaxdoctor.static.walker import iter_tree
 
 #: reverse-mode transforms: a NaN cotangent of the unselected branch poisons the gradient

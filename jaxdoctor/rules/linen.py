@@ -16,7 +16,7 @@ from jaxdoctor.rules._modules import (
     self_attr,
 )
 from jaxdoctor.static.rule import FileContext, LintRule
-from jaxdoctor.static.traced import call_arg
+from jaxdoctor.static.syntax import call_arg
 from jaxdoctor.static.transforms import PARTIALS, TRANSFORMS
 from jaxdoctor.static.walker import children, iter_tree
 

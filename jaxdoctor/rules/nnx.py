@@ -11,7 +11,8 @@ from jaxdoctor.findings import Severity
 from jaxdoctor.rules._syntax import arg, own_nodes, returns, transform_name
 from jaxdoctor.rules.vmap import axes_for
 from jaxdoctor.static.rule import LintRule
-from jaxdoctor.static.traced import FunctionInfo, _annotation_names
+from jaxdoctor.static.syntax import annotation_names
+from jaxdoctor.static.traced import FunctionInfo
 
 _RNGS_NAME = re.compile(r"(?i)^(rngs?|rngs_|key_rngs|rng_streams)$")
 _SPLITTERS = frozenset({"flax.nnx.split_rngs", "jax.random.split", "flax.nnx.StateAxes",
@@ -91,7 +92,7 @@ class NnxVmapUnsplitRngs(LintRule):
             return
         kinds = axes_for(axes, len(params))
         for i, param in enumerate(params):
-            ann = _annotation_names(param)
+            ann = annotation_names(param)
             if not (_RNGS_NAME.match(param.name.value) or "Rngs" in ann) or param.default is not None:
                 continue
             use = self._use(info, param.name.value)

@@ -9,8 +9,8 @@ import libcst as cst
 
 from jaxdoctor.findings import Applicability, Severity
 from jaxdoctor.rules.tracing import where
+from jaxdoctor.static.kinds import TRACED
 from jaxdoctor.static.rule import LintRule
-from jaxdoctor.static.traced import TRACED
 
 NAMES_PATH = Path(__file__).resolve().parent.parent / "data" / "jnp_names.txt"
 

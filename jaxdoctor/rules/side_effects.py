@@ -7,12 +7,12 @@ import ast
 import libcst as cst
 
 from jaxdoctor.findings import Applicability, Severity
-from jaxdoctor.static.scopes import scope_chain
 from jaxdoctor.rules._values import is_jax_array, is_not_jax_array
 from jaxdoctor.rules.random import ABSTRACT
 from jaxdoctor.rules.tracing import where
+from jaxdoctor.static.kinds import STATIC
 from jaxdoctor.static.rule import LintRule
-from jaxdoctor.static.traced import STATIC
+from jaxdoctor.static.scopes import scope_chain
 from jaxdoctor.static.walker import iter_tree
 
 _MUTATORS = frozenset({"append", "extend", "insert", "add", "update", "setdefault", "appendleft",

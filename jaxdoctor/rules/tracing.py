@@ -5,8 +5,9 @@ from __future__ import annotations
 import libcst as cst
 
 from jaxdoctor.findings import Severity
+from jaxdoctor.static.kinds import ARRAY, TRACED
 from jaxdoctor.static.rule import LintRule
-from jaxdoctor.static.traced import ARRAY, TRACED, FunctionInfo
+from jaxdoctor.static.traced import FunctionInfo
 
 
 def where(info: FunctionInfo | None) -> str:

@@ -9,7 +9,8 @@ import libcst as cst
 from jaxdoctor.findings import Severity
 from jaxdoctor.rules._syntax import arg, is_none, transform_name
 from jaxdoctor.static.rule import LintRule
-from jaxdoctor.static.traced import FunctionInfo, _annotation_names
+from jaxdoctor.static.syntax import annotation_names
+from jaxdoctor.static.traced import FunctionInfo
 from jaxdoctor.static.transforms import PARTIALS
 
 #: `equinox.filter_vmap` maps only arrays by default, so it is not listed.
@@ -184,7 +185,7 @@ class VmapAxisOnNonArray(LintRule):
         for i, p in enumerate(params):
             if kinds[i] != "mapped" or p.default is not None:
                 continue
-            ann = _annotation_names(p)
+            ann = annotation_names(p)
             if (_SHAPE_NAME.search(p.name.value) and not explicit) or (ann and ann & _NON_ARRAY_ANNOTATIONS and "?" not in ann
                                                      and not ann & {"Array", "ndarray", "ArrayLike"}):
                 if "Rngs" in ann:

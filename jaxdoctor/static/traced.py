@@ -6,26 +6,38 @@ Built once per file, before the rules walk, and shared by every rule:
 2. *Entries*: functions decorated by or passed to a transform (`transforms.TRANSFORMS`), and
    `__call__` of an NNX / Linen / Equinox module. Each transform decides which parameters are
    tracers: `static_argnums`, `in_axes=None`, `argnums`, `eqx.filter_*` semantics.
-3. A flow pass over each traced function, statement by statement: a name assigned from a traced
+3. A flow pass (`flow.py`) over each traced function, statement by statement: a name assigned from a traced
    value is traced; re-assigned from a static one, it is not. `.shape`, `.ndim`, `.dtype`,
    `len()`, `is None`, `isinstance()` are static. Calls to functions of the same file pass
    tracedness on to the callee's parameters (a worklist runs to a fixed point), and nested
    functions see the traced names they close over.
 
-Values have a *kind*: 0 static, 1 traced but maybe a pytree (a parameter, `state.field`),
-2 certainly an array (arithmetic, comparisons, `jnp.*` results). Rules that flag truth-testing
-ask for kind 2: `if params:` on a dict of tracers is fine, `if x > 0:` is not.
+Values have a *kind* (`kinds.py`): 0 static, 1 traced but maybe a pytree (a parameter,
+`state.field`), 2 certainly an array (arithmetic, comparisons, `jnp.*` results). Rules that flag
+truth-testing ask for kind 2: `if params:` on a dict of tracers is fine, `if x > 0:` is not.
+Syntax-only helpers (literals, annotations, call arguments) live in `syntax.py`.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Iterator
 
 import libcst as cst
 
+from jaxdoctor.static.flow import Flow
+from jaxdoctor.static.kinds import ARRAY, STATIC, TRACED, KindEvaluator
 from jaxdoctor.static.names import ImportTable
+from jaxdoctor.static.syntax import (
+    annotated_array,
+    annotated_static,
+    call_arg,
+    call_args,
+    is_literal,
+    literal_ints,
+    literal_strs,
+    never_traced,
+)
 from jaxdoctor.static.transforms import (
     HOST_CALLBACKS,
     MODULE_BASES,
@@ -36,73 +48,20 @@ from jaxdoctor.static.transforms import (
 )
 from jaxdoctor.static.walker import walk
 
-STATIC, TRACED, ARRAY = 0, 1, 2
-
 Scope = cst.Module | cst.FunctionDef | cst.Lambda | cst.ClassDef
 FunctionNode = cst.FunctionDef | cst.Lambda
 
-_STATIC_ATTRS = frozenset(
-    {"shape", "ndim", "dtype", "size", "itemsize", "nbytes", "aval", "sharding", "weak_type",
-     "devices", "device", "is_fully_replicated", "committed"}
-)
-_ARRAY_ATTRS = frozenset({"T", "mT", "real", "imag", "at", "flat", "value"})
-#: Parameter names whose attributes are configuration, never array leaves.
-_STATIC_ROOTS = frozenset(
-    {"config", "cfg", "conf", "configs", "args", "hparams", "hp", "opts", "options", "settings",
-     "flags", "FLAGS", "model_config"}
-)
-#: Attribute names that are hyperparameters on any object (a model's `.num_layers`, `.dim`,
-#: `.use_bias`): Python data in NNX graphdefs, Equinox static fields and frozen configs alike.
-_HYPERPARAMETER = re.compile(
-    r"^(num|n|use|is|has)_|_(dim|dims|size|layers|heads|features|rate)$"
-    r"|^(dim|features|depth|width|hidden_size|embed_dim|vocab_size|training|deterministic)$"
-)
-_ARRAY_METHODS = frozenset(
-    {
-        "sum", "mean", "max", "min", "any", "all", "astype", "reshape", "dot", "squeeze",
-        "argmax", "argmin", "transpose", "ravel", "flatten", "clip", "round", "std", "var",
-        "prod", "cumsum", "cumprod", "sort", "argsort", "take", "conj", "swapaxes", "repeat",
-        "nonzero", "set", "add", "multiply", "divide", "power", "get", "apply", "min", "ptp",
-        "trace", "diagonal", "view", "block_until_ready", "__getitem__", "__array__",
-    }
-)
-#: Calls whose result is static whatever their arguments (they look at shapes or types).
-_STATIC_CALLS = frozenset(
-    {
-        "builtins.len", "builtins.isinstance", "builtins.issubclass", "builtins.type",
-        "builtins.id", "builtins.hasattr", "builtins.callable", "builtins.repr", "builtins.str",
-        "builtins.print", "builtins.format", "builtins.float", "builtins.int", "builtins.bool",
-        "builtins.complex", "jax.numpy.shape", "jax.numpy.ndim", "jax.numpy.size",
-        "jax.numpy.result_type", "jax.numpy.issubdtype", "jax.numpy.dtype", "jax.numpy.iscomplexobj",
-        "numpy.shape", "numpy.ndim", "numpy.size", "numpy.issubdtype", "numpy.result_type",
-        "jax.eval_shape", "flax.nnx.eval_shape", "equinox.filter_eval_shape",
-        "jax.tree_util.tree_structure", "jax.tree.structure", "jax.ShapeDtypeStruct",
-        "jax.typeof", "jax.core.get_aval", "equinox.is_array", "equinox.is_inexact_array",
-        "jax.dtypes.issubdtype", "jax.debug.print", "jax.debug.callback", "jax.debug.breakpoint",
-    }
-)
-#: methods whose result is Python data even on a pytree of tracers: a dict's keys, and the
-#: ahead-of-time chain (`f.lower(x).compile().cost_analysis()`)
-_STATIC_METHODS = frozenset({"keys", "lower", "compile", "cost_analysis", "memory_analysis", "as_text"})
-_ARRAY_MODULES = ("jax.numpy", "jax.lax", "jax.nn", "jax.random", "jax.scipy", "jax.image",
-                  "jax.ops")
-_ARRAY_ANNOTATIONS = ("Array", "ArrayLike", "ndarray", "Float", "Int", "Bool", "Shaped",
-                      "Num", "Real", "Inexact", "Integer", "Complex", "UInt", "Key", "PRNGKeyArray")
-_STATIC_ANNOTATIONS = frozenset(
-    {"bool", "int", "str", "float", "Callable", "type", "Literal", "Sequence", "tuple", "Tuple",
-     "Hashable", "Shape", "bytes", "None", "Optional"}
+#: Parameter names that, in a module's `__call__`, are Python flags by convention.
+_FLAG_NAMES = frozenset(
+    {"train", "training", "is_training", "deterministic", "inference", "eval_mode", "decode",
+     "use_running_average", "return_all", "return_attention", "return_state", "mode", "init",
+     "init_cache", "use_cache", "output_attentions", "output_hidden_states", "return_dict"}
 )
 #: `jax.*` calls whose result is not an array (for call-site evidence)
 _NOT_ARRAY_CALLS = frozenset(
     {"jax.jit", "jax.vmap", "jax.grad", "jax.devices", "jax.device_count", "jax.tree.map",
      "jax.tree_util.tree_map", "jax.numpy.shape", "jax.numpy.ndim", "jax.numpy.size",
      "jax.numpy.dtype", "jax.default_backend", "jax.process_index"}
-)
-#: Parameter names that, in a module's `__call__`, are Python flags by convention.
-_FLAG_NAMES = frozenset(
-    {"train", "training", "is_training", "deterministic", "inference", "eval_mode", "decode",
-     "use_running_average", "return_all", "return_attention", "return_state", "mode", "init",
-     "init_cache", "use_cache", "output_attentions", "output_hidden_states", "return_dict"}
 )
 
 
@@ -162,82 +121,7 @@ class FunctionInfo:
         return None
 
 
-def is_literal(expr: cst.BaseExpression | None) -> bool:
-    """A Python literal usable as a static flag default: True/False/None, numbers, strings."""
-    if expr is None:
-        return False
-    if isinstance(expr, cst.Name):
-        return expr.value in ("True", "False", "None")
-    if isinstance(expr, (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString,
-                         cst.ConcatenatedString)):
-        return True
-    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
-        return is_literal(expr.expression)
-    if isinstance(expr, (cst.Tuple, cst.List)):
-        return all(is_literal(e.value) for e in expr.elements)
-    return False
-
-
-def _literal_ints(expr: cst.BaseExpression | None) -> set[int] | None:
-    """`1` → {1}; `(0, 2)` → {0, 2}; anything not literal → None."""
-    if expr is None:
-        return set()
-    if isinstance(expr, cst.Integer):
-        return {int(expr.value, 0)}
-    if isinstance(expr, (cst.Tuple, cst.List)):
-        out: set[int] = set()
-        for el in expr.elements:
-            if not isinstance(el.value, cst.Integer):
-                return None
-            out.add(int(el.value.value, 0))
-        return out
-    return None
-
-
-def _literal_strs(expr: cst.BaseExpression | None) -> set[str]:
-    if expr is None:
-        return set()
-    if isinstance(expr, cst.SimpleString):
-        return {expr.evaluated_value} if isinstance(expr.evaluated_value, str) else set()
-    if isinstance(expr, (cst.Tuple, cst.List)):
-        return {s for el in expr.elements for s in _literal_strs(el.value)}
-    return set()
-
-
-def _annotation_names(param: cst.Param) -> set[str]:
-    if param.annotation is None:
-        return set()
-    names: set[str] = set()
-    stack: list[cst.CSTNode] = [param.annotation.annotation]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, cst.Name):
-            names.add(node.value)
-        elif isinstance(node, cst.Attribute):
-            names.add(node.attr.value)
-            stack.append(node.value)
-        elif isinstance(node, cst.Subscript):
-            stack.append(node.value)
-            stack.extend(e.slice.value for e in node.slice if isinstance(e.slice, cst.Index))
-        elif isinstance(node, cst.BinaryOperation):
-            stack.extend((node.left, node.right))
-        elif isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
-            return {"?"}  # string annotations: don't guess
-    return names
-
-
-def _annotated_array(param: cst.Param) -> bool:
-    return any(n in _ARRAY_ANNOTATIONS for n in _annotation_names(param))
-
-
-def _annotated_static(param: cst.Param) -> bool:
-    names = _annotation_names(param)
-    return bool(names) and names <= _STATIC_ANNOTATIONS and not _annotated_array(param)
-
-
 _FIELD_CALLS = frozenset({"flax.struct.field", "equinox.field", "dataclasses.field"})
-#: annotations a tracer never satisfies (unlike `int`/`float`, often written for traced scalars)
-_NEVER_TRACED_ANNOTATIONS = frozenset({"str", "bytes", "Literal", "Callable", "type", "None", "Optional"})
 
 
 def _static_field(call: cst.Call, names: ImportTable) -> bool:
@@ -253,27 +137,6 @@ def _static_field(call: cst.Call, names: ImportTable) -> bool:
         if (arg.keyword.value, arg.value.value) in (("pytree_node", "False"), ("static", "True")):
             return True
     return False
-
-
-def _never_traced(param: cst.Param) -> bool:
-    names = _annotation_names(param)
-    return bool(names) and names <= _NEVER_TRACED_ANNOTATIONS
-
-
-def _args(call: cst.Call) -> tuple[list[cst.Arg], dict[str, cst.Arg]]:
-    positional = [a for a in call.args if a.keyword is None and not a.star]
-    keywords = {a.keyword.value: a for a in call.args if a.keyword is not None}
-    return positional, keywords
-
-
-def call_arg(call: cst.Call, position: int | None, keyword: str) -> cst.BaseExpression | None:
-    """The argument given at `position` or as `keyword=`, if any."""
-    positional, keywords = _args(call)
-    if keyword in keywords:
-        return keywords[keyword].value
-    if position is not None and position < len(positional):
-        return positional[position].value
-    return None
 
 
 class SemanticModel:
@@ -400,7 +263,7 @@ class SemanticModel:
 
     def kind(self, expr: cst.BaseExpression) -> int:
         """0 static, 1 traced (maybe a pytree), 2 a traced array: as seen at that point."""
-        return _Evaluator(self, None, self._lookup_recorded).kind(expr)
+        return KindEvaluator(self, None, self._lookup_recorded).kind(expr)
 
     def is_traced(self, expr: cst.BaseExpression) -> bool:
         return self.kind(expr) > STATIC
@@ -529,7 +392,7 @@ class SemanticModel:
             if spec is None:
                 continue
             self.transform_calls[call] = spec
-            positional, keywords = _args(call)
+            positional, keywords = call_args(call)
             fn_exprs = [positional[i].value for i in spec.fn_positions if i < len(positional)]
             fn_exprs += [keywords[k].value for k in spec.fn_keywords if k in keywords]
             for expr in fn_exprs:
@@ -558,19 +421,19 @@ class SemanticModel:
                 params = {}
                 for name in info.positional:
                     p = info.param(name)
-                    if p is None or p.default is not None or _annotated_static(p) or name in _FLAG_NAMES:
+                    if p is None or p.default is not None or annotated_static(p) or name in _FLAG_NAMES:
                         continue
-                    params[name] = ARRAY if _annotated_array(p) else TRACED
+                    params[name] = ARRAY if annotated_array(p) else TRACED
                 for p in info.node.params.kwonly_params:
-                    if p.default is None and not _annotated_static(p) and p.name.value not in _FLAG_NAMES:
-                        params[p.name.value] = ARRAY if _annotated_array(p) else TRACED
+                    if p.default is None and not annotated_static(p) and p.name.value not in _FLAG_NAMES:
+                        params[p.name.value] = ARRAY if annotated_array(p) else TRACED
                 self._mark(info, params, f"the `{family}` module method `{info.cls.name.value}.{info.name}`", None)
         # 4. flow, to a fixed point
         budget = 20 * max(1, len(self.functions))
         while self._worklist and budget > 0:
             budget -= 1
             info = self._worklist.pop()
-            _Flow(self, info).run()
+            Flow(self, info).run()
 
     def _apply(self, spec: Transform, call: cst.Call, expr: cst.BaseExpression, scope: Scope) -> None:
         # nested transforms: jax.jit(jax.grad(f)) traces f under both
@@ -578,7 +441,7 @@ class SemanticModel:
             inner = self.names.qualname(expr.func)
             if inner in TRANSFORMS:
                 inner_spec = TRANSFORMS[inner]
-                positional, keywords = _args(expr)
+                positional, keywords = call_args(expr)
                 for i in inner_spec.fn_positions:
                     if i < len(positional):
                         self._apply(spec, call, positional[i].value, scope)
@@ -607,8 +470,8 @@ class SemanticModel:
 
         traced: set[str] = set()
         if spec.params is Params.JIT:
-            static_nums = _literal_ints(opt(None, "static_argnums")) or set()
-            static_names = _literal_strs(opt(None, "static_argnames"))
+            static_nums = literal_ints(opt(None, "static_argnums")) or set()
+            static_names = literal_strs(opt(None, "static_argnames"))
             passed = self._names_passed_at_call_sites(info)
             # a decorated method's `static_argnums` count `self` (jit sees the plain function)
             offset = 1 if decorated and info.is_method and not info.is_staticmethod else 0
@@ -626,13 +489,13 @@ class SemanticModel:
                 traced.add(name)
         elif spec.params is Params.IN_AXES:
             axes = opt(spec.axes_position if not decorated else None, "in_axes")
-            static_nums = _literal_ints(opt(None, "static_broadcasted_argnums")) or set()
+            static_nums = literal_ints(opt(None, "static_broadcasted_argnums")) or set()
             mapped = _mapped_positions(axes, len(positional))
             for i, name in enumerate(positional):
                 if mapped[i] and i not in static_nums:
                     traced.add(name)
         elif spec.params is Params.ARGNUMS:
-            nums = _literal_ints(opt(spec.axes_position if not decorated else None, "argnums"))
+            nums = literal_ints(opt(spec.axes_position if not decorated else None, "argnums"))
             if nums is None:
                 nums = set(range(len(positional)))
             elif not nums:
@@ -647,8 +510,8 @@ class SemanticModel:
                 if p is None or p.default is not None:
                     continue
                 if spec.params is Params.FILTER and (
-                    _annotated_static(p)
-                    or (name in _FLAG_NAMES and not _annotated_array(p) and name not in arrays)
+                    annotated_static(p)
+                    or (name in _FLAG_NAMES and not annotated_array(p) and name not in arrays)
                 ):
                     continue  # eqx.filter_* keep Python bools/ints static: a flag stays a flag
                 traced.add(name)
@@ -659,7 +522,7 @@ class SemanticModel:
         params = {}
         for name in traced:
             p = info.param(name)
-            params[name] = ARRAY if p is not None and _annotated_array(p) else TRACED
+            params[name] = ARRAY if p is not None and annotated_array(p) else TRACED
         if info.transform is None:
             info.transform = spec
         self._mark(info, params, via, None, force=True)
@@ -676,7 +539,7 @@ class SemanticModel:
                 func.value if isinstance(func, cst.Name) else None)
             if name != info.name:
                 continue
-            pos, kw = _args(call)
+            pos, kw = call_args(call)
             passed.update(positional[: len(pos)])
             passed.update(kw)
         return passed
@@ -742,7 +605,7 @@ class SemanticModel:
                 func.value if isinstance(func, cst.Name) else None)
             if name != info.name or any(a.star for a in call.args):
                 continue
-            pos, kw = _args(call)
+            pos, kw = call_args(call)
             for param, a in [*zip(info.positional, pos), *kw.items()]:
                 if self._array_evidence(a.value):
                     out.add(param)
@@ -784,7 +647,7 @@ class SemanticModel:
             self._worklist.append(info)
 
     # ------------------------------------------------------- flow callbacks
-    def _on_call(self, flow: "_Flow", call: cst.Call, arg_kinds: list[tuple[cst.Arg, int]]) -> None:
+    def _on_call(self, flow: "Flow", call: cst.Call, arg_kinds: list[tuple[cst.Arg, int]]) -> None:
         """A call inside a traced function: pass tracedness on to functions of this file."""
         scope = flow.info.node
         q = self.names.qualname(call.func)
@@ -813,7 +676,7 @@ class SemanticModel:
                 index += 1
             for name in list(params):
                 p = info.param(name)
-                if p is not None and _never_traced(p):
+                if p is not None and never_traced(p):
                     del params[name]  # `mode: str`: the caller's value is a Python string
             captures = flow.captures_for(info)
             if params or captures or not info.traced:
@@ -848,358 +711,3 @@ def _mapped_positions(axes: cst.BaseExpression | None, n: int) -> list[bool]:
             out.append(not (isinstance(v, cst.Name) and v.value == "None"))
         return (out + [True] * n)[:n]
     return [True] * n
-
-
-class _Evaluator:
-    """Kind of an expression, given a lookup for names. Shared by the flow pass (which
-    records what it sees) and by rules' queries (which read those records)."""
-
-    def __init__(self, model: SemanticModel, flow: "_Flow | None", lookup) -> None:
-        self.model = model
-        self.flow = flow
-        self.lookup = lookup
-        self.names = model.names
-
-    def kind(self, e: cst.BaseExpression) -> int:
-        method = getattr(self, "_" + type(e).__name__, None)
-        if method is None:
-            return STATIC
-        return method(e)
-
-    def _Name(self, e: cst.Name) -> int:
-        return self.lookup(e)
-
-    def _Attribute(self, e: cst.Attribute) -> int:
-        base = self.kind(e.value)
-        if base == STATIC or e.attr.value in _STATIC_ATTRS or e.attr.value in self.model.static_fields:
-            return STATIC
-        if e.attr.value not in _ARRAY_ATTRS and (
-            (isinstance(e.value, cst.Name) and e.value.value in _STATIC_ROOTS)
-            or _HYPERPARAMETER.search(e.attr.value)
-        ):
-            return STATIC  # `config.dropout`, `model.num_layers`: Python attributes, not leaves
-        if e.attr.value in _ARRAY_ATTRS or base == ARRAY:
-            return ARRAY
-        return TRACED
-
-    def _Subscript(self, e: cst.Subscript) -> int:
-        base = self.kind(e.value)
-        index = STATIC
-        for el in e.slice:
-            if isinstance(el.slice, cst.Index):
-                index = max(index, self.kind(el.slice.value))
-            else:
-                for part in (el.slice.lower, el.slice.upper, el.slice.step):
-                    if part is not None:
-                        index = max(index, self.kind(part))
-        if base == ARRAY or (index and base == STATIC and not self._is_self_attr(e.value)):
-            return ARRAY if (base or index) else STATIC
-        return base
-
-    @staticmethod
-    def _is_self_attr(e: cst.BaseExpression) -> bool:
-        return isinstance(e, cst.Attribute) and isinstance(e.value, cst.Name) and e.value.value == "self"
-
-    def _Call(self, e: cst.Call) -> int:
-        # calling a traced value (a module or pytree of functions passed in) gives a traced value
-        func_kind = self.kind(e.func)
-        arg_kinds = [(a, self.kind(a.value)) for a in e.args]
-        if self.flow is not None:
-            self.model._on_call(self.flow, e, arg_kinds)
-        q = self.names.qualname(e.func)
-        if q in _STATIC_CALLS:
-            return STATIC
-        any_arg = max((k for _a, k in arg_kinds), default=STATIC)
-        if isinstance(e.func, cst.Attribute) and q is None:
-            method = e.func.attr.value
-            base = self.kind(e.func.value)
-            if method in ("item", "tolist", "__bool__", "__int__", "__float__", "__index__"):
-                return STATIC
-            if method in _STATIC_METHODS and base:
-                return STATIC
-            if base:
-                return ARRAY if method in _ARRAY_METHODS or base == ARRAY else TRACED
-            return TRACED if any_arg else STATIC
-        if q is not None and any(q.startswith(m + ".") for m in _ARRAY_MODULES):
-            return ARRAY if any_arg else STATIC
-        return TRACED if (any_arg or func_kind) else STATIC
-
-    def _BinaryOperation(self, e: cst.BinaryOperation) -> int:
-        return ARRAY if max(self.kind(e.left), self.kind(e.right)) else STATIC
-
-    def _Comparison(self, e: cst.Comparison) -> int:
-        kinds = [self.kind(e.left)] + [self.kind(c.comparator) for c in e.comparisons]
-        if all(isinstance(c.operator, (cst.Is, cst.IsNot)) for c in e.comparisons):
-            return STATIC
-        if any(isinstance(c.operator, (cst.In, cst.NotIn)) for c in e.comparisons):
-            # `"key" in batch` on a dict of tracers is a static membership test
-            return ARRAY if kinds[0] == ARRAY else STATIC
-        return ARRAY if max(kinds) else STATIC
-
-    def _UnaryOperation(self, e: cst.UnaryOperation) -> int:
-        k = self.kind(e.expression)
-        if isinstance(e.operator, cst.Not):
-            return STATIC
-        return ARRAY if k else STATIC
-
-    def _BooleanOperation(self, e: cst.BooleanOperation) -> int:
-        return max(self.kind(e.left), self.kind(e.right))
-
-    def _IfExp(self, e: cst.IfExp) -> int:
-        self.kind(e.test)
-        return max(self.kind(e.body), self.kind(e.orelse))
-
-    def _NamedExpr(self, e: cst.NamedExpr) -> int:
-        k = self.kind(e.value)
-        if self.flow is not None:
-            self.flow.bind(e.target, k)
-        return k
-
-    def _container(self, elements: Iterable[cst.CSTNode]) -> int:
-        k = STATIC
-        for el in elements:
-            value = getattr(el, "value", None)
-            if isinstance(el, (cst.DictElement,)):
-                k = max(k, self.kind(el.key), self.kind(el.value))
-            elif value is not None:
-                k = max(k, self.kind(value))
-        return TRACED if k else STATIC
-
-    def _Tuple(self, e: cst.Tuple) -> int:
-        return self._container(e.elements)
-
-    _List = _Tuple
-    _Set = _Tuple
-
-    def _Dict(self, e: cst.Dict) -> int:
-        return self._container(e.elements)
-
-    def _Starred(self, e) -> int:
-        return self.kind(e.value)
-
-    def _StarredElement(self, e) -> int:
-        return self.kind(e.value)
-
-    def _FormattedString(self, e: cst.FormattedString) -> int:
-        for part in e.parts:
-            if isinstance(part, cst.FormattedStringExpression):
-                self.kind(part.expression)
-        return STATIC
-
-    def _Await(self, e: cst.Await) -> int:
-        return self.kind(e.expression)
-
-    def _Lambda(self, e: cst.Lambda) -> int:
-        if self.flow is not None:
-            self.flow.closure(e)
-        return STATIC
-
-    def _comprehension(self, e, elts: list[cst.BaseExpression]) -> int:
-        flow = self.flow
-        saved = dict(flow.env) if flow is not None else None
-        comp = e.for_in
-        while comp is not None:
-            it = self.kind(comp.iter)
-            if flow is not None:
-                flow.bind_iter(comp.target, comp.iter, it)
-            for cond in comp.ifs:
-                self.kind(cond.test)
-            comp = comp.inner_for_in
-        k = max((self.kind(x) for x in elts), default=STATIC)
-        if flow is not None and saved is not None:
-            flow.env = saved
-        return TRACED if k else STATIC
-
-    def _ListComp(self, e) -> int:
-        return self._comprehension(e, [e.elt])
-
-    _SetComp = _ListComp
-    _GeneratorExp = _ListComp
-
-    def _DictComp(self, e) -> int:
-        return self._comprehension(e, [e.key, e.value])
-
-
-class _Flow:
-    """Statement-by-statement tracedness of names inside one traced function."""
-
-    def __init__(self, model: SemanticModel, info: FunctionInfo) -> None:
-        self.model = model
-        self.info = info
-        self.env: dict[str, int] = dict(info.captures)
-        # parameters shadow captures
-        for p in info.all_params():
-            self.env.pop(p.name.value, None)
-        self.env.update(info.traced_params)
-        self.eval = _Evaluator(model, self, self._lookup)
-
-    def _lookup(self, name: cst.Name) -> int:
-        k = self.env.get(name.value, STATIC)
-        self.model.name_kinds[name] = k
-        return k
-
-    def captures_for(self, callee: FunctionInfo) -> dict[str, int]:
-        """Traced names of this function visible to a function nested in it."""
-        node = callee.scope
-        while node is not None and not isinstance(node, cst.Module):
-            if node is self.info.node:
-                return {k: v for k, v in self.env.items() if v}
-            node = self.model.scope_of_node.get(node)
-        return {}
-
-    def closure(self, fn: FunctionNode) -> None:
-        """A nested function is defined here: it sees the current traced names."""
-        info = self.model.functions.get(fn)
-        if info is None:
-            return
-        captured = {k: v for k, v in self.env.items() if v}
-        if not captured:
-            return
-        before = dict(info.captures)
-        for k, v in captured.items():
-            if info.captures.get(k, -1) < v:
-                info.captures[k] = v
-        if info.traced and info.captures != before and info not in self.model._worklist:
-            self.model._worklist.append(info)
-
-    def run(self) -> None:
-        node = self.info.node
-        if isinstance(node, cst.Lambda):
-            self.eval.kind(node.body)
-            return
-        for p in self.info.all_params():
-            if p.default is not None:
-                pass  # defaults are evaluated in the enclosing scope
-        self.block(node.body)
-
-    # ------------------------------------------------------------ statements
-    def bind(self, target: cst.BaseExpression, kind: int) -> None:
-        if isinstance(target, cst.Name):
-            if kind:
-                self.env[target.value] = kind
-            else:
-                self.env.pop(target.value, None)
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            for el in target.elements:
-                self.bind(el.value, TRACED if kind else STATIC)
-        elif isinstance(target, cst.StarredElement):
-            self.bind(target.value, TRACED if kind else STATIC)
-        else:  # attribute / subscript targets: evaluate their parts
-            self.eval.kind(target)
-
-    def bind_iter(self, target: cst.BaseExpression, it: cst.BaseExpression, kind: int) -> None:
-        """The target of `for target in it`: in `for k, v in d.items()` the key is a dict key
-        (a string or tuple), static even when `d` holds tracers."""
-        if (kind and isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute)
-                and it.func.attr.value == "items" and not it.args
-                and isinstance(target, (cst.Tuple, cst.List)) and len(target.elements) == 2):
-            self.bind(target.elements[0].value, STATIC)
-            self.bind(target.elements[1].value, TRACED)
-            return
-        self.bind(target, TRACED if kind else STATIC)
-
-    def block(self, body) -> None:
-        if isinstance(body, cst.SimpleStatementSuite):
-            for small in body.body:
-                self.small(small)
-            return
-        stmts = body.body if isinstance(body, cst.IndentedBlock) else body
-        for stmt in stmts:
-            self.stmt(stmt)
-
-    def branch(self, bodies: list) -> None:
-        """Run alternative bodies from the same state; join by taking the larger kind."""
-        start = dict(self.env)
-        results = []
-        for body in bodies:
-            self.env = dict(start)
-            if body is not None:
-                self.block(body)
-            results.append(self.env)
-        merged: dict[str, int] = {}
-        for env in results:
-            for k, v in env.items():
-                merged[k] = max(merged.get(k, 0), v)
-        self.env = merged
-
-    def stmt(self, s: cst.CSTNode) -> None:
-        ev = self.eval.kind
-        if isinstance(s, cst.SimpleStatementLine):
-            for small in s.body:
-                self.small(small)
-        elif isinstance(s, cst.If):
-            ev(s.test)
-            orelse = s.orelse
-            if isinstance(orelse, cst.If):
-                self.branch([s.body, [orelse]])
-            else:
-                self.branch([s.body, orelse.body if orelse is not None else None])
-        elif isinstance(s, cst.For):
-            it = ev(s.iter)
-            for _ in range(2):  # twice: names assigned late in the body reach its start
-                self.bind_iter(s.target, s.iter, it)
-                self.branch([s.body, None])
-            if s.orelse is not None:
-                self.block(s.orelse.body)
-        elif isinstance(s, cst.While):
-            for _ in range(2):
-                ev(s.test)
-                self.branch([s.body, None])
-            if s.orelse is not None:
-                self.block(s.orelse.body)
-        elif isinstance(s, cst.With):
-            for item in s.items:
-                k = ev(item.item)
-                if item.asname is not None:
-                    self.bind(item.asname.name, k)
-            self.block(s.body)
-        elif isinstance(s, (cst.Try, cst.TryStar)):
-            bodies = [s.body] + [h.body for h in s.handlers]
-            if s.orelse is not None:
-                bodies.append(s.orelse.body)
-            self.branch(bodies)
-            if s.finalbody is not None:
-                self.block(s.finalbody.body)
-        elif isinstance(s, cst.FunctionDef):
-            self.closure(s)
-            for dec in s.decorators:
-                ev(dec.decorator)
-            self.env.pop(s.name.value, None)
-        elif isinstance(s, cst.ClassDef):
-            self.env.pop(s.name.value, None)
-        elif isinstance(s, cst.Match):
-            ev(s.subject)
-            self.branch([c.body for c in s.cases])
-
-    def small(self, s: cst.CSTNode) -> None:
-        ev = self.eval.kind
-        if isinstance(s, cst.Assign):
-            k = ev(s.value)
-            for t in s.targets:
-                self.bind(t.target, k)
-        elif isinstance(s, cst.AnnAssign):
-            if s.value is not None:
-                self.bind(s.target, ev(s.value))
-        elif isinstance(s, cst.AugAssign):
-            k = max(ev(s.value), ev(s.target))
-            self.bind(s.target, ARRAY if k else STATIC)
-        elif isinstance(s, cst.Expr):
-            ev(s.value)
-        elif isinstance(s, cst.Return):
-            if s.value is not None:
-                ev(s.value)
-        elif isinstance(s, cst.Assert):
-            ev(s.test)
-            if s.msg is not None:
-                ev(s.msg)
-        elif isinstance(s, cst.Raise):
-            if s.exc is not None:
-                ev(s.exc)
-        elif isinstance(s, cst.Del):
-            pass
-        elif isinstance(s, (cst.Import, cst.ImportFrom)):
-            if isinstance(s, cst.Import) or not isinstance(s.names, cst.ImportStar):
-                for alias in s.names:
-                    name = alias.asname.name if alias.asname is not None else alias.name
-                    if isinstance(name, cst.Name):
-                        self.env.pop(name.value, None)
