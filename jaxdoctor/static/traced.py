@@ -281,26 +281,24 @@ class SemanticModel:
     def _lookup_recorded(self, name: cst.Name) -> int:
         return self.name_kinds.get(name, STATIC)
 
-    def _lookup_def(self, name: str, scope: Scope | None) -> FunctionNode | None:
+    def _scope_lookup(self, table: dict, name: str, scope: Scope | None, *, skip_classes: bool):
+        """`table[scope][name]` in the nearest enclosing scope that has it (Python's rule:
+        function scopes don't see their class's names, so `skip_classes` for functions)."""
         while scope is not None:
-            if not isinstance(scope, cst.ClassDef) or scope is None:
-                found = self.defs.get(scope, {}).get(name)
-                if found is not None:
+            if not (skip_classes and isinstance(scope, cst.ClassDef)):
+                found = table.get(scope, {}).get(name)
+                if found:
                     return found
             if isinstance(scope, cst.Module):
                 return None
             scope = self.scope_of_node.get(scope)
         return None
 
+    def _lookup_def(self, name: str, scope: Scope | None) -> FunctionNode | None:
+        return self._scope_lookup(self.defs, name, scope, skip_classes=True)
+
     def _lookup_class(self, name: str, scope: Scope | None) -> cst.ClassDef | None:
-        while scope is not None:
-            found = self.class_names.get(scope, {}).get(name)
-            if found is not None:
-                return found
-            if isinstance(scope, cst.Module):
-                return None
-            scope = self.scope_of_node.get(scope)
-        return None
+        return self._scope_lookup(self.class_names, name, scope, skip_classes=False)
 
     def _method(self, cls: cst.ClassDef, name: str, seen: set | None = None) -> FunctionNode | None:
         found = self.defs.get(cls, {}).get(name)
@@ -319,14 +317,8 @@ class SemanticModel:
 
     def _lookup_assigned(self, name: str, scope: Scope | None) -> cst.BaseExpression | None:
         """The value of the one assignment to `name` in the nearest scope that assigns it."""
-        while scope is not None:
-            values = self.assigned.get(scope, {}).get(name) if not isinstance(scope, cst.ClassDef) else None
-            if values:
-                return values[0] if len(values) == 1 else None
-            if isinstance(scope, cst.Module):
-                return None
-            scope = self.scope_of_node.get(scope)
-        return None
+        values = self._scope_lookup(self.assigned, name, scope, skip_classes=True)
+        return values[0] if values and len(values) == 1 else None
 
     def _resolve_fn(self, expr: cst.BaseExpression, scope: Scope,
                     depth: int = 0) -> list[tuple[FunctionInfo, int]]:
