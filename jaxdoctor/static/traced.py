@@ -643,8 +643,8 @@ class SemanticModel:
         """A call inside a traced function: pass tracedness on to functions of this file."""
         scope = flow.info.node
         q = self.names.qualname(call.func)
-        if q in HOST_CALLBACKS or q in TRANSFORMS:
-            return
+        if q in HOST_CALLBACKS or q in TRANSFORMS or q in PARTIALS:
+            return  # `partial(f, x)` calls nothing: what receives it decides (see below)
         callees = self._resolve_fn(call.func, scope)
         if not callees and isinstance(call.func, cst.Name):
             callees = self._instance_call(call.func.value, scope)
@@ -676,7 +676,9 @@ class SemanticModel:
         # A function value passed along with traced arguments (jax.tree.map(lambda p: ..., params))
         if any(kind for _arg, kind in arg_kinds):
             for arg, _kind in arg_kinds:
-                if isinstance(arg.value, (cst.Lambda, cst.Name)):
+                if isinstance(arg.value, (cst.Lambda, cst.Name)) or (
+                    isinstance(arg.value, cst.Call) and self.names.qualname(arg.value.func) in PARTIALS
+                ):
                     for info, _bound in self._resolve_fn(arg.value, scope):
                         if info.node is call.func:
                             continue
