@@ -37,3 +37,18 @@ def test_same_ranges_as_position_provider(source: str) -> None:
 def test_nodes_outside_the_module_are_left_out() -> None:
     module = cst.parse_module("x = 1\n")
     assert positions(module, [cst.Name("y")]) == {}
+
+
+def test_guarded_parse_gives_the_same_tree_and_keeps_validation_on() -> None:
+    from libcst._nodes.base import CSTNode
+
+    from jaxdoctor.static.guard import parse_module
+
+    for path in FIXTURES[:20]:
+        source = path.read_text(encoding="utf-8")
+        mine, theirs = parse_module(source), cst.parse_module(source)
+        assert mine.deep_equals(theirs) and mine.code == source
+    hook = CSTNode.__dict__["__post_init__"]
+    with pytest.raises(cst.CSTValidationError):  # nodes built later are still validated
+        cst.Name("not a name")
+    assert CSTNode.__dict__["__post_init__"] is hook

@@ -14,9 +14,11 @@ from __future__ import annotations
 import ast
 import itertools
 import re
+import threading
 import warnings
 
 import libcst as cst
+from libcst._nodes.base import CSTNode  # its __post_init__ validates every node
 
 #: Bracket depth from which CPython is asked first (CPython's own limit is 200).
 MAX_BRACKET_DEPTH = 150
@@ -76,7 +78,29 @@ def parse_module(source: str) -> cst.Module:
             # any other syntax error: libcst reports it (it knows newer syntax than this Python)
         except (ValueError, OverflowError):
             pass  # e.g. NUL bytes; libcst reports it
-    return cst.parse_module(source)
+    return _parse_unvalidated(source)
+
+
+_VALIDATION_LOCK = threading.RLock()
+
+
+def _no_validation(self: CSTNode) -> None:
+    pass
+
+
+def _parse_unvalidated(source: str) -> cst.Module:
+    """`libcst.parse_module` without each node's `_validate()` on construction: the parser only
+    builds valid trees, and validating them costs ~20% of the parse (measured on flax: 2.9 s →
+    2.3 s). libcst's own `CSTNode.__post_init__` says as much ("avoid validating the tree when
+    parsing a file"). Nodes built afterwards (fixes) are validated as usual; the lock keeps two
+    threads from restoring each other's hook."""
+    with _VALIDATION_LOCK:
+        saved = CSTNode.__dict__["__post_init__"]
+        CSTNode.__post_init__ = _no_validation  # type: ignore[method-assign]
+        try:
+            return cst.parse_module(source)
+        finally:
+            CSTNode.__post_init__ = saved  # type: ignore[method-assign]
 
 
 __all__ = ["parse_module", "TooDeeplyNested", "suspicious"]
