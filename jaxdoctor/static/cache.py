@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -65,12 +64,13 @@ def _package_fingerprint() -> str:
             except OSError:
                 continue
             h.update(f"{os.path.relpath(path, root)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    try:
+    try:  # libcst is imported by every lint run anyway; importlib.metadata costs ~20 ms
+        from libcst._version import __version__ as libcst_version
+    except ImportError:  # pragma: no cover - libcst moved it: fall back to the dist record
         from importlib.metadata import version
 
-        h.update(f"libcst {version('libcst')}".encode())
-    except Exception:  # noqa: BLE001 - a missing distribution record only weakens the key
-        pass
+        libcst_version = version("libcst")
+    h.update(f"libcst {libcst_version}".encode())
     return h.hexdigest()
 
 
@@ -118,6 +118,8 @@ class Cache:
                 separators=(",", ":"),
             ).encode()
             path.parent.mkdir(parents=True, exist_ok=True)
+            import tempfile  # only when writing: keeps a warm run's start-up lean
+
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
             try:
                 with os.fdopen(fd, "wb") as f:
