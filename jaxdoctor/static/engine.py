@@ -8,8 +8,10 @@ for files that have findings; suppression comments are read only then too.
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -82,8 +84,7 @@ def lint_source(source: str, path: str, rules: list[type[LintRule]],
     try:
         module = guarded_parse(source)
     except cst.ParserSyntaxError as e:
-        message = " ".join(str(e.message).split()) if hasattr(e, "message") else str(e).splitlines()[0]
-        return FileResult([parse_error(path, f"syntax error: {message}", e.raw_line, e.raw_column + 1)])
+        return FileResult([_syntax_error(path, source, e)])
     except TooDeeplyNested as e:
         return FileResult([parse_error(path, str(e))])
     except RecursionError:
@@ -94,6 +95,23 @@ def lint_source(source: str, path: str, rules: list[type[LintRule]],
         return FileResult(_check(source, path, module, rules, options), parsed=True)
     except RecursionError:
         return FileResult([parse_error(path, "too deeply nested to analyse")], parsed=True)
+
+
+def _syntax_error(path: str, source: str, error: cst.ParserSyntaxError) -> Finding:
+    """JD001 for a file libcst cannot parse. CPython's parser, asked only now, names the line
+    and the mistake better (libcst's native parser can point a line off, and says "expected one
+    of ..."); libcst's own message is kept for syntax CPython accepts but libcst does not."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ast.parse(source)
+        except SyntaxError as e:
+            if e.lineno:
+                return parse_error(path, f"syntax error: {e.msg}", e.lineno, max(1, e.offset or 1))
+        except (RecursionError, MemoryError, ValueError):
+            pass
+    message = " ".join(str(getattr(error, "message", str(error).splitlines()[0])).split())
+    return parse_error(path, f"syntax error: {message}", error.editor_line, error.editor_column)
 
 
 def _check(source: str, path: str, module: cst.Module, rule_classes: list[type[LintRule]],
