@@ -35,6 +35,42 @@ def _in_loop(ancestors: list[cst.CSTNode]) -> cst.CSTNode | None:
     return None
 
 
+def _bound_fresh_in(body: cst.CSTNode, name: str, qualname) -> bool:
+    """A statement of `body` (nested scopes aside) binds `name` to a new function: a `def`, or
+    an assignment of a lambda or `partial(...)`."""
+    stack: list[cst.CSTNode] = [body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.FunctionDef):
+            if node.name.value == name:
+                return True
+            continue
+        if isinstance(node, (cst.Lambda, cst.ClassDef)):
+            continue
+        if isinstance(node, cst.Assign) and any(
+                isinstance(t.target, cst.Name) and t.target.value == name for t in node.targets):
+            v = node.value
+            if isinstance(v, cst.Lambda) or (isinstance(v, cst.Call) and qualname(v.func) in PARTIALS):
+                return True
+        stack.extend(node.children)
+    return False
+
+
+def _bound_in(body: cst.CSTNode, name: str) -> bool:
+    """A statement of `body` (nested scopes aside) assigns `name`."""
+    stack: list[cst.CSTNode] = [body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+            continue
+        if isinstance(node, (cst.Assign, cst.AnnAssign)):
+            targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+            if any(isinstance(t, cst.Name) and t.value == name for t in targets):
+                return True
+        stack.extend(node.children)
+    return False
+
+
 class JitInLoop(LintRule):
     code = "JD120"
     name = "jit-in-loop"
@@ -64,13 +100,13 @@ class JitInLoop(LintRule):
             assigned = isinstance(parent, cst.Assign) and all(
                 isinstance(t.target, cst.Name) for t in parent.targets)
             fn = node.args[0].value if node.args else None
-            # `jax.jit(make_schedule(cfg))`: a new function per configuration, compiled once each
-            factory = isinstance(fn, cst.Call) and self.ctx.qualname(fn.func) not in PARTIALS
-            if (called or assigned or isinstance(parent, cst.Decorator)) and not factory:
+            # JAX caches traces per function object: only a callable made anew each iteration
+            # recompiles; `jax.jit(f)` of the same `f` again is a cache hit
+            if (called or assigned) and fn is not None and self._fresh_each_iteration(fn, loop):
                 self.report(
                     node,
-                    f"`{short}` is applied inside a loop: each iteration builds a new jitted "
-                    f"function, which traces and compiles again",
+                    f"`{short}({self.ctx.code(fn)})` is applied inside a loop to a function created "
+                    f"on each iteration: each one traces and compiles again",
                 )
             return
         if not called:
@@ -99,6 +135,29 @@ class JitInLoop(LintRule):
                 f"`{short}({self.ctx.code(fn)})(...)` jits a function created on every call of "
                 f"`{info.name}`: each call traces and compiles again",
             )
+
+    def _fresh_each_iteration(self, fn: cst.BaseExpression, loop: cst.CSTNode) -> bool:
+        """`fn` evaluates to a new function object on each pass through `loop`: a lambda, a
+        `partial(...)`, `self.step` (a bound method is a new object on every access), an
+        attribute of an object made in the loop body, or a name that a `def` or such an
+        assignment in the loop body binds. A module-level function, a parameter, `module.fn`,
+        `opt.update` of an object made before the loop, or `jax.jit(make_step(cfg))` (a new
+        function per configuration, compiled once each) is not."""
+        if isinstance(fn, cst.Lambda):
+            return True
+        if isinstance(fn, cst.Call):
+            return self.ctx.qualname(fn.func) in PARTIALS
+        if isinstance(fn, cst.Attribute) and isinstance(fn.value, cst.Name):
+            if fn.value.value == "self":  # `self.step`: a bound method, new on every access
+                info = self.ctx.function()
+                cls = info.cls if info is not None else None
+                return cls is not None and self.ctx.semantic._method(cls, fn.attr.value) is not None
+            # `opt.update` may be a plain function in a NamedTuple (optax): the same object
+            # each time, unless `opt` itself is made in the loop
+            return _bound_in(loop.body, fn.value.value)  # type: ignore[attr-defined]
+        if isinstance(fn, cst.Name):
+            return _bound_fresh_in(loop.body, fn.value, self.ctx.qualname)  # type: ignore[attr-defined]
+        return False
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         for dec in node.decorators:

@@ -27,6 +27,7 @@ from jaxdoctor.static.rule import LintRule
 from jaxdoctor.static.scopes import ASSIGN
 from jaxdoctor.static.syntax import call_args
 from jaxdoctor.static.traced import FunctionInfo
+from jaxdoctor.static.transforms import PALLAS_KERNELS, PARTIALS
 
 FunctionNode = cst.FunctionDef | cst.Lambda
 
@@ -61,12 +62,25 @@ class LoopInsideCondBranch(LintRule):
         self.vmapped: dict[FunctionNode, str] = {}
         self.vmapped_instances: list[tuple[str, str]] = []  # ("__call__" | method, transform)
 
+        #: Pallas kernels: their `cond`s stay branches under a vmap of the `pallas_call`
+        self.kernels: set[FunctionNode] = set()
+
     # -- collection, during the single walk
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         for dec in node.decorators:
             q, _opts = transform_name(self.ctx.names, dec.decorator)
             if q in VMAPS:
                 self.vmapped.setdefault(node, q)
+            if self._kernel_entry(dec.decorator):
+                self.kernels.add(node)  # @pl.kernel(...), @partial(pl.pallas_call, ...)
+
+    def _kernel_entry(self, e: cst.BaseExpression) -> bool:
+        names = self.ctx.names
+        if isinstance(e, cst.Call):
+            if names.qualname(e.func) in PARTIALS and e.args:
+                return names.qualname(e.args[0].value) in PALLAS_KERNELS
+            e = e.func
+        return names.qualname(e) in PALLAS_KERNELS
 
     def visit_Call(self, node: cst.Call) -> None:
         names = self.ctx.names
@@ -100,7 +114,11 @@ class LoopInsideCondBranch(LintRule):
                 self._instance_call(fn, node.func)
         for a in node.args:
             if isinstance(a.value, (cst.Name, cst.Lambda, cst.Attribute, cst.Call)):
-                targets.update(i.node for i in semantic.resolve_functions(a.value, scope))
+                found = [i.node for i in semantic.resolve_functions(a.value, scope)]
+                if q in PALLAS_KERNELS:
+                    self.kernels.update(found)  # pl.pallas_call(kernel, ...): not a plain call
+                else:
+                    targets.update(found)
 
     def _instance_call(self, fn, func: cst.BaseExpression) -> None:
         if isinstance(func, cst.Name):
@@ -156,7 +174,7 @@ class LoopInsideCondBranch(LintRule):
         while todo:
             fn = todo.pop()
             for nxt in self._successors(fn, methods):
-                if nxt not in reach:
+                if nxt not in reach and nxt not in self.kernels:
                     reach[nxt] = reach[fn]
                     todo.append(nxt)
         for call, q, fn, branches in self.conds:

@@ -79,15 +79,50 @@ class Flow:
             self.eval.kind(target)
 
     def bind_iter(self, target: cst.BaseExpression, it: cst.BaseExpression, kind: int) -> None:
-        """The target of `for target in it`: in `for k, v in d.items()` the key is a dict key
-        (a string or tuple), static even when `d` holds tracers."""
-        if (kind and isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute)
-                and it.func.attr.value == "items" and not it.args
-                and isinstance(target, (cst.Tuple, cst.List)) and len(target.elements) == 2):
-            self.bind(target.elements[0].value, STATIC)
-            self.bind(target.elements[1].value, TRACED)
-            return
+        """The target of `for target in it`, unpacked position by position where the iterable
+        says what each position holds: in `for i, x in enumerate(xs)` the index is a Python
+        int; in `for a, b in zip(xs, ys)` `a` is an element of `xs`, `b` one of `ys`; in
+        `for k, v in d.items()` the key is a dict key (a string or tuple), static even when
+        `d` holds tracers."""
+        while (isinstance(it, cst.Call) and isinstance(it.func, cst.Name)
+               and it.func.value in ("reversed", "list", "tuple", "sorted", "iter")
+               and len(it.args) == 1 and not it.args[0].star and it.args[0].keyword is None):
+            it = it.args[0].value  # same elements, same order or another
+            kind = self.eval.kind(it)
+        parts = _unpack(target)
+        if parts is not None and isinstance(it, cst.Call):
+            positional = [a.value for a in it.args if a.keyword is None and not a.star]
+            starred = any(a.star for a in it.args)
+            func = it.func
+            if isinstance(func, cst.Name) and func.value == "enumerate" and len(parts) == 2 \
+                    and positional and not starred:
+                self.bind(parts[0], STATIC)
+                self.bind_iter(parts[1], positional[0], self.eval.kind(positional[0]))
+                return
+            if isinstance(func, cst.Name) and func.value == "zip" and len(parts) == len(positional) \
+                    and not starred:
+                for part, seq in zip(parts, positional):
+                    self.bind_iter(part, seq, self.eval.kind(seq))
+                return
+            if (kind and isinstance(func, cst.Attribute) and func.attr.value == "items"
+                    and not it.args and len(parts) == 2):
+                self.bind(parts[0], STATIC)
+                self.bind(parts[1], TRACED)
+                return
         self.bind(target, TRACED if kind else STATIC)
+
+    def narrow(self, caps: dict[str, int]) -> dict[str, int]:
+        """Cap the kinds of names an `isinstance` test has proven (`isinstance(g, int)`: `g` is
+        a Python int, never a tracer); returns what to restore."""
+        saved = {}
+        for name, cap in caps.items():
+            if name in self.env:
+                saved[name] = self.env[name]
+                if cap:
+                    self.env[name] = min(self.env[name], cap)
+                else:
+                    del self.env[name]
+        return saved
 
     def block(self, body) -> None:
         if isinstance(body, cst.SimpleStatementSuite):
@@ -98,12 +133,15 @@ class Flow:
         for stmt in stmts:
             self.stmt(stmt)
 
-    def branch(self, bodies: list) -> None:
-        """Run alternative bodies from the same state; join by taking the larger kind."""
+    def branch(self, bodies: list, narrowed: dict[str, int] | None = None) -> None:
+        """Run alternative bodies from the same state; join by taking the larger kind. The
+        first body runs with `narrowed` names capped (an `if isinstance(...)` body)."""
         start = dict(self.env)
         results = []
-        for body in bodies:
+        for i, body in enumerate(bodies):
             self.env = dict(start)
+            if i == 0 and narrowed:
+                self.narrow(narrowed)
             if body is not None:
                 self.block(body)
             results.append(self.env)
@@ -120,11 +158,12 @@ class Flow:
                 self.small(small)
         elif isinstance(s, cst.If):
             ev(s.test)
+            narrowed = self.eval.narrowing(s.test)
             orelse = s.orelse
             if isinstance(orelse, cst.If):
-                self.branch([s.body, [orelse]])
+                self.branch([s.body, [orelse]], narrowed)
             else:
-                self.branch([s.body, orelse.body if orelse is not None else None])
+                self.branch([s.body, orelse.body if orelse is not None else None], narrowed)
         elif isinstance(s, cst.For):
             it = ev(s.iter)
             for _ in range(2):  # twice: names assigned late in the body reach its start
@@ -194,3 +233,12 @@ class Flow:
                     name = alias.asname.name if alias.asname is not None else alias.name
                     if isinstance(name, cst.Name):
                         self.env.pop(name.value, None)
+
+
+def _unpack(target: cst.BaseExpression) -> list[cst.BaseExpression] | None:
+    """The parts of a tuple/list target without starred elements, else None."""
+    if not isinstance(target, (cst.Tuple, cst.List)):
+        return None
+    if any(isinstance(el, cst.StarredElement) for el in target.elements):
+        return None
+    return [el.value for el in target.elements]

@@ -53,12 +53,21 @@ _STATIC_CALLS = frozenset(
         "jax.eval_shape", "flax.nnx.eval_shape", "equinox.filter_eval_shape",
         "jax.tree_util.tree_structure", "jax.tree.structure", "jax.ShapeDtypeStruct",
         "jax.typeof", "jax.core.get_aval", "equinox.is_array", "equinox.is_inexact_array",
-        "jax.dtypes.issubdtype", "jax.debug.print", "jax.debug.callback", "jax.debug.breakpoint",
+        "jax.dtypes.issubdtype", "jax.lax.axis_size", "jax.debug.print", "jax.debug.callback",
+        "jax.debug.breakpoint",
     }
 )
 #: methods whose result is Python data even on a pytree of tracers: a dict's keys, and the
 #: ahead-of-time chain (`f.lower(x).compile().cost_analysis()`)
 _STATIC_METHODS = frozenset({"keys", "lower", "compile", "cost_analysis", "memory_analysis", "as_text"})
+#: `isinstance(x, T)` with these `T`: `x` is a Python value, never a tracer (kind cap 0), or a
+#: Python container that may hold tracers but is not one (cap 1)
+_NARROWING_TYPES = {
+    "builtins.int": STATIC, "builtins.float": STATIC, "builtins.bool": STATIC,
+    "builtins.str": STATIC, "builtins.bytes": STATIC, "builtins.complex": STATIC,
+    "numpy.ndarray": STATIC, "builtins.tuple": TRACED, "builtins.list": TRACED,
+    "builtins.dict": TRACED,
+}
 _ARRAY_MODULES = ("jax.numpy", "jax.lax", "jax.nn", "jax.random", "jax.scipy", "jax.image",
                   "jax.ops")
 
@@ -156,11 +165,46 @@ class KindEvaluator:
         return ARRAY if k else STATIC
 
     def _BooleanOperation(self, e: cst.BooleanOperation) -> int:
-        return max(self.kind(e.left), self.kind(e.right))
+        left = self.kind(e.left)
+        # `isinstance(g, int) and g == 1`: the right operand runs only once `g` is an int
+        if isinstance(e.operator, cst.And):
+            caps = self.narrowing(e.left)
+        elif isinstance(e.left, cst.UnaryOperation) and isinstance(e.left.operator, cst.Not):
+            caps = self.narrowing(e.left.expression)  # `not isinstance(g, int) or ...`
+        else:
+            caps = {}
+        return max(left, self._narrowed(caps, e.right))
 
     def _IfExp(self, e: cst.IfExp) -> int:
         self.kind(e.test)
-        return max(self.kind(e.body), self.kind(e.orelse))
+        return max(self._narrowed(self.narrowing(e.test), e.body), self.kind(e.orelse))
+
+    def _narrowed(self, caps: dict[str, int], e: cst.BaseExpression) -> int:
+        if not caps or self.flow is None:
+            return self.kind(e)
+        saved = self.flow.narrow(caps)
+        try:
+            return self.kind(e)
+        finally:
+            self.flow.env.update(saved)
+
+    def narrowing(self, test: cst.BaseExpression) -> dict[str, int]:
+        """Names that `test`, when true, proves to be Python values: `isinstance(x, int)`
+        (and `and`-chains of such tests) → {"x": cap on its kind}."""
+        if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+            out = self.narrowing(test.left)
+            for name, cap in self.narrowing(test.right).items():
+                out[name] = min(out.get(name, cap), cap)
+            return out
+        if not (isinstance(test, cst.Call) and self.names.qualname(test.func) == "builtins.isinstance"
+                and len(test.args) == 2 and isinstance(test.args[0].value, cst.Name)):
+            return {}
+        types = test.args[1].value
+        elements = [el.value for el in types.elements] if isinstance(types, cst.Tuple) else [types]
+        caps = [_NARROWING_TYPES.get(self.names.qualname(t) or "", None) for t in elements]
+        if not caps or any(c is None for c in caps):
+            return {}
+        return {test.args[0].value.value: max(caps)}  # type: ignore[type-var]
 
     def _NamedExpr(self, e: cst.NamedExpr) -> int:
         k = self.kind(e.value)

@@ -32,11 +32,15 @@ def is_literal(expr: cst.BaseExpression | None) -> bool:
 
 
 def literal_ints(expr: cst.BaseExpression | None) -> set[int] | None:
-    """`1` → {1}; `(0, 2)` → {0, 2}; anything not literal → None."""
+    """`1` → {1}; `(0, 2)` → {0, 2}; `range(5, 9)` → {5, ..., 8}; anything not literal → None."""
     if expr is None:
         return set()
     if isinstance(expr, cst.Integer):
         return {int(expr.value, 0)}
+    if (isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "range"
+            and 1 <= len(expr.args) <= 3
+            and all(isinstance(a.value, cst.Integer) and a.keyword is None for a in expr.args)):
+        return set(range(*(int(a.value.value, 0) for a in expr.args)))  # type: ignore[union-attr]
     if isinstance(expr, (cst.Tuple, cst.List)):
         out: set[int] = set()
         for el in expr.elements:

@@ -43,6 +43,7 @@ from jaxdoctor.static.transforms import (
     MODULE_BASES,
     PARTIALS,
     TRANSFORMS,
+    TREE_MAPS,
     Params,
     Transform,
 )
@@ -120,6 +121,37 @@ class FunctionInfo:
                 return p
         return None
 
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """What `functools.partial` has already bound: its positional arguments fill the first
+    parameters, its keywords close over the parameters they name (Python values, not the
+    transform's arguments). With `**kwargs` bound, any parameter with a default or any
+    keyword-only one may be among them: those count as closed over."""
+
+    positional: int = 0
+    keywords: frozenset[str] = frozenset()
+    star_kwargs: bool = False
+
+    def closed(self, info: "FunctionInfo", name: str) -> bool:
+        if name in self.keywords:
+            return True
+        if not self.star_kwargs:
+            return False
+        p = info.param(name)
+        kwonly = any(k.name.value == name for k in info.node.params.kwonly_params)
+        return p is not None and (p.default is not None or kwonly)
+
+    def then(self, outer: cst.Call) -> "Binding":
+        """This binding, wrapped in one more `partial(..., *args, **kw)`."""
+        return Binding(
+            self.positional + sum(1 for a in outer.args[1:] if a.keyword is None and not a.star),
+            self.keywords | {a.keyword.value for a in outer.args[1:] if a.keyword is not None},
+            self.star_kwargs or any(a.star == "**" for a in outer.args[1:]),
+        )
+
+
+NO_BINDING = Binding()
 
 _FIELD_CALLS = frozenset({"flax.struct.field", "equinox.field", "dataclasses.field"})
 
@@ -321,16 +353,16 @@ class SemanticModel:
         return values[0] if values and len(values) == 1 else None
 
     def _resolve_fn(self, expr: cst.BaseExpression, scope: Scope,
-                    depth: int = 0) -> list[tuple[FunctionInfo, int]]:
-        """(function, number of positional args already bound by `partial`) pairs."""
+                    depth: int = 0) -> list[tuple[FunctionInfo, Binding]]:
+        """(function, what `partial` has already bound) pairs."""
         if depth > 4:
             return []
         if isinstance(expr, cst.Lambda):
-            return [(self.functions[expr], 0)]
+            return [(self.functions[expr], NO_BINDING)]
         if isinstance(expr, cst.Name):
             node = self._lookup_def(expr.value, scope)
             if node is not None:
-                return [(self.functions[node], 0)]
+                return [(self.functions[node], NO_BINDING)]
             # `loss = lambda p: ...`, `branches = [f, g]`, `fns = [lambda x, e=e: e(x) for e in ...]`
             value = self._lookup_assigned(expr.value, scope)
             if isinstance(value, (cst.Lambda, cst.List, cst.Tuple, cst.ListComp, cst.GeneratorExp, cst.Call)):
@@ -344,13 +376,12 @@ class SemanticModel:
                 if cls is not None:
                     node = self._method(cls, expr.attr.value)
                     if node is not None:
-                        return [(self.functions[node], 0)]
+                        return [(self.functions[node], NO_BINDING)]
             return []
         if isinstance(expr, cst.Call):
             q = self.names.qualname(expr.func)
             if q in PARTIALS and expr.args and expr.args[0].keyword is None:
-                bound = sum(1 for a in expr.args[1:] if a.keyword is None and not a.star)
-                return [(f, n + bound) for f, n in self._resolve_fn(expr.args[0].value, scope, depth + 1)]
+                return [(f, b.then(expr)) for f, b in self._resolve_fn(expr.args[0].value, scope, depth + 1)]
             return []
         if isinstance(expr, (cst.List, cst.Tuple)):
             out = []
@@ -397,7 +428,7 @@ class SemanticModel:
                 found = self._transform_of_expr(dec.decorator)
                 if found is not None:
                     spec, call = found
-                    self._enter(info, spec, call, 0, f"`{spec.qualname}`", decorated=True)
+                    self._enter(info, spec, call, NO_BINDING, f"`{spec.qualname}`", decorated=True)
         # 3. module methods: `__call__` (and Linen `@nn.compact` methods) run under the
         #    transforms of whoever calls the model; their array parameters are tracers.
         for info in list(self.functions.values()):
@@ -441,10 +472,10 @@ class SemanticModel:
         for info, bound in self._resolve_fn(expr, scope):
             self._enter(info, spec, call, bound, f"`{spec.qualname}`", decorated=False)
 
-    def _enter(self, info: FunctionInfo, spec: Transform, call: cst.Call | None, bound: int,
+    def _enter(self, info: FunctionInfo, spec: Transform, call: cst.Call | None, bound: Binding,
                via: str, decorated: bool) -> None:
         """Mark `info` traced by `spec`, applied with the arguments of `call` (if any)."""
-        positional = info.positional[bound:]
+        positional = info.positional[bound.positional:]
         if spec.family == "linen" and spec.control_flow and positional:
             positional = positional[1:]  # Linen lifted control flow: the module comes first
         kwonly = [p.name.value for p in info.node.params.kwonly_params]
@@ -483,7 +514,11 @@ class SemanticModel:
             axes = opt(spec.axes_position if not decorated else None, "in_axes")
             static_nums = literal_ints(opt(None, "static_broadcasted_argnums")) or set()
             mapped = _mapped_positions(axes, len(positional))
+            passed = self._names_passed_at_call_sites(info)
             for i, name in enumerate(positional):
+                p = info.param(name)
+                if p is not None and is_literal(p.default) and name not in passed:
+                    continue  # `mode='bar'` never passed: the default, a Python value, is used
                 if mapped[i] and i not in static_nums:
                     traced.add(name)
         elif spec.params is Params.ARGNUMS:
@@ -497,9 +532,12 @@ class SemanticModel:
             traced.update(positional[:1])
         else:  # FILTER, OPERANDS
             arrays = self._arrays_passed_at_call_sites(info) if spec.params is Params.FILTER else set()
-            for name in positional + (kwonly if spec.params is Params.FILTER else []):
+            static_nums: set[int] = set()
+            if spec.static_keyword:  # custom_vjp's `nondiff_argnums`
+                static_nums = literal_ints(opt(None, spec.static_keyword)) or set()
+            for i, name in enumerate(positional + (kwonly if spec.params is Params.FILTER else [])):
                 p = info.param(name)
-                if p is None or p.default is not None:
+                if p is None or p.default is not None or i in static_nums:
                     continue
                 if spec.params is Params.FILTER and (
                     annotated_static(p)
@@ -513,6 +551,8 @@ class SemanticModel:
                     traced.discard(positional[1])
         params = {}
         for name in traced:
+            if bound.closed(info, name):
+                continue  # `partial(f, block_k=128)`: a Python value closed over, not an argument
             p = info.param(name)
             params[name] = ARRAY if p is not None and annotated_array(p) else TRACED
         if info.transform is None:
@@ -566,7 +606,7 @@ class SemanticModel:
         if len(classes) != 1:
             return []
         method = self._method(classes.pop(), "__call__")
-        return [(self.functions[method], 0)] if method is not None else []
+        return [(self.functions[method], NO_BINDING)] if method is not None else []
 
     def _passed_for(self, info: FunctionInfo, name: str) -> list[tuple[cst.BaseExpression, Scope]]:
         """The expressions this file's calls of `info`'s function pass for parameter `name`."""
@@ -649,7 +689,8 @@ class SemanticModel:
         if not callees and isinstance(call.func, cst.Name):
             callees = self._instance_call(call.func.value, scope)
         for info, bound in callees:
-            positional = info.positional[bound:]
+            positional = info.positional[bound.positional:]
+            explicit = {a.keyword.value for a, _k in arg_kinds if a.keyword is not None}
             params: dict[str, int] = {}
             index = 0
             for arg, kind in arg_kinds:
@@ -670,24 +711,46 @@ class SemanticModel:
                 p = info.param(name)
                 if p is not None and never_traced(p):
                     del params[name]  # `mode: str`: the caller's value is a Python string
+                elif bound.closed(info, name) and name not in explicit:
+                    del params[name]  # bound by `partial(f, name=...)` and not overridden here
             captures = flow.captures_for(info)
             if params or captures or not info.traced:
                 self._mark(info, params, f"called from `{flow.info.name}`", captures)
         # A function value passed along with traced arguments (jax.tree.map(lambda p: ..., params))
         if any(kind for _arg, kind in arg_kinds):
+            leaves = self._tree_map_leaves(q, arg_kinds)
             for arg, _kind in arg_kinds:
                 if isinstance(arg.value, (cst.Lambda, cst.Name)) or (
                     isinstance(arg.value, cst.Call) and self.names.qualname(arg.value.func) in PARTIALS
                 ):
-                    for info, _bound in self._resolve_fn(arg.value, scope):
+                    for info, bound in self._resolve_fn(arg.value, scope):
                         if info.node is call.func:
                             continue
-                        params = {n: TRACED for n in info.positional
-                                  if (p := info.param(n)) is not None and p.default is None}
-                        if q is not None and q.endswith("_with_path") and info.positional:
-                            params.pop(info.positional[0], None)  # the key path: static
+                        positional = info.positional[bound.positional:]
+                        if leaves is not None and arg is arg_kinds[0][0]:
+                            # `tree_map(f, t1, t2)` calls `f(leaf1, leaf2)`: param i gets tree i's leaves
+                            params = {n: TRACED for n, k in zip(positional, leaves) if k}
+                        else:
+                            params = {n: TRACED for n in positional
+                                      if (p := info.param(n)) is not None and p.default is None}
+                        if q is not None and q.endswith("_with_path") and positional:
+                            params.pop(positional[0], None)  # the key path: static
+                        for n in list(params):
+                            if bound.closed(info, n):
+                                del params[n]
                         self._mark(info, params, f"called with traced values in `{flow.info.name}`",
                                    flow.captures_for(info))
+
+    def _tree_map_leaves(self, q: str | None, arg_kinds: list[tuple[cst.Arg, int]]) -> list[int] | None:
+        """For `jax.tree.map(f, *trees, is_leaf=...)`: the kinds of the arguments `f` receives,
+        position by position (a key path first for `*_with_path`); None for other calls."""
+        if q not in TREE_MAPS or not arg_kinds or arg_kinds[0][0].keyword is not None:
+            return None
+        trees = arg_kinds[1:]
+        if any(a.star for a, _k in trees):
+            return None
+        kinds = [k for a, k in trees if a.keyword is None]
+        return [STATIC] + kinds if q.endswith("_with_path") else kinds
 
 
 def _mapped_positions(axes: cst.BaseExpression | None, n: int) -> list[bool]:

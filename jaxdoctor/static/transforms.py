@@ -41,6 +41,8 @@ class Transform:
     control_flow: bool = False
     #: the family: "jax", "nnx", "linen" or "equinox"
     family: str = "jax"
+    #: the keyword naming positions that stay Python values (`nondiff_argnums`)
+    static_keyword: str | None = None
 
 
 def _specs() -> dict[str, Transform]:
@@ -80,8 +82,10 @@ def _specs() -> dict[str, Transform]:
          "equinox.filter_checkpoint"], Params.FILTER)
     add(["equinox.filter_grad", "equinox.filter_value_and_grad", "equinox.filter_jvp",
          "equinox.filter_vjp"], Params.FIRST)
-    add(["jax.custom_jvp", "jax.custom_vjp", "flax.nnx.custom_vjp", "jax.custom_gradient",
-         "jax.lax.associative_scan", "jax.lax.reduce", "jax.lax.custom_root",
+    # `nondiff_argnums` are Python values: custom_vjp rejects tracers there
+    add(["jax.custom_jvp", "jax.custom_vjp", "flax.nnx.custom_vjp"], Params.OPERANDS,
+        static_keyword="nondiff_argnums")
+    add(["jax.custom_gradient", "jax.lax.associative_scan", "jax.lax.reduce", "jax.lax.custom_root",
          "jax.lax.custom_linear_solve"], Params.OPERANDS)
     add(["jax.lax.scan", "flax.nnx.scan", "jax.lax.map", "flax.nnx.map", "equinox.internal.scan"],
         Params.OPERANDS,
@@ -115,6 +119,22 @@ HOST_CALLBACKS = frozenset(
         "jax.experimental.pure_callback", "jax._src.callback.pure_callback",
         "jax._src.callback.io_callback", "jax._src.debugging.debug_callback",
     }
+)
+
+#: Calls that apply their first argument leaf by leaf: `f(leaf_of_tree1, leaf_of_tree2, ...)`
+#: (after a key path for `*_with_path`).
+TREE_MAPS = frozenset(
+    {"jax.tree.map", "jax.tree_util.tree_map", "jax.tree.map_with_path",
+     "jax.tree_util.tree_map_with_path"}
+)
+
+#: Calls that run their function argument as a Pallas kernel: a program of its own on refs,
+#: whose `lax.cond` stays a branch however the `pallas_call` is batched (vmap adds a grid axis).
+PALLAS_KERNELS = frozenset(
+    {"jax.experimental.pallas.pallas_call", "jax._src.pallas.pallas_call.pallas_call",
+     "jax.experimental.pallas.kernel", "jax._src.pallas.helpers.kernel",
+     "jax.experimental.pallas.mosaic_gpu.kernel", "jax._src.pallas.mosaic_gpu.core.kernel",
+     "jax.experimental.pallas.core_map", "jax._src.pallas.core.core_map"}
 )
 
 #: `functools.partial` spellings.
