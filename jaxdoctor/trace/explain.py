@@ -296,45 +296,37 @@ def _leak_origin(exc: BaseException) -> tuple[str, int, int, int, int] | None:
     return None
 
 
+#: code → message template; fields: snippet (the user's line in backticks), dep (" (it depends
+#: on the traced argument `x`)"), exc (the exception's type name), first (its first line).
+_MESSAGES = {
+    "JD101": "{snippet} needs a concrete Python bool, but the value is a tracer{dep}: `{exc}`",
+    "JD301": "{snippet} passes a traced flag to an Equinox layer that branches on it with a Python "
+             "`if`{dep}: `TracerBoolConversionError` inside Equinox",
+    "JD102": "{snippet} needs a concrete Python value, but the value is a tracer{dep}: `{exc}`: {first}",
+    "JD110": "{snippet} reuses a PRNG key that was already consumed: `KeyReuseError`: {first}",
+    "JD517": "{snippet} created a tracer that escaped its JAX transformation and was used later: "
+             "`UnexpectedTracerError`",
+    "JD108": "{snippet}: `vmap` maps an argument of rank 0 along axis 0: {first}",
+    "JD210": "{snippet}: `vmap` maps an argument of rank 0 along axis 0 (an `Rngs`/key argument is "
+             "mapped without `nnx.split_rngs`): {first}",
+    "JD515": "{snippet}: `vmap` got mapped arguments of different sizes: {first}",
+    "JD516": "{snippet}: an output of `vmap` is batched but its `out_axes` is `None`: {first}",
+    "JD518": "{snippet}: the branches return different structures or types: {first}",
+    "JD107": "{snippet}: the loop body returns a carry that differs from the initial carry: {first}",
+    "JD202": "{snippet}: `nn.cond` branches return different structures (both must take the module "
+             "and create the same variables): {first}",
+    "JD201": "{snippet}: a JAX transform is mixed with Flax Linen module calls: {first}",
+    "JD211": "{snippet}: an NNX module is used across a raw JAX transform: {first}",
+    "JD104": "{snippet} assigns into a JAX array in place; JAX arrays are immutable: `{exc}`",
+    "JD401": "{snippet} uses an API that no longer exists in the installed version: {first}",
+    "JD514": "importing the target failed: `{exc}`: {first}",
+}
+
+
 def _message(code: str, exc: BaseException, where: tuple[str, int] | None, args: list[str]) -> str:
     src = _source(*where) if where else ""
     snippet = f"`{src}`" if src and len(src) <= 80 else "this line"
     arg = ", ".join(f"`{a}`" for a in args)
     dep = f" (it depends on the traced argument {arg})" if arg else ""
-    first = _first_line(exc)
-    if code == "JD101":
-        return f"{snippet} needs a concrete Python bool, but the value is a tracer{dep}: `{type(exc).__name__}`"
-    if code == "JD301":
-        return (f"{snippet} passes a traced flag to an Equinox layer that branches on it with a Python "
-                f"`if`{dep}: `TracerBoolConversionError` inside Equinox")
-    if code == "JD102":
-        return f"{snippet} needs a concrete Python value, but the value is a tracer{dep}: `{type(exc).__name__}`: {first}"
-    if code == "JD110":
-        return f"{snippet} reuses a PRNG key that was already consumed: `KeyReuseError`: {first}"
-    if code == "JD517":
-        return (f"{snippet} created a tracer that escaped its JAX transformation and was used later: "
-                "`UnexpectedTracerError`")
-    if code in ("JD108", "JD210"):
-        extra = " (an `Rngs`/key argument is mapped without `nnx.split_rngs`)" if code == "JD210" else ""
-        return f"{snippet}: `vmap` maps an argument of rank 0 along axis 0{extra}: {first}"
-    if code == "JD515":
-        return f"{snippet}: `vmap` got mapped arguments of different sizes: {first}"
-    if code == "JD516":
-        return f"{snippet}: an output of `vmap` is batched but its `out_axes` is `None`: {first}"
-    if code == "JD518":
-        return f"{snippet}: the branches return different structures or types: {first}"
-    if code == "JD107":
-        return f"{snippet}: the loop body returns a carry that differs from the initial carry: {first}"
-    if code == "JD202":
-        return f"{snippet}: `nn.cond` branches return different structures (both must take the module and create the same variables): {first}"
-    if code == "JD201":
-        return f"{snippet}: a JAX transform is mixed with Flax Linen module calls: {first}"
-    if code == "JD211":
-        return f"{snippet}: an NNX module is used across a raw JAX transform: {first}"
-    if code == "JD104":
-        return f"{snippet} assigns into a JAX array in place; JAX arrays are immutable: `{type(exc).__name__}`"
-    if code == "JD401":
-        return f"{snippet} uses an API that no longer exists in the installed version: {first}"
-    if code == "JD514":
-        return f"importing the target failed: `{type(exc).__name__}`: {first}"
-    return f"{snippet} raised `{type(exc).__name__}`: {first}"
+    template = _MESSAGES.get(code, "{snippet} raised `{exc}`: {first}")
+    return template.format(snippet=snippet, dep=dep, exc=type(exc).__name__, first=_first_line(exc))
