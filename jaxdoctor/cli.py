@@ -234,7 +234,9 @@ def trace(
         typer.echo(f"jaxdoctor: {message}", err=True)
     for report in result.cost:
         typer.echo("jaxdoctor: cost: " + json.dumps(report, default=str), err=True)
-    render(output_format.value, result.findings, sys.stdout, summary=True, files=None)
+    # after a failed run (exit 2, e.g. no such device) "All checks passed" would be false
+    render(output_format.value, result.findings, sys.stdout,
+           summary=result.exit_status != 2 or bool(result.findings), files=None)
     raise typer.Exit(0 if exit_zero and result.exit_status != 2 else result.exit_status)
 
 

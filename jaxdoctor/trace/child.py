@@ -98,9 +98,11 @@ def select_device(device: str | None, session: Session) -> bool:
     try:
         jax.devices()
         return True
-    except RuntimeError as exc:
+    except Exception as exc:  # noqa: BLE001 - jax 0.10 raises AssertionError for a missing plugin
+        reason = (str(exc).splitlines()[0] if str(exc).strip()
+                  else f"no {device} backend is installed; jax raised a bare {type(exc).__name__}")
         session.fatal(
-            f"--device {device}: JAX cannot use a {device} device here ({str(exc).splitlines()[0]}); "
+            f"--device {device}: JAX cannot use a {device} device here ({reason}); "
             f"devices that exist: {_existing_devices()}"
         )
         return False
