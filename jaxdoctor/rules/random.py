@@ -41,6 +41,8 @@ class _KeyFlow:
         self.names = rule.ctx.names
         self.consumed: dict[str, cst.Call] = {}
         self.reported: set[cst.Call] = set()
+        #: what an iteration is, for messages ("loop around it", "`jax.lax.scan` body")
+        self.iteration = "in an earlier iteration of the loop around it"
 
     # ---------------------------------------------------------------- calls
     def _consumer_key(self, call: cst.Call) -> cst.BaseExpression | None:
@@ -100,7 +102,7 @@ class _KeyFlow:
         if first is not None and call not in self.reported:
             self.reported.add(call)
             if first is call:
-                what = "in an earlier iteration of the loop around it"
+                what = self.iteration
             else:
                 what = f"by `{self.rule.ctx.code(first)}` earlier"
             self.rule.report(
@@ -288,7 +290,29 @@ class PrngKeyReuse(LintRule):
         _KeyFlow(self).block(node.body)
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        info = self.ctx.semantic.function(node)
+        t = info.transform if info is not None else None
+        if t is not None and t.qualname in _LOOP_BODIES:
+            # the body of `lax.scan`/`fori_loop`/`while_loop` runs once per iteration, with its
+            # parameters bound afresh: a closed-over key it consumes is reused every iteration
+            p = node.params
+            params = [q.name.value for q in (*p.posonly_params, *p.params, *p.kwonly_params)]
+            for star in (p.star_arg, p.star_kwarg):
+                if isinstance(star, cst.Param):
+                    params.append(star.name.value)
+            flow = _KeyFlow(self)
+            flow.iteration = (f"in an earlier iteration of `{t.qualname}`, which runs `{node.name.value}` "
+                              "once per step with the same closed-over key")
+            for _ in range(2):
+                for name in params:
+                    flow._rebind(name)
+                flow.block(node.body)
+            return
         _KeyFlow(self).block(node.body)
+
+
+#: transforms whose function argument runs once per loop iteration
+_LOOP_BODIES = frozenset({"jax.lax.scan", "jax.lax.fori_loop", "jax.lax.while_loop"})
 
 
 _SEEDERS = frozenset({"jax.random.PRNGKey", "jax.random.key"})

@@ -377,6 +377,14 @@ class SemanticModel:
                     node = self._method(cls, expr.attr.value)
                     if node is not None:
                         return [(self.functions[node], NO_BINDING)]
+                return []
+            # `m = Model(); jax.grad(m.loss)`: a bound method of an instance of a class of this file
+            value = self._lookup_assigned(expr.value.value, scope)
+            if isinstance(value, cst.Call) and isinstance(value.func, cst.Name):
+                cls = self._lookup_class(value.func.value, scope)
+                node = self._method(cls, expr.attr.value) if cls is not None else None
+                if node is not None and not isinstance(node, cst.Lambda):
+                    return [(self.functions[node], NO_BINDING)]
             return []
         if isinstance(expr, cst.Call):
             q = self.names.qualname(expr.func)
