@@ -87,3 +87,68 @@ EXAMPLE_PROGRAMS = sorted(p.name for p in EXAMPLES.glob("trace_*.py"))
 def test_examples_reported_at_marked_lines(name):
     path = EXAMPLES / name
     assert located(run_in_process(path), path) == marks(path)
+
+
+def _write(tmp_path, name, body):
+    import textwrap
+
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def test_carry_mismatch_message_keeps_the_component_and_types(tmp_path):
+    # JAX's first line only announces the difference ("... but they differ:"); the types follow.
+    path = _write(tmp_path, "carry_dtype.py", """\
+        import jax
+        import jax.numpy as jnp
+
+
+        def main():
+            def body(i, acc):
+                return acc + 0.5 * i
+
+            return jax.lax.fori_loop(0, 10, body, jnp.zeros(3, jnp.int32))  # JD107
+        """)
+    findings = run_in_process(path)
+    assert located(findings, path) == marks(path)
+    (f,) = findings
+    assert "int32[3]" in f["message"] and "float32[3]" in f["message"]
+    assert "float32[3]" in f["details"]["error"]
+
+
+def test_equinox_module_through_raw_jit_is_jd302(tmp_path):
+    path = _write(tmp_path, "eqx_raw_jit.py", """\
+        import equinox as eqx
+        import jax
+        import jax.numpy as jnp
+
+
+        def main():
+            model = eqx.nn.MLP(3, 1, 8, 2, key=jax.random.key(0))
+
+            @jax.jit
+            def fwd(model, x):
+                return model(x)
+
+            return fwd(model, jnp.ones(3))  # JD302
+        """)
+    findings = run_in_process(path)
+    assert located(findings, path) == marks(path)
+    assert "filter_jit" in findings[0]["fix_title"]
+
+
+def test_non_module_argument_through_raw_jit_stays_generic(tmp_path):
+    path = _write(tmp_path, "fn_raw_jit.py", """\
+        import jax
+        import jax.numpy as jnp
+
+
+        def main():
+            @jax.jit
+            def apply(f, x):
+                return f(x)
+
+            return apply(jnp.tanh, jnp.ones(3))  # JD511
+        """)
+    assert located(run_in_process(path), path) == marks(path)

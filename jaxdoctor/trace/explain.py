@@ -43,6 +43,9 @@ K = {
                   "Wrap the vmapped function in `nnx.split_rngs(splits=N)` and map the `Rngs` along axis 0"),
     "JD211": Kind("JD211", "raw-transform-on-nnx-module",
                   "Use `nnx.jit`/`nnx.vmap`/`nnx.grad`/`nnx.scan`, or `nnx.split`/`nnx.merge` around the JAX transform"),
+    "JD302": Kind("JD302", "raw-transform-on-eqx-module",
+                  "Use `eqx.filter_jit`/`eqx.filter_grad`/`eqx.filter_vmap`, or `eqx.partition` the module "
+                  "into arrays and static parts around the JAX transform"),
     "JD301": Kind("JD301", "python-flag-under-scan",
                   "Keep the flag a Python bool (decide it outside `scan`/`jit`, e.g. with `eqx.nn.inference_mode`)"),
     "JD511": Kind("JD511", "uncaught-exception", "Fix the error raised at this line"),
@@ -116,8 +119,18 @@ def _library_frames(exc: BaseException) -> list[str]:
 
 
 def _first_line(exc: BaseException) -> str:
+    """The error's first line; when it only announces what follows ("... but they differ:"),
+    the next non-empty line too, which is where JAX names the component and the types."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    lines = [ln.strip() for ln in text.splitlines()]
+    first = lines[0]
+    if first.endswith(":"):
+        rest = next((ln for ln in lines[1:] if ln), "")
+        if rest:
+            first = f"{first} {rest}"
+    return first
 
 
 def _source(path: str, line: int) -> str:
@@ -213,9 +226,28 @@ def classify(exc: BaseException) -> str:
         return "JD107"
     if "pytree structure error" in text and any("/flax/nnx/transforms/iteration.py" in f for f in files):
         return "JD107"  # nnx.fori_loop/scan/while_loop compare the carry to its initial structure
+    if "as an abstract array" in text and _eqx_module_argument(exc):
+        return "JD302"
     if in_nnx and ("trace level" in text or "different trace" in text or "Cannot mutate" in text):
         return "JD211"
     return "JD511"
+
+
+def _eqx_module_argument(exc: BaseException) -> bool:
+    """Was an Equinox module among the arguments of the raw JAX transform that rejected a leaf?"""
+    for tb in _tb_objects(exc):
+        loc = tb.tb_frame.f_locals
+        for key in ("args", "dyn_args", "kwargs"):
+            vals = loc.get(key)
+            if isinstance(vals, dict):
+                vals = tuple(vals.values())
+            if not isinstance(vals, (tuple, list)):
+                continue
+            for v in vals:
+                if any(c.__module__.split(".")[0] == "equinox" and c.__name__ == "Module"
+                       for c in type(v).__mro__):
+                    return True
+    return False
 
 
 def _is_python_shape(v: Any) -> bool:
@@ -317,6 +349,8 @@ _MESSAGES = {
              "and create the same variables): {first}",
     "JD201": "{snippet}: a JAX transform is mixed with Flax Linen module calls: {first}",
     "JD211": "{snippet}: an NNX module is used across a raw JAX transform: {first}",
+    "JD302": "{snippet}: an Equinox module with non-array fields is passed through a raw JAX "
+             "transform: {first}",
     "JD104": "{snippet} assigns into a JAX array in place; JAX arrays are immutable: `{exc}`",
     "JD401": "{snippet} uses an API that no longer exists in the installed version: {first}",
     "JD514": "importing the target failed: `{exc}`: {first}",
