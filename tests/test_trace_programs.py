@@ -152,3 +152,21 @@ def test_non_module_argument_through_raw_jit_stays_generic(tmp_path):
             return apply(jnp.tanh, jnp.ones(3))  # JD511
         """)
     assert located(run_in_process(path), path) == marks(path)
+
+
+def test_equinox_module_through_raw_grad_is_jd302(tmp_path):
+    path = _write(tmp_path, "eqx_raw_grad.py", """\
+        import equinox as eqx
+        import jax
+        import jax.numpy as jnp
+
+
+        def main():
+            model = eqx.nn.MLP(3, 1, 8, 2, key=jax.random.key(0))
+
+            def loss(model, x):
+                return model(x).sum()
+
+            return jax.grad(loss)(model, jnp.ones(3))  # JD302
+        """)
+    assert located(run_in_process(path), path) == marks(path)

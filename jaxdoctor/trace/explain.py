@@ -226,7 +226,7 @@ def classify(exc: BaseException) -> str:
         return "JD107"
     if "pytree structure error" in text and any("/flax/nnx/transforms/iteration.py" in f for f in files):
         return "JD107"  # nnx.fori_loop/scan/while_loop compare the carry to its initial structure
-    if "as an abstract array" in text and _eqx_module_argument(exc):
+    if ("as an abstract array" in text or "is not a valid JAX type" in text) and _eqx_module_argument(exc):
         return "JD302"
     if in_nnx and ("trace level" in text or "different trace" in text or "Cannot mutate" in text):
         return "JD211"
