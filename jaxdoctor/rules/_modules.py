@@ -69,14 +69,6 @@ def class_fields(cls: cst.ClassDef) -> Iterator[cst.AnnAssign]:
                     yield small
 
 
-def self_attr(expr: cst.BaseExpression, self_name: str = "self") -> str | None:
-    """`self.x` → "x"."""
-    if (isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name)
-            and expr.value.value == self_name):
-        return expr.attr.value
-    return None
-
-
 def first_param(fn: cst.FunctionDef | cst.Lambda) -> str | None:
     params = [*fn.params.posonly_params, *fn.params.params]
     return params[0].name.value if params else None

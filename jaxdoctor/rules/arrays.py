@@ -146,7 +146,7 @@ class InplaceArrayUpdate(LintRule):
             return
         holds = self._variable_holds(node.value)
         if holds is not None:
-            cls = _enclosing_class(self.ctx.ancestors)
+            cls = self.ctx.enclosing(cst.ClassDef)
             self._variables.setdefault((cls, target.attr.value), set()).add(holds)
 
     def _variable_value(self, stmt: cst.CSTNode, sub: cst.Subscript) -> str | None:
@@ -236,7 +236,7 @@ class InplaceArrayUpdate(LintRule):
             return True
         if holds == "pending":
             info = self.ctx.traced_function()
-            cls = _enclosing_class(self.ctx.ancestors)
+            cls = self.ctx.enclosing(cst.ClassDef)
             self._pending.append((node, sub, op, fix(), cls, info is not None, where(info)))
             return True
         return False
@@ -267,13 +267,6 @@ class InplaceArrayUpdate(LintRule):
         call = cst.Call(func=cst.Attribute(value=at, attr=cst.Name(method)), args=[cst.Arg(value=value)])
         new = cst.Assign(targets=[cst.AssignTarget(target=base)], value=call)
         return self.fix((node, new), title=f"Use `{self.ctx.code(base)} = {self.ctx.code(base)}.at[...].{method}(...)`")
-
-
-def _enclosing_class(ancestors: list[cst.CSTNode]) -> cst.ClassDef | None:
-    for node in reversed(ancestors):
-        if isinstance(node, cst.ClassDef):
-            return node
-    return None
 
 
 def _names_in(target: cst.BaseExpression) -> set[str]:

@@ -13,10 +13,9 @@ from jaxdoctor.rules._modules import (
     is_linen_ctor,
     methods,
     param_names,
-    self_attr,
 )
 from jaxdoctor.static.rule import FileContext, LintRule
-from jaxdoctor.static.syntax import call_arg
+from jaxdoctor.static.syntax import call_arg, self_attr
 from jaxdoctor.static.transforms import PARTIALS, TRANSFORMS
 from jaxdoctor.static.walker import children, iter_tree
 

@@ -13,6 +13,7 @@ from jaxdoctor.rules.tracing import where
 from jaxdoctor.static.kinds import STATIC
 from jaxdoctor.static.rule import LintRule
 from jaxdoctor.static.scopes import scope_chain
+from jaxdoctor.static.syntax import self_attr
 from jaxdoctor.static.walker import iter_tree
 
 _MUTATORS = frozenset({"append", "extend", "insert", "add", "update", "setdefault", "appendleft",
@@ -173,7 +174,7 @@ class SideEffectInTracedFunction(LintRule):
                 f"the traced function{where(info)}: it runs once, while tracing, and leaks tracers",
                 fix_title="Return the values (or stack them with `jax.lax.scan`) instead of appending",
             )
-        elif (_is_self_attr(target) and info.is_method and info.name not in _INIT_METHODS
+        elif (self_attr(target) is not None and info.is_method and info.name not in _INIT_METHODS
               and (func.attr.value in _LIST_MUTATORS or _holds_container(info.cls, target.attr.value))):
             # `self.buf.append(x)` leaks; `self.opt.update(...)` is a method of some object
             self.report(
@@ -229,7 +230,7 @@ class SideEffectInTracedFunction(LintRule):
                 fix_title="Return the values instead of storing them in an outer container",
             )
             return
-        if _is_self_attr(target):
+        if self_attr(target) is not None:
             if not info.is_method or info.name in _INIT_METHODS:
                 return
             if semantic.kind(value) == STATIC:
@@ -268,7 +269,7 @@ def _holds_container(cls: cst.ClassDef | None, attr: str) -> bool:
     for node in iter_tree(cls):
         if isinstance(node, (cst.Assign, cst.AnnAssign)):
             targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
-            if any(_is_self_attr(t) and t.attr.value == attr for t in targets):
+            if any(self_attr(t) == attr for t in targets):
                 v = node.value
                 if isinstance(v, (cst.List, cst.Dict, cst.Set, cst.ListComp, cst.DictComp, cst.SetComp)):
                     return True
@@ -276,10 +277,6 @@ def _holds_container(cls: cst.ClassDef | None, attr: str) -> bool:
                         "list", "dict", "set", "deque", "defaultdict", "OrderedDict"):
                     return True
     return False
-
-
-def _is_self_attr(e: cst.BaseExpression) -> bool:
-    return isinstance(e, cst.Attribute) and isinstance(e.value, cst.Name) and e.value.value == "self"
 
 
 def _traced_in(e: cst.BaseExpression, semantic) -> bool:

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Iterable
 
 import libcst as cst
 
+from jaxdoctor.static.syntax import self_attr
+
 if TYPE_CHECKING:
     from jaxdoctor.static.flow import Flow
     from jaxdoctor.static.traced import SemanticModel
@@ -114,13 +116,9 @@ class KindEvaluator:
                 for part in (el.slice.lower, el.slice.upper, el.slice.step):
                     if part is not None:
                         index = max(index, self.kind(part))
-        if base == ARRAY or (index and base == STATIC and not self._is_self_attr(e.value)):
+        if base == ARRAY or (index and base == STATIC and self_attr(e.value) is None):
             return ARRAY if (base or index) else STATIC
         return base
-
-    @staticmethod
-    def _is_self_attr(e: cst.BaseExpression) -> bool:
-        return isinstance(e, cst.Attribute) and isinstance(e.value, cst.Name) and e.value.value == "self"
 
     def _Call(self, e: cst.Call) -> int:
         # calling a traced value (a module or pytree of functions passed in) gives a traced value

@@ -111,3 +111,11 @@ def call_arg(call: cst.Call, position: int | None, keyword: str) -> cst.BaseExpr
     if position is not None and position < len(positional):
         return positional[position].value
     return None
+
+
+def self_attr(expr: cst.BaseExpression, self_name: str = "self") -> str | None:
+    """`self.x` → "x"."""
+    if (isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name)
+            and expr.value.value == self_name):
+        return expr.attr.value
+    return None

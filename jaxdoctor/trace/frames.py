@@ -10,8 +10,8 @@ import functools
 import io
 import linecache
 import os
-import tokenize
 import sysconfig
+import tokenize
 
 #: Top-level packages whose frames are never "the user's code".
 LIBRARY_PACKAGES = frozenset(
