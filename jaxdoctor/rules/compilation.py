@@ -12,6 +12,7 @@ from jaxdoctor.static.rule import LintRule
 from jaxdoctor.static.scopes import ASSIGN, scope_chain
 from jaxdoctor.static.syntax import literal_ints, literal_strs
 from jaxdoctor.static.transforms import PARTIALS
+from jaxdoctor.static.walker import children
 
 JIT_LIKE = frozenset(
     {"jax.jit", "flax.nnx.jit", "equinox.filter_jit", "jax.pmap", "flax.nnx.pmap",
@@ -52,7 +53,7 @@ def _bound_fresh_in(body: cst.CSTNode, name: str, qualname) -> bool:
             v = node.value
             if isinstance(v, cst.Lambda) or (isinstance(v, cst.Call) and qualname(v.func) in PARTIALS):
                 return True
-        stack.extend(node.children)
+        stack.extend(children(node))
     return False
 
 
@@ -67,7 +68,7 @@ def _bound_in(body: cst.CSTNode, name: str) -> bool:
             targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
             if any(isinstance(t, cst.Name) and t.value == name for t in targets):
                 return True
-        stack.extend(node.children)
+        stack.extend(children(node))
     return False
 
 

@@ -9,7 +9,7 @@ import libcst as cst
 from jaxdoctor.findings import Severity
 from jaxdoctor.static.rule import LintRule
 from jaxdoctor.static.transforms import PARTIALS, TRANSFORMS
-from jaxdoctor.static.walker import iter_tree
+from jaxdoctor.static.walker import children, iter_tree
 
 TIMERS = frozenset({"time.time", "time.perf_counter", "time.monotonic", "time.time_ns",
                     "time.perf_counter_ns", "time.monotonic_ns", "timeit.default_timer"})
@@ -46,7 +46,7 @@ def _calls_run(stmt: cst.CSTNode) -> list[cst.Call]:
         if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
             stack.extend(d.decorator for d in node.decorators)
             continue
-        stack.extend(reversed(node.children))
+        stack.extend(reversed(children(node)))
     return out
 
 

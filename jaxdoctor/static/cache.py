@@ -26,6 +26,7 @@ from typing import Any, Iterable, Mapping
 
 from jaxdoctor import __version__
 from jaxdoctor.findings import Applicability, Edit, Finding, Fix, Origin, Severity
+from jaxdoctor.static.source import write_atomic
 
 #: Bump when the entry format changes.
 SCHEMA = 1
@@ -118,19 +119,7 @@ class Cache:
                 separators=(",", ":"),
             ).encode()
             path.parent.mkdir(parents=True, exist_ok=True)
-            import tempfile  # only when writing: keeps a warm run's start-up lean
-
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(payload)
-                os.replace(tmp, path)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
+            write_atomic(path, payload, keep_mode=False, durable=False)
         except (OSError, ValueError, TypeError):
             pass
 

@@ -15,12 +15,9 @@ import io
 import itertools
 import os
 import re
-import stat
-import tempfile
 import tokenize
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import libcst as cst
 
@@ -28,7 +25,7 @@ from jaxdoctor.findings import Applicability, Edit, Finding, Fix
 from jaxdoctor.static.discovery import Candidate
 from jaxdoctor.static.engine import lint_source, sort_findings, static_rules
 from jaxdoctor.static.rule import LintRule
-from jaxdoctor.static.source import SourceError, decode, read_bytes
+from jaxdoctor.static.source import SourceError, decode, read_bytes, write_atomic
 
 #: A file is re-linted and fixed at most this many times (overlapping fixes need more rounds).
 MAX_ROUNDS = 10
@@ -235,26 +232,6 @@ def encode_like(text: str, original: bytes) -> bytes:
     return text.encode("utf-8" if encoding == "utf-8-sig" else encoding)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path`'s content with `data` atomically, keeping its permission bits."""
-    mode = stat.S_IMODE(os.stat(path).st_mode)
-    directory = path.resolve().parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".jaxdoctor-tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path.resolve())
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def fix_file(candidate: Candidate, codes: frozenset[str], *, unsafe: bool = False,
              write: bool = True, options: Mapping[str, str] | None = None) -> FileFix:
     """Fix one `.py` file. With `write=False` (`--diff`) nothing is written.
@@ -382,5 +359,4 @@ __all__ = [
     "fix_paths",
     "fix_source",
     "run_fix_command",
-    "write_atomic",
 ]

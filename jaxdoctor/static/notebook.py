@@ -32,7 +32,7 @@ from typing import Any
 import libcst as cst
 
 from jaxdoctor.findings import Edit, Finding, Fix
-from jaxdoctor.static.source import SourceError, read_bytes
+from jaxdoctor.static.source import SourceError, read_bytes, write_atomic
 
 #: Cell magics whose body is Python run in the kernel; every other cell magic's body is skipped.
 PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug", "python", "python3", "pypy"})
@@ -603,6 +603,6 @@ def fix_notebook(candidate, codes: frozenset[str], *, unsafe: bool = False, writ
     out.findings = [f for f in findings if f.code in codes]
     if out.changed and write:
         prefix = b"\xef\xbb\xbf" if data.startswith(b"\xef\xbb\xbf") else b""
-        fixes.write_atomic(candidate.path, prefix + fixed.encode("utf-8"))
+        write_atomic(candidate.path, prefix + fixed.encode("utf-8"))
         out.written = True
     return out

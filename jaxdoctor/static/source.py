@@ -1,4 +1,5 @@
-"""Reading a file into text, or a clear reason why not (reported as JD001)."""
+"""Reading a file into text, or a clear reason why not (reported as JD001); writing one back
+atomically (`--fix`, the cache)."""
 
 from __future__ import annotations
 
@@ -64,3 +65,30 @@ def read_text(path: Path) -> str:
 def _os_message(e: OSError) -> str:
     reason = e.strerror or str(e)
     return f"cannot read file: {reason}"
+
+
+def write_atomic(path: Path, data: bytes, *, keep_mode: bool = True, durable: bool = True) -> None:
+    """Replace `path`'s content with `data` so that readers see the old or the new file, never a
+    mix: a temporary file in the same directory, then `os.replace`. `keep_mode` keeps the
+    existing file's permission bits; `durable` flushes to disk first (a user's source file, not
+    a cache entry)."""
+    import tempfile  # only when writing: a warm lint run never writes
+
+    target = path.resolve()
+    mode = stat.S_IMODE(os.stat(target).st_mode) if keep_mode else None
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".jaxdoctor-tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

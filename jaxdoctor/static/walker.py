@@ -78,9 +78,9 @@ def _kids(node: cst.CSTNode) -> list[cst.CSTNode]:
     return out
 
 
-def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """The child nodes a rule may care about, in source order."""
-    return iter(_kids(node))
+def children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The child nodes a rule may care about, in source order (a new list)."""
+    return _kids(node)
 
 
 def walk(
