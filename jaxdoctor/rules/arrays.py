@@ -80,7 +80,8 @@ class InplaceArrayUpdate(LintRule):
                     if is_not_jax_array(binding.value, names):
                         return False
                 elif binding is not None and binding.how == PARAM and scope is chain[-1]:
-                    param = self._param(scope, base.value)
+                    info = self.ctx.semantic.function(scope)
+                    param = info.param(base.value) if info is not None else None
                     if param is not None and self._annotation_says(param) is not None:
                         return self._annotation_says(param)  # type: ignore[return-value]
         kind = semantic.kind(base)
@@ -180,16 +181,6 @@ class InplaceArrayUpdate(LintRule):
         if not found or NOT_ARRAY_VALUE in found:
             return False
         return ARRAY_VALUE in found or traced
-
-    @staticmethod
-    def _param(scope, name: str) -> cst.Param | None:
-        if not isinstance(scope, (cst.FunctionDef, cst.Lambda)):
-            return None
-        p = scope.params
-        for param in (*p.posonly_params, *p.params, *p.kwonly_params):
-            if param.name.value == name:
-                return param
-        return None
 
     def _annotation_says(self, param: cst.Param) -> bool | None:
         if param.annotation is None:
