@@ -31,7 +31,7 @@ LOOPS: dict[str, tuple[str, int, str, int, str]] = {
     "jax.lax.scan": ("scan", 0, "f", 1, "init"),
 }
 #: Every loop primitive (`nnx.scan` and `lax.map` have other signatures but are loops too).
-LOOP_NAMES = frozenset(LOOPS) | {"flax.nnx.scan", "jax.lax.map", "flax.nnx.map"}
+LOOP_NAMES = frozenset(LOOPS) | {"flax.nnx.scan", "jax.lax.map"}
 CONDS = frozenset({"jax.lax.cond", "flax.nnx.cond", "jax.lax.switch", "flax.nnx.switch"})
 VMAPS = frozenset({"jax.vmap", "flax.nnx.vmap", "equinox.filter_vmap", "jax.pmap", "flax.nnx.pmap",
                    "equinox.filter_pmap"})

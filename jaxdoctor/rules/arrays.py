@@ -63,6 +63,8 @@ class InplaceArrayUpdate(LintRule):
         self._variables: dict[tuple[cst.ClassDef | None, str], set[str]] = {}
         # `<...>.attr.value[i] = v` decided once every class's variables are known
         self._pending: list[tuple] = []
+        #: the file writes Pallas kernels, whose parameters are refs
+        self._pallas = any(v.startswith("jax.experimental.pallas") for v in ctx.names.aliases.values())
 
     # --------------------------------------------------------------- evidence
     def _is_array(self, stmt: cst.CSTNode, sub: cst.Subscript) -> bool:
@@ -74,20 +76,22 @@ class InplaceArrayUpdate(LintRule):
             return False
         base = sub.value
         names = self.ctx.names
-        if isinstance(base, cst.Name):
-            binding = self.ctx.lookup(base.value, stmt)
-            if binding is not None and binding.how == ASSIGN and binding.path is None:
-                if is_jax_array(binding.value, names):
-                    return True
-                if is_not_jax_array(binding.value, names) or _mutable_by_design(binding.value, names):
-                    return False
-            elif binding is not None and binding.how == PARAM:
-                info = self.ctx.semantic.function(binding.scope)
-                param = info.param(base.value) if info is not None else None
-                if param is not None and self._annotation_says(param) is not None:
-                    return self._annotation_says(param)  # type: ignore[return-value]
-            elif binding is None or binding.how not in (ASSIGN, PARAM):
-                pass
+        binding = self.ctx.lookup(base.value, stmt) if isinstance(base, cst.Name) else None
+        if binding is not None and binding.how == ASSIGN and binding.path is None:
+            if is_jax_array(binding.value, names):
+                return True
+            if is_not_jax_array(binding.value, names) or _mutable_by_design(binding.value, names):
+                return False
+        only = sub.slice[0].slice if len(sub.slice) == 1 else None
+        if isinstance(only, cst.Index) and isinstance(only.value, cst.Ellipsis):
+            return False  # `x[...] = v`: how a `jax.Ref`, an `nnx.Variable` or a Pallas ref is written
+        if binding is not None and binding.how == PARAM:
+            if self._pallas:
+                return False  # a Pallas kernel's parameters are refs (often annotated `jax.Array`)
+            info = self.ctx.semantic.function(binding.scope)
+            param = info.param(base.value) if info is not None else None
+            if param is not None and self._annotation_says(param) is not None:
+                return self._annotation_says(param)  # type: ignore[return-value]
         if self._mapping_key(sub):
             return False  # `for name in d: d[name] = ...` on a dict of arrays
         info = self.ctx.traced_function()
@@ -100,18 +104,14 @@ class InplaceArrayUpdate(LintRule):
 
     def _array_argument(self, base, sub: cst.Subscript, info) -> bool:
         """`x[i] = v` on an argument that `jit`/`vmap`/`grad` traces as a pytree (not NNX,
-        Equinox or loop carries, whose arguments are often lists, variables or refs), indexed
-        like an array — not `x[...]`, how a `jax.Ref` is written."""
+        Equinox or loop carries, whose arguments are often lists, variables or refs)."""
         if not isinstance(base, cst.Name) or base.value not in info.trees:
             return False
         t = info.transform
         if t is None or t.control_flow or t.qualname.endswith("shard_map"):
             return False
         binding = self.ctx.lookup(base.value, self.ctx.statement())
-        if binding is None or binding.how != PARAM or binding.scope is not info.node:
-            return False
-        only = sub.slice[0].slice if len(sub.slice) == 1 else None
-        return not (isinstance(only, cst.Index) and isinstance(only.value, cst.Ellipsis))
+        return binding is not None and binding.how == PARAM and binding.scope is info.node
 
     def _mapping_key(self, sub: cst.Subscript) -> bool:
         """The index is the variable of an enclosing `for` over something other than

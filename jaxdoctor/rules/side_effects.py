@@ -13,7 +13,7 @@ from jaxdoctor.rules.tracing import where
 from jaxdoctor.static.values import holds_tracers
 from jaxdoctor.static.rule import LintRule
 from jaxdoctor.static.syntax import self_attr
-from jaxdoctor.static.walker import iter_tree
+from jaxdoctor.static.walker import children, iter_tree
 
 _MUTATORS = frozenset({"append", "extend", "insert", "add", "update", "setdefault", "appendleft",
                        "extendleft"})
@@ -164,11 +164,20 @@ class SideEffectInTracedFunction(LintRule):
         return scope
 
     def _container_binding(self, scope, name: str) -> bool:
+        """`name` is a Python container made in `scope` that keeps what the traced function
+        stores in it: a module-level container, or a function's local that the traced function
+        does not itself read back (a scratch index list, rewritten and read in the same trace,
+        keeps nothing)."""
         bindings = self.ctx.index.bindings(scope, name)
         values = [b.value for b in bindings if b.value is not None]
-        return bool(values) and all(
+        if not values or not all(
             is_not_jax_array(v, self.ctx.names) and not is_jax_array(v, self.ctx.names) for v in values
-        )
+        ):
+            return False
+        if isinstance(scope, cst.Module):
+            return True
+        here = self.ctx.enclosing(cst.FunctionDef, cst.Lambda)
+        return here is None or not _read_in(here, name)
 
     def _mutation(self, node: cst.Call, func: cst.Attribute, info) -> None:
         target = func.value
@@ -245,6 +254,8 @@ class SideEffectInTracedFunction(LintRule):
         if self_attr(target) is not None:
             if not info.is_method or info.name in _INIT_METHODS:
                 return
+            if info.cls is not None and self.ctx.semantic.class_family(info.cls) == "nnx":
+                return  # NNX modules are mutable: `nnx.jit` and friends carry attribute updates out
             if not semantic.holds_tracers(value):
                 return
             family = self.ctx.semantic.class_family(info.cls) if info.cls is not None else None
@@ -309,6 +320,31 @@ def _holds_container(cls: cst.ClassDef | None, attr: str) -> bool:
                 if isinstance(v, cst.Call) and isinstance(v.func, cst.Name) and v.func.value in (
                         "list", "dict", "set", "deque", "defaultdict", "OrderedDict"):
                     return True
+    return False
+
+
+def _read_in(fn: cst.CSTNode, name: str) -> bool:
+    """`fn`'s own code (not its nested functions) reads `name` somewhere other than as an
+    assignment target, the container a subscript assignment writes into, or the receiver of
+    `append`/`update`/..."""
+    written: set[cst.CSTNode] = set()
+    stack: list[cst.CSTNode] = [fn.body] if isinstance(fn, (cst.FunctionDef, cst.Lambda)) else [fn]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+            continue
+        if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
+            targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+            for t in targets:
+                written.add(t)
+                if isinstance(t, cst.Subscript):
+                    written.add(t.value)
+        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
+                and node.func.attr.value in _MUTATORS:
+            written.add(node.func.value)  # `xs.append(v)` writes `xs`
+        if isinstance(node, cst.Name) and node.value == name and node not in written:
+            return True
+        stack.extend(children(node))
     return False
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
+
 import libcst as cst
 
 from jaxdoctor.findings import Severity
+from jaxdoctor.static.resolve import bind_args
 from jaxdoctor.static.rule import LintRule
 from jaxdoctor.static.transforms import PARTIALS, TRANSFORMS
 from jaxdoctor.static.walker import children, iter_tree
@@ -31,6 +33,11 @@ _HOST_ONLY = ("jax.jit", "jax.devices", "jax.device_count", "jax.local_devices",
 #: a callable parameter named like a JAX step (`train_step`, `apply_fn`, `forward`, `model`):
 #: in a file that imports JAX, calling it runs device work
 _STEP_LIKE = re.compile(r"(?i)(step|apply|forward|model|predict|infer|update|train|loss|net|policy)")
+#: `jax.*` modules whose calls launch device work
+_DEVICE_WORK = ("jax.numpy.", "jax.lax.", "jax.random.", "jax.nn.", "jax.scipy.", "jax.image.",
+                "jax.ops.", "jax.device_put", "jax.vmap", "jax.pmap", "jax.grad", "jax.value_and_grad",
+                "jax.jacfwd", "jax.jacrev", "jax.hessian", "jax.vjp", "jax.jvp", "jax.linearize",
+                "jax.checkpoint", "jax.remat", "jax.lax.", "jax.tree.map", "jax.tree_util.tree_map")
 
 
 def _calls_run(stmt: cst.CSTNode) -> list[cst.Call]:
@@ -48,6 +55,18 @@ def _calls_run(stmt: cst.CSTNode) -> list[cst.Call]:
             continue
         stack.extend(reversed(children(node)))
     return out
+
+
+def _own_nodes(stmt: cst.CSTNode):
+    """The nodes of a statement, not those of a function or class it defines (a timer stopped
+    inside a callback does not stop the timer around it)."""
+    stack = [stmt]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)) and node is not stmt:
+            continue
+        stack.extend(children(node))
 
 
 def _params(fn: cst.FunctionDef | None) -> frozenset[str]:
@@ -116,7 +135,7 @@ class UnblockedTiming(LintRule):
                     ) -> cst.BinaryOperation | None:
         """`timer() - start` (or `end - start`, `end` a timer read since) anywhere in `stmt`:
         assigned, appended, printed, returned."""
-        for node in iter_tree(stmt):
+        for node in _own_nodes(stmt):
             if (isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Subtract)
                     and isinstance(node.right, cst.Name) and node.right.value == start
                     and (isinstance(node.left, cst.Call) and self.ctx.qualname(node.left.func) in TIMERS
@@ -128,6 +147,8 @@ class UnblockedTiming(LintRule):
         func = call.func
         if isinstance(func, cst.Name) and func.value in self.jitted:
             return True
+        if isinstance(func, cst.Name) and func.value in params and self._handed_jitted(call, func.value):
+            return True  # `def bench(f, x): ... f(x)` where the callers pass a jitted function
         if params and self.ctx.names.uses_jax:
             # `train_step(state, batch)`, `state.apply_fn(...)`: a step handed in by the caller
             root = func
@@ -138,12 +159,34 @@ class UnblockedTiming(LintRule):
             if (isinstance(root, cst.Name) and root.value in params and last is not None
                     and _STEP_LIKE.search(last) and self.ctx.qualname(func) is None):
                 return True
+        if any(c.transform is not None and c.transform.traces and not c.transform.control_flow
+               for c in self.ctx.semantic.callees(call)):
+            return True  # a jitted function of this file, however it is reached
         if isinstance(func, cst.Call) and self.ctx.semantic.transform_of(func) is not None:
             return True  # jax.jit(f)(x)
         q = self.ctx.qualname(func)
-        if q is None or not q.startswith("jax."):
+        if q is None or not q.startswith(_DEVICE_WORK):
             return False
         return not any(q == h or q.startswith(h + ".") for h in _HOST_ONLY)
+
+    def _handed_jitted(self, call: cst.Call, param: str) -> bool:
+        """Every call of the function around `call` passes a jitted function for `param`."""
+        fn = self.ctx.function()
+        if fn is None:
+            return False
+        sites = self.ctx.semantic.sites.get(fn, ())
+        if not sites:
+            return False
+        for site, scope, order, callee in sites:
+            arg = bind_args(site, fn.positional, callee).get(param)
+            if arg is None:
+                return False
+            if isinstance(arg, cst.Call) and self.ctx.semantic.transform_of(arg) is not None:
+                continue
+            found = self.ctx.semantic.resolver.callees(arg, scope, order)
+            if not found or not all(c.transform is not None and c.transform.traces for c in found):
+                return False
+        return True
 
     def _syncs(self, call: cst.Call) -> bool:
         func = call.func
@@ -185,6 +228,20 @@ class UnblockedTiming(LintRule):
                 return True
         return False
 
+    def _formatted_before(self, stmt: cst.CSTNode, stop: cst.CSTNode, results: set[str]) -> bool:
+        """In an f-string, a JAX result formatted before the part that stops the timer."""
+        for node in iter_tree(stmt):
+            if not isinstance(node, cst.FormattedString):
+                continue
+            for part in node.parts:
+                if not isinstance(part, cst.FormattedStringExpression):
+                    continue
+                if any(n is stop for n in iter_tree(part)):
+                    break
+                if self._mentions(part.expression, results):
+                    return True
+        return False
+
     def _block(self, body: list[cst.BaseStatement], params: frozenset[str]) -> None:
         for i, stmt in enumerate(body):
             start = self._timer_start(stmt)
@@ -205,6 +262,8 @@ class UnblockedTiming(LintRule):
                 if stop is not None and isinstance(stop.left, cst.Name):
                     ran, synced = stopped  # the time was taken at `end = timer()`
                     calls = []
+                if stop is not None and self._formatted_before(later, stop, results):
+                    synced = True  # f"{loss} ({time() - t0:.2f}s)": formatting `loss` waited
                 if stop is not None:
                     inside = set(map(id, iter_tree(stop)))
                     before = [c for c in calls

@@ -19,6 +19,7 @@ from jaxdoctor.static.names import ImportTable
 from jaxdoctor.static.resolve import Partial
 from jaxdoctor.static.syntax import (
     annotated_array,
+    annotated_container,
     call_arg,
     is_literal,
     literal_ints,
@@ -94,7 +95,7 @@ def seed(info: FunctionInfo, spec: Transform, options: cst.Call | None, bound: P
             return STATIC  # `mode: str`: JAX cannot trace a string, it must be static
         if annotated_array(p) or scalar_annotation(p):
             return ARRAY  # `x: jax.Array`, `n: int` traced: a traced array
-        if p.star:  # *args / **kwargs
+        if p.star or annotated_container(p):  # *args / **kwargs, `tuple[Array, Array]`
             return CONTAINER
         return TRACED
 

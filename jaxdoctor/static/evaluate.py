@@ -100,7 +100,7 @@ _LAX_TREES = frozenset(
 _LAX_CONTAINERS = frozenset({"scan", "top_k", "sort_key_val", "linalg.eigh", "linalg.qr", "linalg.svd"})
 #: modules whose functions return arrays (data, not code: the exceptions are the tables above)
 ARRAY_MODULES = ("jax.numpy.", "jax.lax.", "jax.nn.", "jax.random.", "jax.scipy.", "jax.image.",
-                 "jax.ops.", "jax.experimental.pallas.")
+                 "jax.ops.")
 #: `jax.*` functions that return their argument (or a tree like it)
 _PASS_THROUGH = frozenset(
     {"jax.device_put", "jax.block_until_ready", "jax.tree.map", "jax.tree_util.tree_map",
@@ -151,6 +151,8 @@ def jnp_value(q: str) -> int | None:
             return CONTAINER
         if rest in _LAX_TREES:
             return TRACED
+        return ARRAY
+    if q == "jax.random.PRNGKey":
         return ARRAY
     if q.startswith("jax.nn.initializers.") or q.startswith("jax.random.") and q[11:12].isupper():
         return STATIC
@@ -337,10 +339,12 @@ class Evaluator:
             base = self.record.get(e.func.value, STATIC)
             if method in _STATIC_METHODS:
                 return STATIC
-            if base == ARRAY:
-                return ARRAY
-            if base == TRACED:
-                return ARRAY if method in ARRAY_METHODS else TRACED
+            if base >= TRACED:
+                # an array's own methods return arrays; another method of a traced object (a
+                # NamedArray's `resolve_axis`, a pytree class's helper) may return anything
+                if method in ARRAY_METHODS:
+                    return ARRAY
+                return TRACED if holds_tracers(arg_max) else UNKNOWN
             if base == CONTAINER:
                 if method in _CONTAINER_METHODS or method == "copy":
                     return CONTAINER

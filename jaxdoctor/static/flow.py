@@ -32,6 +32,8 @@ class Calls(Protocol):
 
     def static_field(self, name: str) -> bool: ...
 
+    def module_instance(self, flow: "Flow", e: cst.BaseExpression) -> bool: ...
+
     def scope_parent(self, node: cst.CSTNode) -> cst.CSTNode | None: ...
 
 
@@ -64,9 +66,13 @@ class Flow(Evaluator):
         return value
 
     def attribute(self, e: cst.Attribute, base: int) -> int | None:
-        if isinstance(e.value, cst.Name) and e.value.value in self.trees and base >= TRACED:
+        known = self.calls.field_value(self, e, base)
+        if known is not None:
+            return known
+        if isinstance(e.value, cst.Name) and e.value.value in self.trees and base >= TRACED \
+                and not self.calls.module_instance(self, e.value):
             return STATIC if self.calls.static_field(e.attr.value) else TRACED
-        return self.calls.field_value(self, e, base)
+        return None
 
     def captures_for(self, callee: FunctionInfo) -> dict[str, int]:
         """What this function's names hold, for a function nested in it (its closure)."""

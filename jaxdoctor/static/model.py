@@ -38,7 +38,7 @@ from jaxdoctor.static.index import (
 from jaxdoctor.static.resolve import NO_PARTIAL, Callee, Partial, Resolver, bind_args
 from jaxdoctor.static.evaluate import array_uses
 from jaxdoctor.static.syntax import annotated_array, never_traced, scalar_annotation
-from jaxdoctor.static.transforms import HOST_CALLBACKS, MODULE_BASES, PARTIALS, TRANSFORMS, TREE_MAPS, Params, Transform
+from jaxdoctor.static.transforms import HOST_CALLBACKS, MODULE_BASES, PARTIALS, PATH_MAPS, TRANSFORMS, TREE_MAPS, Params, Transform
 from jaxdoctor.static.values import ARRAY, CONTAINER, STATIC, TRACED, UNKNOWN, holds_tracers, join
 
 _FIELD_CALLS = frozenset({"flax.struct.field", "equinox.field", "dataclasses.field"})
@@ -423,7 +423,7 @@ class SemanticModel:
                 positional = info.positional[callee.bound.positional:]
                 if leaves is not None and i == 0:
                     params = {n: v for n, v in zip(positional, leaves)}
-                    if q is not None and q.endswith("_with_path") and positional:
+                    if q in PATH_MAPS and positional:
                         params[positional[0]] = STATIC  # the key path
                     state = flow.info.state
                     via = f"mapped over traced values in `{flow.info.name}`"
@@ -449,6 +449,12 @@ class SemanticModel:
 
     def static_field(self, name: str) -> bool:
         return name in self.static_fields
+
+    def module_instance(self, flow: Flow, e: cst.BaseExpression) -> bool:
+        """`e` is an instance of an NNX / Linen / Equinox module class of this file (a pytree
+        whose plain attributes are static), as far as the file shows."""
+        cls = self.resolver.instance_class(e, flow.info.node, 1 << 30)
+        return cls is not None and self.class_family(cls) is not None
 
     def field_value(self, flow: Flow, e: cst.Attribute, base: int) -> int | None:
         """`obj.attr` where `obj`'s class is of this file: what its field declaration says.
@@ -561,7 +567,7 @@ def _tree_map_leaves(q: str | None, args: list[tuple[cst.Arg, int]]) -> list[int
     if any(a.star for a, _v in trees):
         return None
     values = [TRACED if holds_tracers(v) else v for a, v in trees if a.keyword is None]
-    return [STATIC] + values if q.endswith("_with_path") else values
+    return [STATIC] + values if q in PATH_MAPS else values
 
 
 __all__ = ["SemanticModel", "FunctionInfo", "Partial", "Callee", "MODULE_BASES"]

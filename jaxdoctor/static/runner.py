@@ -25,6 +25,7 @@ from jaxdoctor.config import Settings
 from jaxdoctor.findings import Finding
 from jaxdoctor.static.discovery import Candidate, discover
 from jaxdoctor.static.options import run_options
+from jaxdoctor.static.project import file_options
 from jaxdoctor.static.source import SourceError, read_bytes
 
 #: Below this many files to lint, worker start-up costs more than it saves.
@@ -53,6 +54,8 @@ class _Task:
     digest: str | None = None  # SHA-256 of the bytes hashed for the cache key
     key: str | None = None  # cache key, when cached
     size: int = 0
+    #: the run's options plus what the project around the file says (`static/project.py`)
+    options: dict[str, str] = field(default_factory=dict)
 
 
 def _work(args: tuple[Candidate, frozenset[str], dict[str, str], str | None]):
@@ -92,7 +95,7 @@ def _run_pool(tasks: list[_Task], options: dict[str, str], jobs: int, done: Call
     pending = {id(t): t for t in tasks}
     try:
         with ProcessPoolExecutor(max_workers=min(jobs, len(pending))) as pool:
-            futures = {pool.submit(_work, (t.candidate, t.codes, options, t.digest)): t for t in tasks}
+            futures = {pool.submit(_work, (t.candidate, t.codes, t.options, t.digest)): t for t in tasks}
             remaining = set(futures)
             while remaining:
                 finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
@@ -108,7 +111,7 @@ def _run_pool(tasks: list[_Task], options: dict[str, str], jobs: int, done: Call
     for task in pending.values():
         try:
             with ProcessPoolExecutor(max_workers=1) as pool:
-                outcome = pool.submit(_work, (task.candidate, task.codes, options, task.digest)).result()
+                outcome = pool.submit(_work, (task.candidate, task.codes, task.options, task.digest)).result()
         except BrokenProcessPool:
             outcome = _crashed(task)
         done(task, outcome)
@@ -129,6 +132,8 @@ def lint_paths(
     candidates = discover(paths, settings.exclude + settings.extend_exclude, settings.root)
     options = run_options(settings)  # part of any per-file cache key, like `codes`
     tasks = [_Task(c, codes_for(c.display, codes, per_file_ignores)) for c in candidates]
+    for task in tasks:
+        task.options = {**options, **file_options(task.candidate.path)}
     jobs = jobs or settings.jobs or os.cpu_count() or 1
     run = LintRun(files=len(tasks))
     total, finished = len(tasks), 0
@@ -149,7 +154,7 @@ def lint_paths(
             if data is not None:
                 task.size = len(data)
                 task.digest = hashlib.sha256(data).hexdigest()
-                task.key = cache.key(task.candidate.display, task.codes, task.digest, options)
+                task.key = cache.key(task.candidate.display, task.codes, task.digest, task.options)
                 hit = cache.get(task.key)
                 if hit is not None:
                     findings, parsed = hit
@@ -178,6 +183,6 @@ def lint_paths(
         _run_pool(todo, options, jobs, done)
     else:
         for task in todo:
-            done(task, _work((task.candidate, task.codes, options, task.digest)))
+            done(task, _work((task.candidate, task.codes, task.options, task.digest)))
     run.findings = sort_findings(run.findings)
     return run

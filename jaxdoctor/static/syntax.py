@@ -1,5 +1,5 @@
 """Syntax-level questions about libcst nodes that the semantic model and rules share:
-literals, annotations, call arguments. No scopes, no tracedness: see `traced.py` for those."""
+literals, annotations, call arguments. No scopes, no values: see `model.py` for those."""
 
 from __future__ import annotations
 
@@ -84,8 +84,69 @@ def annotation_names(param: cst.Param | cst.AnnAssign) -> set[str]:
     return names
 
 
+_CONTAINER_HEADS = frozenset(
+    {"tuple", "Tuple", "list", "List", "Sequence", "MutableSequence", "dict", "Dict", "Mapping",
+     "MutableMapping", "Iterable", "Iterator", "set", "Set", "frozenset", "FrozenSet", "deque",
+     "OrderedDict", "defaultdict", "PyTree"}
+)
+
+
+def annotation_kind(ann: cst.BaseExpression | None) -> str | None:
+    """What an annotation says the value is: "array" (`jax.Array`, `Float[Array, "n"]`,
+    `Optional[jnp.ndarray]`), "container" (`tuple[jax.Array, jax.Array]`, `dict[str, Array]`),
+    "static" (`int`, `str`, `Callable`, `tuple[int, ...]`), or None (unknown, mixed, a string)."""
+    if ann is None:
+        return None
+    if isinstance(ann, (cst.SimpleString, cst.ConcatenatedString)):
+        return None
+    if isinstance(ann, cst.Name) and ann.value == "None":
+        return "none"
+    if isinstance(ann, cst.BinaryOperation) and isinstance(ann.operator, cst.BitOr):
+        return _union([annotation_kind(ann.left), annotation_kind(ann.right)])
+    if isinstance(ann, cst.Subscript):
+        head = ann.value.attr.value if isinstance(ann.value, cst.Attribute) else (
+            ann.value.value if isinstance(ann.value, cst.Name) else None)
+        inner = [el.slice.value for el in ann.slice if isinstance(el.slice, cst.Index)]
+        if head in ("Optional", "Union"):
+            return _union([annotation_kind(x) for x in inner])
+        if head == "Annotated" and inner:
+            return annotation_kind(inner[0])
+        if head in _CONTAINER_HEADS:
+            kinds = {annotation_kind(x) for x in inner if not isinstance(x, cst.Ellipsis)}
+            if "array" in kinds or "container" in kinds:
+                return "container"
+            return "static" if kinds and kinds <= {"static", "none"} else None
+        if head in _ARRAY_ANNOTATIONS:
+            return "array"  # Float[Array, "n"], Shaped[...]
+        if head in ("Literal", "Callable", "type", "Type"):
+            return "static"
+        return None
+    last = ann.attr.value if isinstance(ann, cst.Attribute) else ann.value if isinstance(ann, cst.Name) else None
+    if last in _ARRAY_ANNOTATIONS:
+        return "array"
+    if last in _CONTAINER_HEADS:
+        return None  # a bare `tuple`/`dict`: of what, unknown
+    if last in _STATIC_ANNOTATIONS:
+        return "static"
+    return None
+
+
+def _union(kinds: list[str | None]) -> str | None:
+    real = [k for k in kinds if k != "none"]
+    if not real:
+        return "static"
+    if len(set(real)) == 1:
+        return real[0]
+    return None
+
+
 def annotated_array(param: cst.Param | cst.AnnAssign) -> bool:
-    return any(n in _ARRAY_ANNOTATIONS for n in annotation_names(param))
+    """The annotation says the value is one array (not a container of arrays)."""
+    return param.annotation is not None and annotation_kind(param.annotation.annotation) == "array"
+
+
+def annotated_container(param: cst.Param | cst.AnnAssign) -> bool:
+    return param.annotation is not None and annotation_kind(param.annotation.annotation) == "container"
 
 
 def annotated_static(param: cst.Param) -> bool:

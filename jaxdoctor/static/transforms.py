@@ -90,7 +90,7 @@ def _specs() -> dict[str, Transform]:
         static_keyword="nondiff_argnums", traces=False)
     add(["jax.custom_gradient", "jax.lax.associative_scan", "jax.lax.reduce", "jax.lax.custom_root",
          "jax.lax.custom_linear_solve"], Params.OPERANDS)
-    add(["jax.lax.scan", "flax.nnx.scan", "jax.lax.map", "flax.nnx.map", "equinox.internal.scan"],
+    add(["jax.lax.scan", "flax.nnx.scan", "jax.lax.map", "equinox.internal.scan"],
         Params.OPERANDS,
         fn_keywords=("f",), control_flow=True)
     add(["jax.lax.fori_loop", "flax.nnx.fori_loop"], Params.OPERANDS, fn_positions=(2,),
@@ -128,8 +128,11 @@ HOST_CALLBACKS = frozenset(
 #: (after a key path for `*_with_path`).
 TREE_MAPS = frozenset(
     {"jax.tree.map", "jax.tree_util.tree_map", "jax.tree.map_with_path",
-     "jax.tree_util.tree_map_with_path"}
+     "jax.tree_util.tree_map_with_path", "flax.nnx.map", "flax.nnx.map_state"}
 )
+#: tree maps whose function receives a key path first
+PATH_MAPS = frozenset({"jax.tree.map_with_path", "jax.tree_util.tree_map_with_path", "flax.nnx.map",
+                       "flax.nnx.map_state"})
 
 #: Calls that run their function argument as a Pallas kernel: a program of its own on refs,
 #: whose `lax.cond` stays a branch however the `pallas_call` is batched (vmap adds a grid axis).
