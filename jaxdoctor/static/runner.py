@@ -50,6 +50,7 @@ class LintRun:
 class _Task:
     candidate: Candidate
     codes: frozenset[str]
+    options: dict[str, str] = field(default_factory=dict)
     digest: str | None = None  # SHA-256 of the bytes hashed for the cache key
     key: str | None = None  # cache key, when cached
     size: int = 0
@@ -87,12 +88,12 @@ def _crashed(task: _Task):
                                    "cannot parse: the parser crashed on this file (worker process died)")]), False
 
 
-def _run_pool(tasks: list[_Task], options: dict[str, str], jobs: int, done: Callable) -> None:
+def _run_pool(tasks: list[_Task], jobs: int, done: Callable) -> None:
     """Lint `tasks` in worker processes, calling done(task, (result, unchanged)) for each."""
     pending = {id(t): t for t in tasks}
     try:
         with ProcessPoolExecutor(max_workers=min(jobs, len(pending))) as pool:
-            futures = {pool.submit(_work, (t.candidate, t.codes, options, t.digest)): t for t in tasks}
+            futures = {pool.submit(_work, (t.candidate, t.codes, t.options, t.digest)): t for t in tasks}
             remaining = set(futures)
             while remaining:
                 finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
@@ -108,7 +109,7 @@ def _run_pool(tasks: list[_Task], options: dict[str, str], jobs: int, done: Call
     for task in pending.values():
         try:
             with ProcessPoolExecutor(max_workers=1) as pool:
-                outcome = pool.submit(_work, (task.candidate, task.codes, options, task.digest)).result()
+                outcome = pool.submit(_work, (task.candidate, task.codes, task.options, task.digest)).result()
         except BrokenProcessPool:
             outcome = _crashed(task)
         done(task, outcome)
@@ -124,12 +125,28 @@ def lint_paths(
     cache: "Cache | None" = None,  # noqa: F821 - jaxdoctor.static.cache.Cache
     progress: Progress | None = None,
 ) -> LintRun:
-    from jaxdoctor.static.engine import codes_for, sort_findings
+    """Lint `paths` with one configuration for all of them (see `lint_files` for per-file)."""
+    from jaxdoctor.static.engine import codes_for
+    from jaxdoctor.static.plan import FilePlan
 
     candidates = discover(paths, settings.exclude + settings.extend_exclude, settings.root)
-    options = run_options(settings)  # part of any per-file cache key, like `codes`
-    tasks = [_Task(c, codes_for(c.display, codes, per_file_ignores)) for c in candidates]
-    jobs = jobs or settings.jobs or os.cpu_count() or 1
+    options = run_options(settings)
+    plans = [FilePlan(c, codes_for(c.display, codes, per_file_ignores), options) for c in candidates]
+    return lint_files(plans, jobs or settings.jobs, cache=cache, progress=progress)
+
+
+def lint_files(
+    plans: "list[FilePlan]",  # noqa: F821 - jaxdoctor.static.plan.FilePlan
+    jobs: int | None = None,
+    *,
+    cache: "Cache | None" = None,  # noqa: F821 - jaxdoctor.static.cache.Cache
+    progress: Progress | None = None,
+) -> LintRun:
+    """Lint each planned file with its own codes and options (part of its cache key)."""
+    from jaxdoctor.static.engine import sort_findings
+
+    tasks = [_Task(p.candidate, p.codes, dict(p.options)) for p in plans]
+    jobs = jobs or os.cpu_count() or 1
     run = LintRun(files=len(tasks))
     total, finished = len(tasks), 0
 
@@ -149,7 +166,7 @@ def lint_paths(
             if data is not None:
                 task.size = len(data)
                 task.digest = hashlib.sha256(data).hexdigest()
-                task.key = cache.key(task.candidate.display, task.codes, task.digest, options)
+                task.key = cache.key(task.candidate.display, task.codes, task.digest, task.options)
                 hit = cache.get(task.key)
                 if hit is not None:
                     findings, parsed = hit
@@ -175,9 +192,9 @@ def lint_paths(
 
     if jobs > 1 and len(todo) >= PARALLEL_THRESHOLD:
         todo.sort(key=lambda t: -t.size)  # longest first: better balance across workers
-        _run_pool(todo, options, jobs, done)
+        _run_pool(todo, jobs, done)
     else:
         for task in todo:
-            done(task, _work((task.candidate, task.codes, options, task.digest)))
+            done(task, _work((task.candidate, task.codes, task.options, task.digest)))
     run.findings = sort_findings(run.findings)
     return run
