@@ -267,8 +267,22 @@ def check_file(candidate: Candidate, codes: frozenset[str],
     return result
 
 
+def check_text(text: str, display: str, codes: frozenset[str],
+               options: Mapping[str, str] | None = None, *, notebook: bool = False) -> FileResult:
+    """Lint text that is not (or not yet) on disk: stdin, an editor's buffer. `notebook`: the
+    text is a notebook's JSON."""
+    if notebook:
+        from jaxdoctor.static.notebook import lint_notebook_text
+
+        result = lint_notebook_text(text, display, static_rules(codes), codes, options)
+    else:
+        result = lint_source(text, display, static_rules(codes), options)
+    result.findings = [f for f in result.findings if f.code in codes]
+    return result
+
+
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: f.sort_key)
 
 
-__all__ = ["check_file", "lint_source", "codes_for", "static_rules", "sort_findings", "Severity"]
+__all__ = ["check_file", "check_text", "lint_source", "codes_for", "static_rules", "sort_findings", "Severity"]
