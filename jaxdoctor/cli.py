@@ -515,6 +515,18 @@ def trace(
     raise typer.Exit(0 if exit_zero and result.exit_status != 2 else result.exit_status)
 
 
+@app.command()
+def server(
+    debounce: int = typer.Option(150, "--debounce", min=0, help="Milliseconds to wait after an edit before linting again."),
+) -> None:
+    """Run the language server (LSP over stdio) for editors: diagnostics, fixes, hover docs."""
+    try:
+        from jaxdoctor.lsp.server import serve
+    except ImportError as e:
+        raise _fail(f"the language server needs pygls and lsprotocol ({e}): pip install 'jaxdoctor[server]'")
+    serve(debounce)
+
+
 def main() -> None:
     try:
         app()
