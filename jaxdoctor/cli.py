@@ -440,15 +440,23 @@ def rules(
     if output_format is RulesFormat.json:
         typer.echo(json.dumps(described, indent=2))
         return
+    rows = [(d["code"], d["name"] + ("" if d["default"] else " (opt-in)"), d["origin"], d["severity"],
+             d["fix"] or "", d["summary"]) for d in described]
+    header = ("code", "name", "pass", "severity", "fix", "summary")
+    if not sys.stdout.isatty():
+        # piped: every name and summary whole, one rule per line, columns aligned (no 80-column cut)
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+        for row in [header, *rows]:
+            typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+        return
     from rich.console import Console
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
-    for column in ("code", "name", "pass", "severity", "fix", "summary"):
+    for column in header:
         table.add_column(column, overflow="fold")
-    for d in described:
-        table.add_row(d["code"], d["name"] + ("" if d["default"] else " (opt-in)"), d["origin"],
-                      d["severity"], d["fix"] or "", d["summary"])
+    for row in rows:
+        table.add_row(*row)
     Console(highlight=False).print(table)
 
 
@@ -464,6 +472,10 @@ def explain(code: str = typer.Argument(..., help="A rule code such as JD101.")) 
     text = read_doc(code)
     if text is None:
         raise _fail(f"no documentation found for {code}")
+    if not sys.stdout.isatty():
+        # piped: the Markdown itself (links keep their URLs, no padding to the terminal's width)
+        typer.echo(text, nl=not text.endswith("\n"))
+        return
     from rich.console import Console
     from rich.markdown import Markdown
 
