@@ -12,9 +12,10 @@ from collections.abc import Iterator
 import libcst as cst
 
 from jaxdoctor.static.names import ImportTable
-from jaxdoctor.static.scopes import target_names
+from jaxdoctor.static.index import target_names
 from jaxdoctor.static.syntax import call_arg
-from jaxdoctor.static.traced import FunctionInfo, SemanticModel
+from jaxdoctor.static.index import FunctionInfo
+from jaxdoctor.static.model import SemanticModel
 from jaxdoctor.static.transforms import PARTIALS
 from jaxdoctor.static.walker import children
 
@@ -121,7 +122,7 @@ def unpackings(fn: cst.FunctionDef, source: str) -> list[tuple[cst.BaseExpressio
 
 
 def resolve_bound(
-    semantic: SemanticModel, expr: cst.BaseExpression, scope
+    semantic: SemanticModel, expr: cst.BaseExpression, scope, at: cst.CSTNode | None = None
 ) -> tuple[FunctionInfo, int, frozenset[str]] | None:
     """The single in-file function `expr` denotes, with the number of positional arguments and
     the keyword names that `functools.partial` binds; None when not exactly one."""
@@ -134,7 +135,7 @@ def resolve_bound(
         bound += sum(1 for a in expr.args[1:] if a.keyword is None)
         kw.update(a.keyword.value for a in expr.args[1:] if a.keyword is not None)
         expr = expr.args[0].value
-    found = semantic.resolve_functions(expr, scope)
+    found = semantic.resolve_functions(expr, scope, at)
     if len(found) != 1:
         return None
     return found[0], bound, frozenset(kw)

@@ -6,15 +6,14 @@ import libcst as cst
 
 from jaxdoctor.findings import Applicability, Severity
 from jaxdoctor.rules._values import (
-    array_like_index,
     is_jax_array,
     is_not_jax_array,
     is_string_index,
 )
 from jaxdoctor.rules.tracing import where
-from jaxdoctor.static.kinds import ARRAY, STATIC, TRACED
+from jaxdoctor.static.values import ARRAY, TRACED
 from jaxdoctor.static.rule import LintRule
-from jaxdoctor.static.scopes import PARAM, scope_chain, target_names
+from jaxdoctor.static.index import ASSIGN, PARAM, target_names
 
 #: augmented operator → the `.at[...]` method that does the same out of place
 _AT_METHODS: dict[type, str] = {
@@ -44,7 +43,10 @@ _NNX_VARIABLES = frozenset(
 #: attributes of an NNX variable that are its raw value
 _VALUE_ATTRS = frozenset({"value", "raw_value"})
 
-ARRAY_VALUE, NOT_ARRAY_VALUE, UNKNOWN_VALUE = "array", "not-array", "unknown"
+ARRAY_VALUE, NOT_ARRAY_VALUE, UNKNOWN_VALUE, NUMPY_VALUE = "array", "not-array", "unknown", "numpy"
+#: NumPy constructors: a NumPy array in a variable is mutable, until a transform traces it
+_NUMPY_ARRAYS = ("numpy.zeros", "numpy.ones", "numpy.empty", "numpy.full", "numpy.array",
+                 "numpy.asarray", "numpy.arange", "numpy.zeros_like", "numpy.ones_like")
 
 
 class InplaceArrayUpdate(LintRule):
@@ -64,45 +66,52 @@ class InplaceArrayUpdate(LintRule):
 
     # --------------------------------------------------------------- evidence
     def _is_array(self, stmt: cst.CSTNode, sub: cst.Subscript) -> bool:
+        """`sub.value` is a JAX array, on evidence: bound to one (`x = jnp.zeros(...)`),
+        annotated as one, or computed as one in a traced function. A parameter that is only
+        traced may be a list, an `nnx.Variable`, a `jax.Ref` or a Pallas ref — all mutable by
+        design — so tracedness alone is not evidence."""
         if is_string_index(sub):
             return False
         base = sub.value
         names = self.ctx.names
-        semantic = self.ctx.semantic
         if isinstance(base, cst.Name):
-            chain = scope_chain(self.ctx.ancestors, self.ctx.module)
-            scope = self.ctx.scopes.defining_scope(base.value, chain)
-            if scope is not None:
-                binding = self.ctx.scopes.last_before(scope, base.value, stmt if scope is chain[-1] else None)
-                if binding is not None and binding.how != PARAM:
-                    if is_jax_array(binding.value, names):
-                        return True
-                    if is_not_jax_array(binding.value, names):
-                        return False
-                elif binding is not None and binding.how == PARAM and scope is chain[-1]:
-                    info = self.ctx.semantic.function(scope)
-                    param = info.param(base.value) if info is not None else None
-                    if param is not None and self._annotation_says(param) is not None:
-                        return self._annotation_says(param)  # type: ignore[return-value]
-        kind = semantic.kind(base)
-        if kind == ARRAY:
+            binding = self.ctx.lookup(base.value, stmt)
+            if binding is not None and binding.how == ASSIGN and binding.path is None:
+                if is_jax_array(binding.value, names):
+                    return True
+                if is_not_jax_array(binding.value, names) or _mutable_by_design(binding.value, names):
+                    return False
+            elif binding is not None and binding.how == PARAM:
+                info = self.ctx.semantic.function(binding.scope)
+                param = info.param(base.value) if info is not None else None
+                if param is not None and self._annotation_says(param) is not None:
+                    return self._annotation_says(param)  # type: ignore[return-value]
+            elif binding is None or binding.how not in (ASSIGN, PARAM):
+                pass
+        if self._mapping_key(sub):
+            return False  # `for name in d: d[name] = ...` on a dict of arrays
+        info = self.ctx.traced_function()
+        if info is None:
+            return False
+        value = self.ctx.semantic.value(base)
+        if value == ARRAY:
             return True
-        if kind == TRACED and isinstance(base, cst.Name):
-            info = self.ctx.traced_function()
-            if info is None or base.value not in info.traced_params:
-                return False
-            if self._mapping_key(sub):
-                return False  # `for name in d: d[name] = ...` on a dict of arrays
-            transform = info.transform
-            if transform is None or not transform.control_flow:
-                return True  # a traced argument of jit/vmap/grad or a helper they call
-            # loop carries and branch operands are often tuples/lists: want array evidence
-            index_kind = max(
-                (semantic.kind(el.slice.value) for el in sub.slice if isinstance(el.slice, cst.Index)),
-                default=STATIC,
-            )
-            return index_kind > STATIC or array_like_index(sub)
-        return False
+        return value == TRACED and self._array_argument(base, sub, info)
+
+    def _array_argument(self, base, sub: cst.Subscript, info) -> bool:
+        """`x[i] = v` on an argument that `jit`/`vmap`/`grad` traces as a pytree (not NNX,
+        Equinox or loop carries, whose arguments are often lists, variables or refs), indexed
+        like an array — not `x[...]`, how a `jax.Ref` is written."""
+        if not isinstance(base, cst.Name) or base.value not in info.trees:
+            return False
+        t = info.transform
+        if t is None or t.control_flow or t.qualname.endswith("shard_map"):
+            return False
+        binding = self.ctx.lookup(base.value, self.ctx.statement())
+        if binding is None or binding.how != PARAM or binding.scope is not info.node:
+            return False
+        only = sub.slice[0].slice if len(sub.slice) == 1 else None
+        return not (isinstance(only, cst.Index) and isinstance(only.value, cst.Ellipsis))
 
     def _mapping_key(self, sub: cst.Subscript) -> bool:
         """The index is the variable of an enclosing `for` over something other than
@@ -131,8 +140,10 @@ class InplaceArrayUpdate(LintRule):
         if not isinstance(expr, cst.Call) or self.ctx.names.qualname(expr.func) not in _NNX_VARIABLES:
             return None
         value = next((a.value for a in expr.args if a.keyword is None and not a.star), None)
-        if is_jax_array(value, self.ctx.names):
+        if is_jax_array(value, self.ctx.names) or _initializer_output(value, self.ctx.names):
             return ARRAY_VALUE
+        if isinstance(value, cst.Call) and self.ctx.names.qualname(value.func) in _NUMPY_ARRAYS:
+            return NUMPY_VALUE
         if value is None or is_not_jax_array(value, self.ctx.names):
             return NOT_ARRAY_VALUE
         return UNKNOWN_VALUE
@@ -159,20 +170,16 @@ class InplaceArrayUpdate(LintRule):
             return None
         var = base.value
         if isinstance(var, cst.Name):
-            chain = scope_chain(self.ctx.ancestors, self.ctx.module)
-            scope = self.ctx.scopes.defining_scope(var.value, chain)
-            if scope is None:
-                return None
-            binding = self.ctx.scopes.last_before(scope, var.value, stmt if scope is chain[-1] else None)
-            return self._variable_holds(binding.value) if binding is not None else None
+            binding = self.ctx.lookup(var.value, stmt)
+            return self._variable_holds(binding.value) if binding is not None and binding.how == ASSIGN else None
         if isinstance(var, cst.Attribute):
             return "pending"
         return None
 
     def _holds_array(self, var: cst.Attribute, cls: cst.ClassDef | None, traced: bool) -> bool:
         """`self.attr` of class `cls` (or `obj.attr` of any NNX variable attribute of this
-        file, when `var` is not on `self`) holds a JAX array: built from one, or of unknown
-        value inside a traced function (where every variable's value is a tracer)."""
+        file, when `var` is not on `self`) holds a JAX array: built from one, or a NumPy or
+        unknown value inside a traced function (where every variable's value is a tracer)."""
         on_self = isinstance(var.value, cst.Name) and var.value.value == "self"
         found: set[str] = set()
         for (owner, attr), holds in self._variables.items():
@@ -222,13 +229,16 @@ class InplaceArrayUpdate(LintRule):
             self._report(node, sub, op, fix(), where(self.ctx.traced_function()))
             return True
         holds = self._variable_value(node, sub)
-        if holds == ARRAY_VALUE or (holds == UNKNOWN_VALUE and self.ctx.traced_function() is not None):
+        if holds == ARRAY_VALUE or (holds in (UNKNOWN_VALUE, NUMPY_VALUE) and self.ctx.traced_function() is not None):
             self._report(node, sub, op, fix(), where(self.ctx.traced_function()))
             return True
         if holds == "pending":
             info = self.ctx.traced_function()
             cls = self.ctx.enclosing(cst.ClassDef)
-            self._pending.append((node, sub, op, fix(), cls, info is not None, where(info)))
+            # a transform traces the variable's value (a module method alone is not evidence
+            # for a NumPy value: eager NNX code mutates it)
+            transformed = info is not None and not info.via.startswith("the ")
+            self._pending.append((node, sub, op, fix(), cls, transformed, where(info)))
             return True
         return False
 
@@ -249,6 +259,11 @@ class InplaceArrayUpdate(LintRule):
     def _fix(self, node, sub: cst.Subscript, method: str | None, value: cst.BaseExpression):
         if method is None or sub.lpar or not isinstance(sub.value, (cst.Name, cst.Attribute)):
             return None
+        if isinstance(sub.value, cst.Name):
+            # `x = x.at[...]` makes `x` local: only for a name already local here
+            binding = self.ctx.lookup(sub.value.value, node)
+            if binding is None or binding.scope is not self.ctx.scope():
+                return None
         if isinstance(value, (cst.Yield, cst.Await)) and not value.lpar:
             return None
         if isinstance(value, cst.Tuple) and not value.lpar:
@@ -258,6 +273,34 @@ class InplaceArrayUpdate(LintRule):
         call = cst.Call(func=cst.Attribute(value=at, attr=cst.Name(method)), args=[cst.Arg(value=value)])
         new = cst.Assign(targets=[cst.AssignTarget(target=base)], value=call)
         return self.fix((node, new), title=f"Use `{self.ctx.code(base)} = {self.ctx.code(base)}.at[...].{method}(...)`")
+
+
+#: constructors of values that are mutable by design: `x[i] = v` is their API
+_MUTABLE = frozenset(
+    {"jax.new_ref", "jax.array_ref", "jax.empty_ref", "jax.ref.new_ref", "jax.ref.empty_ref",
+     "jax.experimental.mutable_array", "jax.experimental.pallas.empty_ref"}
+)
+
+
+def _initializer_output(value: cst.BaseExpression | None, names) -> bool:
+    """`nnx.initializers.lecun_normal()(key, shape)`, `jax.nn.initializers.zeros(key, shape)`:
+    an initializer's output is a JAX array."""
+    if not isinstance(value, cst.Call):
+        return False
+    func = value.func.func if isinstance(value.func, cst.Call) else value.func
+    q = names.qualname(func)
+    return q is not None and (q.startswith("flax.nnx.initializers.") or q.startswith("jax.nn.initializers.")
+                              or q.startswith("flax.linen.initializers."))
+
+
+def _mutable_by_design(value: cst.BaseExpression | None, names) -> bool:
+    """An NNX variable, a `jax.Ref` or another mutable array type."""
+    if not isinstance(value, cst.Call):
+        return False
+    q = names.qualname(value.func)
+    return q is not None and (q in _MUTABLE or q in _NNX_VARIABLES or (
+        q.startswith("flax.nnx.") and q.rsplit(".", 1)[1] in ("Variable", "Param", "BatchStat", "Cache",
+                                                            "Intermediate", "VariableState")))
 
 
 def _names_in(target: cst.BaseExpression) -> set[str]:

@@ -7,12 +7,12 @@ import libcst as cst
 from jaxdoctor.findings import Severity
 from jaxdoctor.rules._values import is_jax_array
 from jaxdoctor.rules.tracing import where
-from jaxdoctor.static.kinds import STATIC
+from jaxdoctor.static.values import holds_tracers
 from jaxdoctor.static.rule import LintRule
-from jaxdoctor.static.scopes import ASSIGN, scope_chain
+from jaxdoctor.static.index import ASSIGN, DEF, PARAM
 from jaxdoctor.static.syntax import literal_ints, literal_strs
 from jaxdoctor.static.transforms import PARTIALS
-from jaxdoctor.static.walker import children
+from jaxdoctor.static.walker import children, iter_tree
 
 JIT_LIKE = frozenset(
     {"jax.jit", "flax.nnx.jit", "equinox.filter_jit", "jax.pmap", "flax.nnx.pmap",
@@ -81,7 +81,6 @@ class JitInLoop(LintRule):
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
-        self._statics: dict[str, tuple[set[int], set[str]]] | None = None
 
     # ------------------------------------------------------------ re-jitting
     def visit_Call(self, node: cst.Call) -> None:
@@ -120,22 +119,42 @@ class JitInLoop(LintRule):
             isinstance(fn, cst.Call) and self.ctx.qualname(fn.func) in PARTIALS
         )
         if isinstance(fn, cst.Name):
-            # a function defined (`def` or `lambda`) inside this function: new on every call
-            local = self.ctx.scopes.defining_scope(fn.value, scope_chain(self.ctx.ancestors, self.ctx.module))
-            # only this function's own locals are new per call; a closure of an enclosing
-            # function (`def outer(): def step(...): ...; def run(): jax.jit(step)(x)`) is not
-            fresh = local is not None and local is info.node and (
-                fn.value in self.ctx.semantic.defs.get(local, {})
-                or any(isinstance(b.value, cst.Lambda) for b in self.ctx.scopes.bindings(local, fn.value))
-            )
+            # a function defined (`def` or `lambda`) inside this function: new on every call;
+            # a closure of an enclosing function (`def outer(): def step(...): ...; def run():
+            # jax.jit(step)(x)`) is not
+            b = self.ctx.lookup(fn.value)
+            fresh = b is not None and b.scope is info.node and (
+                b.how == DEF or (b.how == ASSIGN and isinstance(b.value, cst.Lambda)))
+            local = b.node if b is not None and b.how == DEF else b.value if b is not None else None
+        else:
+            local = fn if isinstance(fn, cst.Lambda) else None
         if info.name == "main" or info.name.startswith("test"):
             fresh = False  # runs once
+        if fresh and local is not None and self._closes_over_call(local, info):
+            # the function closes over this call's own values (its arguments, what it
+            # computed): each call is a different function by design
+            fresh = False
         if fresh:
             self.report(
                 node,
                 f"`{short}({self.ctx.code(fn)})(...)` jits a function created on every call of "
                 f"`{info.name}`: each call traces and compiles again",
             )
+
+    def _closes_over_call(self, local, info) -> bool:
+        """`local` (a def or lambda made inside `info`'s function) reads a name bound by that
+        function: a parameter or a local computed on this call."""
+        inner = self.ctx.semantic.function(local)
+        if inner is None:
+            return False
+        own = {p.name.value for p in inner.all_params()}
+        outer = self.ctx.index.scope(info.node).bindings
+        for node in iter_tree(local.body):
+            if isinstance(node, cst.Name) and node.value not in own and node.value in outer:
+                b = outer[node.value]
+                if any(x.how != DEF and x.node is not local for x in b):
+                    return True
+        return False
 
     def _fresh_each_iteration(self, fn: cst.BaseExpression, loop: cst.CSTNode) -> bool:
         """`fn` evaluates to a new function object on each pass through `loop`: a lambda, a
@@ -152,7 +171,7 @@ class JitInLoop(LintRule):
             if fn.value.value == "self":  # `self.step`: a bound method, new on every access
                 info = self.ctx.function()
                 cls = info.cls if info is not None else None
-                return cls is not None and self.ctx.semantic._method(cls, fn.attr.value) is not None
+                return cls is not None and self.ctx.semantic.method(cls, fn.attr.value) is not None
             # `opt.update` may be a plain function in a NamedTuple (optax): the same object
             # each time, unless `opt` itself is made in the loop
             return _bound_in(loop.body, fn.value.value)  # type: ignore[attr-defined]
@@ -174,59 +193,36 @@ class JitInLoop(LintRule):
                 )
 
     # ------------------------------------------------------- static arguments
-    def _collect_statics(self) -> dict[str, tuple[set[int], set[str]]]:
-        out: dict[str, tuple[set[int], set[str]]] = {}
-        names = self.ctx.names
-        # decorated functions
-        for info in self.ctx.semantic.functions.values():
-            node = info.node
-            if not isinstance(node, cst.FunctionDef):
-                continue
-            for dec in node.decorators:
-                d = dec.decorator
-                if not isinstance(d, cst.Call):
-                    continue
-                q = names.qualname(d.func)
-                if q in PARTIALS and d.args:
-                    q = names.qualname(d.args[0].value)
-                if q in JIT_LIKE:
-                    self._record(out, node.name.value, d, info.positional)
-        # g = jax.jit(f, static_argnums=...)
-        for stmt in self.ctx.module.body:
-            if not isinstance(stmt, cst.SimpleStatementLine):
-                continue
-            for small in stmt.body:
-                if (isinstance(small, cst.Assign) and isinstance(small.value, cst.Call)
-                        and names.qualname(small.value.func) in JIT_LIKE
-                        and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name)):
-                    call = small.value
-                    params: list[str] = []
-                    if call.args and isinstance(call.args[0].value, cst.Name):
-                        fn = self.ctx.semantic.defs.get(self.ctx.module, {}).get(call.args[0].value.value)
-                        if fn is not None:
-                            params = self.ctx.semantic.functions[fn].positional
-                    self._record(out, small.targets[0].target.value, call, params)
-        return out
-
-    @staticmethod
-    def _record(out, name: str, call: cst.Call, params: list[str]) -> None:
+    def _static_positions(self, callee) -> tuple[set[int], set[str]]:
+        """The static argument positions and names of a call through a jit-like transform,
+        from the options of the transform call or decorator (literals only)."""
+        options = callee.options
+        info = callee.info
+        if options is None:
+            return set(), set()
         nums: set[int] = set()
         strs: set[str] = set()
-        for arg in call.args:
+        for arg in options.args:
             if arg.keyword is None:
                 continue
             if arg.keyword.value == "static_argnums":
                 nums = literal_ints(arg.value) or set()
             elif arg.keyword.value == "static_argnames":
                 strs = literal_strs(arg.value)
+        params = info.node.params
+        if callee.decorated and info.is_method and not info.is_staticmethod:
+            # jit sees the plain function: its `static_argnums` count `self`
+            names = [p.name.value for p in (*params.posonly_params, *params.params)]
+        else:
+            names = info.positional
+        names = names[callee.bound.positional:]
         for i in nums:
-            if 0 <= i < len(params):
-                strs.add(params[i])
-        for i, p in enumerate(params):
+            if 0 <= i < len(names):
+                strs.add(names[i])
+        for i, p in enumerate(names):
             if p in strs:
                 nums.add(i)
-        if nums or strs:
-            out[name] = (nums, strs)
+        return nums, strs
 
     def _unhashable(self, expr: cst.BaseExpression, stmt: cst.CSTNode) -> str | None:
         if isinstance(expr, (cst.List, cst.ListComp)):
@@ -244,43 +240,42 @@ class JitInLoop(LintRule):
                 return "a " + q.split(".")[1]
             return None
         if isinstance(expr, cst.Name):
-            chain = scope_chain(self.ctx.ancestors, self.ctx.module)
-            scope = self.ctx.scopes.defining_scope(expr.value, chain)
-            if scope is None:
-                return None
-            b = self.ctx.scopes.last_before(scope, expr.value, stmt if scope is chain[-1] else None)
-            if b is not None and b.how == ASSIGN and b.value is not None and not isinstance(b.value, cst.Name):
+            b = self.ctx.lookup(expr.value, stmt)
+            if b is not None and b.how == ASSIGN and b.path is None and b.value is not None \
+                    and not isinstance(b.value, cst.Name):
                 return self._unhashable(b.value, stmt)
         return None
 
     def _static_args(self, node: cst.Call) -> None:
-        if self._statics is None:
-            self._statics = self._collect_statics()
-        spec = self._statics.get(node.func.value)  # type: ignore[union-attr]
-        if spec is None:
-            return
-        nums, strs = spec
-        stmt = next((a for a in reversed(self.ctx.ancestors)
-                     if isinstance(a, (cst.BaseSmallStatement, cst.BaseCompoundStatement))), node)
-        index = 0
-        for arg in node.args:
-            if arg.star:
-                return
-            static = (arg.keyword is None and index in nums) or (
-                arg.keyword is not None and arg.keyword.value in strs)
-            if arg.keyword is None:
-                index += 1
-            if not static:
+        for callee in self.ctx.semantic.callees(node):
+            if callee.transform is None or callee.transform.qualname not in JIT_LIKE:
                 continue
-            what = self._unhashable(arg.value, stmt)
-            if what is not None:
-                self.report(
-                    arg.value,
-                    f"`{self.ctx.code(arg.value)}` ({what}) is passed as a static argument of "
-                    f"`{node.func.value}`: static arguments must be hashable, this raises "  # type: ignore[union-attr]
-                    f"`ValueError: Non-hashable static arguments are not supported`",
-                    fix_title="Pass a tuple (or a hashable, frozen object), or make the argument non-static",
-                )
+            nums, strs = self._static_positions(callee)
+            if not nums and not strs:
+                continue
+            stmt = self.ctx.statement() or node
+            if callee.decorated and callee.info.is_method and not callee.info.is_staticmethod:
+                nums = {n - 1 for n in nums if n >= 1}  # the call passes `self` implicitly
+            index = 0
+            for arg in node.args:
+                if arg.star:
+                    return
+                static = (arg.keyword is None and index in nums) or (
+                    arg.keyword is not None and arg.keyword.value in strs)
+                if arg.keyword is None:
+                    index += 1
+                if not static:
+                    continue
+                what = self._unhashable(arg.value, stmt)
+                if what is not None:
+                    self.report(
+                        arg.value,
+                        f"`{self.ctx.code(arg.value)}` ({what}) is passed as a static argument of "
+                        f"`{self.ctx.code(node.func)}`: static arguments must be hashable, this raises "
+                        f"`ValueError: Non-hashable static arguments are not supported`",
+                        fix_title="Pass a tuple (or a hashable, frozen object), or make the argument non-static",
+                    )
+            return
 
 
 THRESHOLD = 100
@@ -334,19 +329,12 @@ class UnrolledPythonLoop(LintRule):
                 return left * right
             return left + right if isinstance(expr.operator, cst.Add) else left - right
         if isinstance(expr, cst.Name):
-            chain = scope_chain(self.ctx.ancestors, self.ctx.module)
-            scope = self.ctx.scopes.defining_scope(expr.value, chain)
-            if scope is None:
+            b = self.ctx.lookup(expr.value)
+            if b is None or len(self.ctx.index.bindings(b.scope, expr.value)) != 1:
                 return None
-            bindings = self.ctx.scopes.bindings(scope, expr.value)
-            if len(bindings) == 1:
-                b = bindings[0]
-                if b.how == ASSIGN and isinstance(b.value, cst.Integer):
-                    return int(b.value.value.replace("_", ""), 0)
-                if b.how == "param" and isinstance(scope, cst.FunctionDef):
-                    p = next((p for p in (*scope.params.params, *scope.params.kwonly_params)
-                              if p.name.value == expr.value), None)
-                    if p is not None and isinstance(p.default, cst.Integer) and \
-                            self.ctx.semantic.kind(expr) == STATIC:
-                        return int(p.default.value.replace("_", ""), 0)
+            if b.how == ASSIGN and b.path is None and isinstance(b.value, cst.Integer):
+                return int(b.value.value.replace("_", ""), 0)
+            if b.how == PARAM and isinstance(b.node, cst.Param) and isinstance(b.node.default, cst.Integer) \
+                    and not holds_tracers(self.ctx.semantic.value(expr)):
+                return int(b.node.default.value.replace("_", ""), 0)
         return None

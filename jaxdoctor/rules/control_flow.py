@@ -24,9 +24,9 @@ from jaxdoctor.rules._syntax import (
     unpackings,
 )
 from jaxdoctor.static.rule import LintRule
-from jaxdoctor.static.scopes import ASSIGN
+from jaxdoctor.static.index import ASSIGN, DEF
 from jaxdoctor.static.syntax import call_args
-from jaxdoctor.static.traced import FunctionInfo
+from jaxdoctor.static.index import FunctionInfo
 from jaxdoctor.static.transforms import PALLAS_KERNELS, PARTIALS
 
 FunctionNode = cst.FunctionDef | cst.Lambda
@@ -102,19 +102,19 @@ class LoopInsideCondBranch(LintRule):
                 exprs += [keywords[k].value for k in ("true_fun", "false_fun") if k in keywords]
             branches = []
             for e in exprs:
-                branches.extend(semantic.resolve_functions(e, scope))
+                branches.extend(self.ctx.resolve_functions(e))
             if branches:
                 self.conds.append((node, q, fn, branches))
         # call graph: callees and functions handed to callees
         targets = self.edges.setdefault(fn, set())
         if q is None:
-            found = semantic.resolve_functions(node.func, scope)
+            found = self.ctx.resolve_functions(node.func)
             targets.update(i.node for i in found)
             if not found:
                 self._instance_call(fn, node.func)
         for a in node.args:
             if isinstance(a.value, (cst.Name, cst.Lambda, cst.Attribute, cst.Call)):
-                found = [i.node for i in semantic.resolve_functions(a.value, scope)]
+                found = [i.node for i in self.ctx.resolve_functions(a.value)]
                 if q in PALLAS_KERNELS:
                     self.kernels.update(found)  # pl.pallas_call(kernel, ...): not a plain call
                 else:
@@ -135,7 +135,7 @@ class LoopInsideCondBranch(LintRule):
             expr = arg(expr, 0, "f") or arg(expr, 0, "fun")
         if expr is None:
             return
-        found = self.ctx.semantic.resolve_functions(expr, scope)
+        found = self.ctx.resolve_functions(expr)
         for info in found:
             self.vmapped.setdefault(info.node, q)
         if not found:
@@ -151,8 +151,10 @@ class LoopInsideCondBranch(LintRule):
         for cls in semantic.classes:
             if semantic.class_family(cls) is None:
                 continue
-            for name, node in semantic.defs.get(cls, {}).items():
-                out.setdefault(name, []).append(node)
+            for name, binds in self.ctx.index.scope(cls).bindings.items():
+                for b in binds:
+                    if b.how == DEF:
+                        out.setdefault(name, []).append(b.node)
         return out
 
     def _successors(self, fn, methods) -> set[FunctionNode]:
@@ -225,7 +227,7 @@ Shape = tuple  # ("leaf",) | ("tuple", (Shape|None, ...)) | ("list", (...))
 class _Shapes:
     def __init__(self, rule: LintRule, fn: FunctionNode | None, scope=None) -> None:
         self.names = rule.ctx.names
-        self.scopes = rule.ctx.scopes
+        self.index = rule.ctx.index
         self.fn = fn
         # where names are looked up by their last binding: the function, or the scope given
         self.scope = fn if fn is not None else scope
@@ -257,12 +259,14 @@ class _Shapes:
         later in the scope (a later binding could reach `at` round a loop)."""
         if at is None or not isinstance(self.scope, (cst.FunctionDef, cst.Module)):
             return None
-        if at not in self.scopes.table(self.scope).order:
-            return None  # inside a comprehension: its own scope
-        found = self.scopes.last_before(self.scope, name, at)
-        if found is None or found.how != ASSIGN or id(found.value) not in self._top_level():
+        order = self.index.order.get(at)
+        if order is None:
             return None
-        if any(b.index > found.index for b in self.scopes.bindings(self.scope, name)):
+        found = self.index.lookup(name, self.scope, order)
+        if found is None or found.scope is not self.scope or found.how != ASSIGN or found.path is not None \
+                or id(found.value) not in self._top_level():
+            return None
+        if any(b.order > found.order for b in self.index.bindings(self.scope, name)):
             return None
         return found.value
 
@@ -378,7 +382,7 @@ class CarryStructureMismatch(LintRule):
         expr = arg(node, position, keyword)
         if expr is None:
             return None
-        return resolve_bound(self.ctx.semantic, expr, self.ctx.scope())
+        return resolve_bound(self.ctx.semantic, expr, self.ctx.scope(), self.ctx.statement())
 
     def _loop(self, node: cst.Call, q: str) -> None:
         kind, body_pos, body_kw, init_pos, init_kw = LOOPS[q]
@@ -424,7 +428,7 @@ class CarryStructureMismatch(LintRule):
         scope = self.ctx.scope()
         seen: list[tuple[FunctionInfo, Shape]] = []
         for e in exprs:
-            for info in self.ctx.semantic.resolve_functions(e, scope):
+            for info in self.ctx.resolve_functions(e):
                 shapes = _Shapes(self, info.node)
                 for ret, value in _returns_at(info.node):
                     out = shapes.of(value, loose=True, at=ret)
@@ -469,7 +473,7 @@ class LoopInvariantCarry(LintRule):
         init = arg(node, init_pos, init_kw)
         if expr is None or init is None:
             return
-        found = resolve_bound(self.ctx.semantic, expr, self.ctx.scope())
+        found = resolve_bound(self.ctx.semantic, expr, self.ctx.scope(), self.ctx.statement())
         if found is None:
             return
         info, bound, kw = found

@@ -7,8 +7,9 @@ import re
 import libcst as cst
 
 from jaxdoctor.findings import Severity
-from jaxdoctor.static.kinds import TRACED
 from jaxdoctor.static.rule import LintRule
+from jaxdoctor.static.values import TRACED
+from jaxdoctor.static.walker import iter_tree
 
 _X64 = re.compile(r"jax_enable_x64|JAX_ENABLE_X64|enable_x64")
 _WIDE_NAMES = frozenset(
@@ -51,10 +52,21 @@ class Float64WithoutX64(LintRule):
             q = self.ctx.qualname(expr.func)
             if q is not None and q.split(".")[0] in ("jax", "flax", "equinox"):
                 return True
-        return self.ctx.traced_function() is not None and self.ctx.semantic.kind(expr) >= TRACED
+        return self.ctx.traced_function() is not None and self.ctx.semantic.value(expr) >= TRACED
+
+    def _x64_branch(self) -> bool:
+        """Inside `if x.dtype == jnp.float64:` (or any test naming a 64-bit dtype): code that
+        runs only when 64-bit values already exist, so x64 is on."""
+        for node in self.ctx.ancestors:
+            test = node.test if isinstance(node, (cst.If, cst.IfExp, cst.While)) else None
+            if test is not None and any(self._wide(n) or (isinstance(n, cst.Attribute) and n.attr.value in (
+                    "float64", "complex128", "double")) for n in iter_tree(test)
+                    if isinstance(n, (cst.SimpleString, cst.Attribute, cst.Name))):
+                return True
+        return False
 
     def visit_Call(self, node: cst.Call) -> None:
-        if self.x64:
+        if self.x64 or self._x64_branch():
             return
         func = node.func
         q = self.ctx.qualname(func)

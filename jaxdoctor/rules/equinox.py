@@ -7,10 +7,10 @@ import libcst as cst
 
 from jaxdoctor.findings import Severity
 from jaxdoctor.rules._modules import body_nodes, class_fields, find_class, methods
-from jaxdoctor.static.kinds import TRACED
+from jaxdoctor.static.values import TRACED
 from jaxdoctor.static.rule import LintRule
 from jaxdoctor.static.syntax import call_arg
-from jaxdoctor.static.traced import FunctionInfo
+from jaxdoctor.static.index import FunctionInfo
 from jaxdoctor.static.transforms import PARTIALS
 from jaxdoctor.static.walker import iter_tree
 
@@ -109,7 +109,7 @@ class PythonFlagUnderScan(LintRule):
         else:
             layer_flags = ()
         scope = self.ctx.enclosing(cst.FunctionDef, cst.Lambda)
-        if not isinstance(node.func, cst.Call) and semantic.resolve_functions(node.func, scope):
+        if not isinstance(node.func, cst.Call) and self.ctx.resolve_functions(node.func):
             return  # a plain function of this file: JD101 follows the flag into it
         user = self._flags_of_user_modules()
         for arg in node.args:
@@ -121,7 +121,7 @@ class PythonFlagUnderScan(LintRule):
                 owner = "Equinox layers such as `Dropout` test"
             if flag in user:
                 owner = f"`{user[flag]}` tests" if owner is None else f"{owner[:-5]} and `{user[flag]}` test"
-            if owner is None or semantic.kind(arg.value) < TRACED:
+            if owner is None or semantic.value(arg.value) < TRACED:
                 continue
             self.report(
                 node,
@@ -140,7 +140,7 @@ class PythonFlagUnderScan(LintRule):
         for i, arg in enumerate(a for a in node.args if a.keyword is None):
             if arg.star:
                 return
-            if i < len(names) and names[i] in flags and semantic.kind(arg.value) >= TRACED:
+            if i < len(names) and names[i] in flags and semantic.value(arg.value) >= TRACED:
                 self.report(
                     node,
                     f"`{self.ctx.code(node.func)}` gets the traced value `{self.ctx.code(arg.value)}` as its "
@@ -162,7 +162,7 @@ class PythonFlagUnderScan(LintRule):
                     ann = p.annotation.annotation if p.annotation is not None else None
                     break
             else:
-                value = semantic._lookup_assigned(func.value, scope or self.ctx.module)
+                value = semantic.assigned_value(func.value, scope or self.ctx.module, self.ctx.statement())
                 ann = value.func if isinstance(value, cst.Call) else None
         elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
             owner = semantic.enclosing_class(scope) if scope is not None else None
@@ -195,7 +195,7 @@ class PythonFlagUnderScan(LintRule):
             ):
                 value = call_arg(node, 2, "replace")
                 what = "`eqx.tree_at` setting the `inference` field"
-        if value is None or semantic.kind(value) < TRACED:
+        if value is None or semantic.value(value) < TRACED:
             return
         self.report(
             node,
@@ -254,7 +254,7 @@ class RawTransformOnEqxModule(LintRule):
         if q in _BREAKS:
             fn = call_arg(node, 0, "fun")
             scope = self.ctx.enclosing(cst.FunctionDef, cst.Lambda) or self.ctx.module
-            infos = self.ctx.semantic.resolve_functions(fn, scope) if fn is not None else []
+            infos = self.ctx.resolve_functions(fn) if fn is not None else []
             self._applications.append((node, q, node, infos[0] if len(infos) == 1 else None))
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import libcst as cst
 
 from jaxdoctor.findings import Severity
-from jaxdoctor.static.kinds import TRACED
+from jaxdoctor.static.values import UNKNOWN
 from jaxdoctor.static.rule import LintRule
-from jaxdoctor.static.scopes import ASSIGN
-from jaxdoctor.static.traced import FunctionInfo
+from jaxdoctor.static.index import ASSIGN
+from jaxdoctor.static.index import FunctionInfo
 from jaxdoctor.static.walker import iter_tree
 
 #: reverse-mode transforms: a NaN cotangent of the unselected branch poisons the gradient
@@ -55,7 +55,7 @@ class WhereNanGradient(LintRule):
         semantic = self.ctx.semantic
         names = self.ctx.names
         roots: set[cst.CSTNode] = set()
-        for call, scope in semantic.calls:
+        for call, scope, _order in semantic.calls:
             if names.qualname(call.func) in GRADS:
                 fns = [a.value for a in call.args[:1] if a.keyword is None]
                 fns += [a.value for a in call.args if a.keyword is not None and a.keyword.value in ("fun", "f")]
@@ -64,7 +64,7 @@ class WhereNanGradient(LintRule):
                         inner = semantic.transform_of(expr)
                         if inner is not None and expr.args:
                             expr = expr.args[0].value
-                    roots.update(i.node for i in semantic.resolve_functions(expr, scope))
+                    roots.update(i.node for i in semantic.resolve_functions(expr, scope, call))
         for info in semantic.functions.values():
             if not isinstance(info.node, cst.FunctionDef):
                 continue
@@ -84,7 +84,7 @@ class WhereNanGradient(LintRule):
         done: set[cst.CSTNode] = set()
         todo = list(self._grad_roots())
         by_scope: dict[cst.CSTNode, list] = {}
-        for call, scope in semantic.calls:
+        for call, scope, _order in semantic.calls:
             by_scope.setdefault(scope, []).append(call)
         children: dict[cst.CSTNode, list] = {}
         for fn, info in semantic.functions.items():
@@ -96,7 +96,7 @@ class WhereNanGradient(LintRule):
             done.add(fn)
             todo.extend(children.get(fn, []))
             for call in by_scope.get(fn, []):
-                todo.extend(i.node for i in semantic.resolve_functions(call.func, fn))
+                todo.extend(i.node for i in semantic.resolve_functions(call.func, fn, call))
         self._differentiated = done
         return done
 
@@ -116,15 +116,17 @@ class WhereNanGradient(LintRule):
     def _guarded_name(self, name: cst.Name, depth: int) -> bool:
         """`name` was last assigned a guarded value in this function, before the `where`."""
         fn = self.ctx.enclosing(cst.FunctionDef, cst.Lambda)
-        if fn is None or not self.ctx.scopes.is_local(fn, name.value):
+        if fn is None or not self.ctx.index.is_local(fn, name.value):
             return False
-        binding = self.ctx.scopes.last_before(fn, name.value, self._at)
-        if binding is None or binding.how != ASSIGN or binding.value is None:
+        binding = self.ctx.index.lookup_at(name.value, fn, self._at)
+        if binding is None or binding.how != ASSIGN or binding.path is not None or binding.value is None:
             return False
         return self._guarded(binding.value, depth + 1)
 
     def _risky(self, expr: cst.BaseExpression) -> cst.CSTNode | None:
-        """The first singular operation on an unguarded traced operand inside `expr`."""
+        """The first singular operation on an unguarded operand inside `expr` that is not a
+        Python value (inside a differentiated function, what is not static is differentiated
+        or computed from what is)."""
         kind = self.ctx.semantic.kind
         for node in iter_tree(expr):
             if isinstance(node, cst.Call):
@@ -133,14 +135,14 @@ class WhereNanGradient(LintRule):
                 q = self.ctx.qualname(node.func)
                 if q in _SINGULAR and node.args:
                     operand = node.args[-1].value if q in ("jax.numpy.divide", "jax.numpy.true_divide", "jax.lax.div") and len(node.args) > 1 else node.args[0].value
-                    if kind(operand) >= TRACED and not self._guarded(operand):
+                    if kind(operand) >= UNKNOWN and not self._guarded(operand):
                         return node
             elif isinstance(node, cst.BinaryOperation):
                 op = node.operator
                 if isinstance(op, (cst.Divide, cst.FloorDivide)):
-                    if kind(node.right) >= TRACED and not self._guarded(node.right):
+                    if kind(node.right) >= UNKNOWN and not self._guarded(node.right):
                         return node
-                elif isinstance(op, cst.Power) and kind(node.left) >= TRACED and not self._guarded(node.left):
+                elif isinstance(op, cst.Power) and kind(node.left) >= UNKNOWN and not self._guarded(node.left):
                     exp = node.right
                     if isinstance(exp, cst.UnaryOperation) and isinstance(exp.operator, cst.Minus):
                         return node

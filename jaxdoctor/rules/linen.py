@@ -134,7 +134,7 @@ class _ModuleUse:
             found = self.in_expr(expr.args[0].value, scope)
             if found is not None:
                 return found
-        for info in self.ctx.semantic.resolve_functions(expr, scope):
+        for info in self.ctx.resolve_functions(expr):
             found = self.in_function(info.node)
             if found is not None:
                 return found
@@ -252,7 +252,7 @@ class LinenCondMisuse(LintRule):
         else:
             branches = call_arg(node, 1, "branches")
             if isinstance(branches, cst.Name):  # `branches = [lambda mdl, x: ..., ...]`
-                found = self.ctx.semantic._lookup_assigned(branches.value, self.ctx.enclosing(cst.FunctionDef, cst.Lambda))
+                found = self.ctx.semantic.assigned_value(branches.value, self.ctx.scope(), self.ctx.statement())
                 branches = found if isinstance(found, (cst.List, cst.Tuple)) else branches
             if not isinstance(branches, (cst.List, cst.Tuple)):
                 return
@@ -269,7 +269,7 @@ class LinenCondMisuse(LintRule):
         where = _linen_method(self.ctx)
         infos = []
         for expr in branch_exprs:
-            found = self.ctx.semantic.resolve_functions(expr, scope)
+            found = self.ctx.resolve_functions(expr)
             if len(found) != 1:
                 return  # a branch we can't see: don't guess
             infos.append(found[0])

@@ -12,7 +12,7 @@ from jaxdoctor.rules._syntax import arg, own_nodes, returns, transform_name
 from jaxdoctor.rules.vmap import axes_for
 from jaxdoctor.static.rule import LintRule
 from jaxdoctor.static.syntax import annotation_names
-from jaxdoctor.static.traced import FunctionInfo
+from jaxdoctor.static.index import ASSIGN, FunctionInfo
 
 _RNGS_NAME = re.compile(r"(?i)^(rngs?|rngs_|key_rngs|rng_streams)$")
 _SPLITTERS = frozenset({"flax.nnx.split_rngs", "jax.random.split", "flax.nnx.StateAxes",
@@ -75,8 +75,7 @@ class NnxVmapUnsplitRngs(LintRule):
                 return
             if isinstance(anc, cst.With) and any(_is_split_call(names, i.item) for i in anc.items):
                 return
-        scope = self.ctx.scope()
-        for info in self.ctx.semantic.resolve_functions(fn, scope):
+        for info in self.ctx.resolve_functions(fn):
             if isinstance(info.node, cst.FunctionDef) and any(
                 transform_name(names, d.decorator)[0] in _SPLITTERS for d in info.node.decorators
             ):
@@ -156,24 +155,29 @@ class NnxVmapUnsplitRngs(LintRule):
         `random.split` — or sits in a function that splits, the calls that don't)."""
         sites: list[cst.Call] = []
         names = self.ctx.names
-        target = info.name if info.name != "__init__" else (info.cls.name.value if info.cls else None)
-        for call, scope in self.ctx.semantic.calls:
-            func = call.func
-            inner = func.func if isinstance(func, cst.Call) else func
-            called = inner.attr.value if isinstance(inner, cst.Attribute) else (
-                inner.value if isinstance(inner, cst.Name) else None)
-            if isinstance(func, cst.Call) and names.qualname(inner) == "flax.nnx.vmap":
-                fn = arg(func, 0, "f")
-                called = fn.value if isinstance(fn, cst.Name) else (
-                    fn.attr.value if isinstance(fn, cst.Attribute) else None)
-            if called != target:
-                continue
-            if any(_is_split_call(names, a.value) for a in call.args):
+        semantic = self.ctx.semantic
+        found = [(call, scope, order) for call, scope, order, _c in semantic.sites.get(info, ())]
+        if info.name == "__init__" and info.cls is not None:
+            found += [(call, scope, order) for call, scope, order in semantic.calls
+                      if semantic.resolver.class_named(call.func, scope, order) is info.cls]
+        for call, scope, order in found:
+            if any(self._split_value(a.value, scope, order) for a in call.args):
                 return True, []
-            if isinstance(scope, (cst.FunctionDef, cst.Lambda)) and _mentions_split(names, scope):
+            fn = self.ctx.index.enclosing_function(scope)
+            if fn is not None and _mentions_split(names, fn.node):
                 return True, []
             sites.append(call)
         return False, sites
+
+    def _split_value(self, e: cst.BaseExpression, scope, order: int) -> bool:
+        """`rngs.fork(split=N)`, `jax.random.split(...)`, or a name bound to one."""
+        names = self.ctx.names
+        if _is_split_call(names, e):
+            return True
+        if isinstance(e, cst.Name):
+            b = self.ctx.index.lookup(e.value, scope, order)
+            return b is not None and b.how == ASSIGN and b.path is None and _is_split_call(names, b.value)
+        return False
 
 
 # --------------------------------------------------------------------------------- JD211
@@ -211,14 +215,13 @@ class RawTransformOnNnxModule(LintRule):
         spec = self.ctx.semantic.transform_of(node)
         if spec is None:
             return
-        scope = self.ctx.scope()
         positional = [a for a in node.args if a.keyword is None]
         exprs = [positional[i].value for i in spec.fn_positions if i < len(positional)]
         exprs += [a.value for a in node.args if a.keyword is not None and a.keyword.value in spec.fn_keywords]
         parent = self.ctx.parent
         outer = parent if isinstance(parent, cst.Call) and parent.func is node else None
         for e in exprs:
-            for info in self.ctx.semantic.resolve_functions(e, scope):
+            for info in self.ctx.resolve_functions(e):
                 self._check(node, q, info, outer)
 
     def _check(self, where, q: str, info: FunctionInfo, outer: cst.Call | None) -> None:

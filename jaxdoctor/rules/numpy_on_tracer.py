@@ -9,8 +9,8 @@ import libcst as cst
 
 from jaxdoctor.findings import Applicability, Severity
 from jaxdoctor.rules.tracing import where
-from jaxdoctor.static.kinds import TRACED
 from jaxdoctor.static.rule import LintRule
+from jaxdoctor.static.values import TRACED
 
 NAMES_PATH = Path(__file__).resolve().parent.parent / "data" / "jnp_names.txt"
 
@@ -48,7 +48,7 @@ class NumpyOnTracer(LintRule):
         if info is None:
             return
         semantic = self.ctx.semantic
-        traced = next((a.value for a in node.args if semantic.kind(a.value) >= TRACED), None)
+        traced = next((a.value for a in node.args if semantic.value(a.value) >= TRACED), None)
         if traced is None:
             return
         fix = None

@@ -5,9 +5,9 @@ from __future__ import annotations
 import libcst as cst
 
 from jaxdoctor.findings import Severity
-from jaxdoctor.static.kinds import ARRAY, TRACED
+from jaxdoctor.static.index import FunctionInfo
 from jaxdoctor.static.rule import LintRule
-from jaxdoctor.static.traced import FunctionInfo
+from jaxdoctor.static.values import ARRAY, TRACED
 
 
 def where(info: FunctionInfo | None) -> str:
@@ -32,7 +32,7 @@ class PythonControlFlowOnTracer(LintRule):
     )
 
     def _check(self, test: cst.BaseExpression, keyword: str) -> None:
-        if self.ctx.semantic.kind(test) == ARRAY:
+        if self.ctx.semantic.value(test) == ARRAY and self.ctx.traced_function() is not None:
             self.report(
                 test,
                 f"Python `{keyword}` on traced value `{self.ctx.code(test)}`"
@@ -97,7 +97,7 @@ class TracerConcretization(LintRule):
         semantic = self.ctx.semantic
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value in _METHODS and not node.args:
-            if semantic.kind(func.value) >= TRACED and self.ctx.qualname(func) is None:
+            if semantic.value(func.value) >= TRACED and self.ctx.qualname(func) is None:
                 self._report(node, f"`.{func.attr.value}()`", func.value)
             return
         q = self.ctx.qualname(func)
@@ -109,7 +109,7 @@ class TracerConcretization(LintRule):
         if need is None:
             return
         for arg in node.args:
-            if arg.keyword is None and semantic.kind(arg.value) >= need:
+            if arg.keyword is None and semantic.value(arg.value) >= need:
                 self._report(node, f"`{q.split('.')[-1] if q.startswith('builtins.') else q}()`", arg.value)
                 return
 

@@ -10,7 +10,7 @@ from jaxdoctor.findings import Severity
 from jaxdoctor.rules._syntax import arg, is_none, transform_name
 from jaxdoctor.static.rule import LintRule
 from jaxdoctor.static.syntax import annotation_names
-from jaxdoctor.static.traced import FunctionInfo
+from jaxdoctor.static.index import FunctionInfo
 from jaxdoctor.static.transforms import PARTIALS
 
 #: `equinox.filter_vmap` maps only arrays by default, so it is not listed.
@@ -109,7 +109,7 @@ class VmapAxisOnNonArray(LintRule):
                 # over, not mapped; vmap's axes apply to the parameters after them
                 bound, bound_names = 0, frozenset()
                 if isinstance(fn, cst.Name):  # `sample_fn = partial(f, model, shape)`
-                    value = self.ctx.semantic._lookup_assigned(fn.value, scope)
+                    value = self.ctx.semantic.assigned_value(fn.value, scope, self.ctx.statement())
                     if isinstance(value, cst.Call) and names.qualname(value.func) in PARTIALS:
                         fn = value
                 if isinstance(fn, cst.Call) and names.qualname(fn.func) in PARTIALS:
@@ -117,7 +117,7 @@ class VmapAxisOnNonArray(LintRule):
                     bound_names = frozenset(a.keyword.value for a in fn.args if a.keyword is not None)
                     if any(a.star for a in fn.args):
                         return
-                for info in self.ctx.semantic.resolve_functions(fn, scope):
+                for info in self.ctx.resolve_functions(fn):
                     if not (isinstance(fn, cst.Attribute) or info.is_method):
                         self._check_params(node, q, info, axes, bound=bound, bound_names=bound_names)
             return
@@ -128,7 +128,7 @@ class VmapAxisOnNonArray(LintRule):
             if inner in _VMAPS and not any(a.star for a in node.func.args):
                 target = (inner, arg(node.func, 1, "in_axes"), 0)
         elif q is None:
-            for info in self.ctx.semantic.resolve_functions(node.func, scope):
+            for info in self.ctx.resolve_functions(node.func):
                 if not isinstance(info.node, cst.FunctionDef):
                     continue
                 if any(transform_name(names, d.decorator)[0] == "flax.nnx.split_rngs"

@@ -26,8 +26,8 @@ from jaxdoctor.static.guard import parse_module as guarded_parse
 from jaxdoctor.static.positions import positions as node_positions
 from jaxdoctor.static.rule import FileContext, LintRule, Report
 from jaxdoctor.static.source import SourceError, read_text
+from jaxdoctor.static.model import SemanticModel
 from jaxdoctor.static.suppress import ALL, suppressing, suppressions, unused_directives
-from jaxdoctor.static.traced import SemanticModel
 from jaxdoctor.static.walker import walk
 
 #: Files that never mention these are not parsed (torchfix's MARKER idea).

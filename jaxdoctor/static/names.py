@@ -51,10 +51,13 @@ def _dotted_name(node: cst.BaseExpression) -> str:
 class ImportTable:
     """Aliases bound by `import` statements anywhere in a file (last binding wins)."""
 
-    __slots__ = ("aliases", "shadowed")
+    __slots__ = ("aliases", "shadowed", "overrides")
 
     def __init__(self) -> None:
         self.aliases: dict[str, str] = {}
+        #: uses whose name a local binding shadows (None) or a function-level import rebinds
+        #: (filled by the file index, which knows the scopes)
+        self.overrides: dict[cst.Name, str | None] = {}
         #: names bound by a `def`, `class` or assignment at module level (they shadow builtins).
         self.shadowed: set[str] = set()
 
@@ -88,6 +91,15 @@ class ImportTable:
         if parts is None:
             return None
         head = parts[0]
+        if self.overrides:
+            root = expr
+            while isinstance(root, cst.Attribute):
+                root = root.value
+            if root in self.overrides:
+                base = self.overrides[root]
+                if base is None:
+                    return None
+                return base if len(parts) == 1 else canonical(base + "." + ".".join(parts[1:]))
         base = self.aliases.get(head)
         if base is None:
             if head in _BUILTINS and head not in self.shadowed and len(parts) == 1:

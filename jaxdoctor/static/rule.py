@@ -14,9 +14,11 @@ import libcst as cst
 
 from jaxdoctor.findings import Applicability
 from jaxdoctor.registry import Rule
+from jaxdoctor.static.index import COMPREHENSIONS, Bind, FileIndex, FunctionInfo
+from jaxdoctor.static.model import SemanticModel
 from jaxdoctor.static.names import ImportTable
-from jaxdoctor.static.scopes import ScopeIndex
-from jaxdoctor.static.traced import FunctionInfo, SemanticModel
+
+_SCOPES = (cst.FunctionDef, cst.Lambda, cst.ClassDef, *COMPREHENSIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,17 +52,10 @@ class FileContext:
         self.module = module
         self.semantic = semantic
         self.names: ImportTable = semantic.names
+        self.index: FileIndex = semantic.index
         #: the chain of nodes from the module down to the current node's parent
         self.ancestors: list[cst.CSTNode] = []
         self.reports: list[Report] = []
-        self._scopes: ScopeIndex | None = None
-
-    @property
-    def scopes(self) -> ScopeIndex:
-        """Per-scope binding tables (what a name last held), shared by the rules of this file."""
-        if self._scopes is None:
-            self._scopes = ScopeIndex(self.module)
-        return self._scopes
 
     @property
     def parent(self) -> cst.CSTNode | None:
@@ -73,9 +68,38 @@ class FileContext:
         return None
 
     def scope(self) -> cst.CSTNode:
-        """The innermost scope (function, lambda, class, or the module) around the current node."""
-        found = self.enclosing(cst.FunctionDef, cst.Lambda, cst.ClassDef)
-        return found if found is not None else self.module
+        """The innermost scope (function, lambda, class, comprehension, or the module) around
+        the current node. A decorator is evaluated in the scope around its function."""
+        skip = None
+        for i in range(len(self.ancestors) - 1, -1, -1):
+            node = self.ancestors[i]
+            if node is skip:
+                skip = None
+                continue
+            if isinstance(node, cst.Decorator) and i > 0:
+                skip = self.ancestors[i - 1]
+                continue
+            if isinstance(node, _SCOPES):
+                return node
+        return self.module
+
+    def statement(self, node: cst.CSTNode | None = None) -> cst.CSTNode | None:
+        """The statement around the current node (or `node` itself, when it is one)."""
+        order = self.index.order
+        if node is not None and node in order:
+            return node
+        for anc in reversed(self.ancestors):
+            if anc in order:
+                return anc
+        return None
+
+    def lookup(self, name: str, node: cst.CSTNode | None = None, scope: cst.CSTNode | None = None) -> Bind | None:
+        """The binding of `name` that reaches the current node (or statement `node`)."""
+        return self.index.lookup_at(name, scope if scope is not None else self.scope(), self.statement(node))
+
+    def resolve_functions(self, expr: cst.BaseExpression, node: cst.CSTNode | None = None) -> list[FunctionInfo]:
+        """The functions of this file that `expr` denotes here."""
+        return self.semantic.resolve_functions(expr, self.scope(), self.statement(node))
 
     def function(self) -> FunctionInfo | None:
         """The innermost function (def or lambda) around the current node."""

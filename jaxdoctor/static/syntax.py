@@ -61,7 +61,8 @@ def literal_strs(expr: cst.BaseExpression | None) -> set[str]:
     return set()
 
 
-def annotation_names(param: cst.Param) -> set[str]:
+def annotation_names(param: cst.Param | cst.AnnAssign) -> set[str]:
+    """The names in a parameter's (or an annotated assignment's) annotation."""
     if param.annotation is None:
         return set()
     names: set[str] = set()
@@ -83,7 +84,7 @@ def annotation_names(param: cst.Param) -> set[str]:
     return names
 
 
-def annotated_array(param: cst.Param) -> bool:
+def annotated_array(param: cst.Param | cst.AnnAssign) -> bool:
     return any(n in _ARRAY_ANNOTATIONS for n in annotation_names(param))
 
 
@@ -92,7 +93,13 @@ def annotated_static(param: cst.Param) -> bool:
     return bool(names) and names <= _STATIC_ANNOTATIONS and not annotated_array(param)
 
 
-def never_traced(param: cst.Param) -> bool:
+def scalar_annotation(param: cst.Param | cst.AnnAssign) -> bool:
+    """`int`, `float`, `bool` (alone): a Python scalar, or a traced scalar when traced."""
+    names = annotation_names(param)
+    return bool(names) and names <= {"int", "float", "bool", "complex"}
+
+
+def never_traced(param: cst.Param | cst.AnnAssign) -> bool:
     names = annotation_names(param)
     return bool(names) and names <= _NEVER_TRACED_ANNOTATIONS
 
@@ -119,3 +126,19 @@ def self_attr(expr: cst.BaseExpression, self_name: str = "self") -> str | None:
             and expr.value.value == self_name):
         return expr.attr.value
     return None
+
+
+def annotation_expr(param: cst.Param) -> cst.BaseExpression | None:
+    """The annotation of a parameter, without `Optional[...]`/`X | None` around it."""
+    if param.annotation is None:
+        return None
+    ann = param.annotation.annotation
+    if isinstance(ann, cst.Subscript) and isinstance(ann.value, (cst.Name, cst.Attribute)) and len(ann.slice) == 1:
+        head = ann.value.attr.value if isinstance(ann.value, cst.Attribute) else ann.value.value
+        if head == "Optional" and isinstance(ann.slice[0].slice, cst.Index):
+            return ann.slice[0].slice.value
+    if isinstance(ann, cst.BinaryOperation) and isinstance(ann.operator, cst.BitOr):
+        for side, other in ((ann.left, ann.right), (ann.right, ann.left)):
+            if isinstance(other, cst.Name) and other.value == "None":
+                return side
+    return ann

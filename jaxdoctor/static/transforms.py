@@ -43,6 +43,9 @@ class Transform:
     family: str = "jax"
     #: the keyword naming positions that stay Python values (`nondiff_argnums`)
     static_keyword: str | None = None
+    #: False when the function runs on whatever its callers pass: `custom_jvp`/`custom_vjp`
+    #: functions run on concrete values eagerly and under `grad`, `named_call` is transparent
+    traces: bool = True
 
 
 def _specs() -> dict[str, Transform]:
@@ -62,13 +65,13 @@ def _specs() -> dict[str, Transform]:
         [
             "jax.jit", "jax.pjit", "jax.experimental.pjit.pjit", "flax.nnx.jit", "flax.linen.jit",
             "jax.checkpoint", "jax.remat", "flax.nnx.remat", "flax.linen.remat",
-            "flax.linen.checkpoint", "jax.named_call", "jax.make_jaxpr", "jax.eval_shape",
+            "flax.linen.checkpoint", "jax.make_jaxpr", "jax.eval_shape",
             "jax.linearize", "jax.vjp", "jax.jvp", "flax.nnx.eval_shape", "equinox.filter_eval_shape",
             "jax.shard_map", "jax.experimental.shard_map.shard_map", "flax.nnx.shard_map",
-            "jax.ensure_compile_time_eval",
         ],
         Params.JIT,
     )
+    add(["jax.named_call"], Params.JIT, traces=False)
     add(["jax.vmap", "flax.nnx.vmap", "jax.pmap", "flax.nnx.pmap"], Params.IN_AXES, axes_position=1)
     add(
         [
@@ -84,7 +87,7 @@ def _specs() -> dict[str, Transform]:
          "equinox.filter_vjp"], Params.FIRST)
     # `nondiff_argnums` are Python values: custom_vjp rejects tracers there
     add(["jax.custom_jvp", "jax.custom_vjp", "flax.nnx.custom_vjp"], Params.OPERANDS,
-        static_keyword="nondiff_argnums")
+        static_keyword="nondiff_argnums", traces=False)
     add(["jax.custom_gradient", "jax.lax.associative_scan", "jax.lax.reduce", "jax.lax.custom_root",
          "jax.lax.custom_linear_solve"], Params.OPERANDS)
     add(["jax.lax.scan", "flax.nnx.scan", "jax.lax.map", "flax.nnx.map", "equinox.internal.scan"],
