@@ -17,7 +17,10 @@ process tree) and peak memory (the largest sum of RSS over the process tree, sam
   on the whole corpus each takes minutes; jaxdoctor is timed on that subset too, for their
   ratio), `jaxlint check`. A peer that exits with a traceback is reported as crashed.
 
-Usage: python bench/run.py [--rounds N] [--jobs N] [--skip-slow]
+- server: re-lint latency of an edited 1,000-line file inside `jaxdoctor server` (a real
+  server process and LSP client; see `bench/server_latency.py`).
+
+Usage: python bench/run.py [--rounds N] [--jobs N] [--skip-slow] [--server-only] [--edits N]
 """
 
 from __future__ import annotations
@@ -144,7 +147,12 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=None, help="jaxdoctor --jobs (default: all cores)")
     ap.add_argument("--skip-slow", action="store_true", help="skip fixit and pylint")
+    ap.add_argument("--server-only", action="store_true", help="only the language server's re-lint latency")
+    ap.add_argument("--edits", type=int, default=40, help="edits sent to the language server")
     args = ap.parse_args()
+    if args.server_only:
+        print(_server_latency(args.edits))
+        return 0
 
     installed = [package_dir(p) for p in PACKAGES]
     tmp = Path(tempfile.mkdtemp(prefix="jaxdoctor-bench-"))
@@ -251,7 +259,18 @@ def main() -> int:
     print(f"  {'jaxdoctor peak memory (target <= 300 MB)':40s} {peak:6.0f} MB")
     print("\nload average after: " + ", ".join(f"{x:.2f}" for x in load_after)
           + f"  ({os.cpu_count()} cores; above {os.cpu_count()} other processes competed for the CPU)")
+    print("\n" + _server_latency(args.edits))
     return 0
+
+
+def _server_latency(edits: int) -> str:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    try:
+        import server_latency
+    except ImportError as e:  # pragma: no cover - pygls missing
+        return f"server: n/a ({e}; pip install 'jaxdoctor[server]')"
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return server_latency.report(edits) + f"; load average before: {load}"
 
 
 if __name__ == "__main__":

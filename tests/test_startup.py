@@ -1,4 +1,5 @@
-"""`jaxdoctor lint` never imports jax (the pre-commit hook's environment does not have it)."""
+"""`jaxdoctor lint` never imports jax (the pre-commit hook's environment does not have it), nor the
+language server's pygls/lsprotocol (the optional `server` extra)."""
 
 from __future__ import annotations
 
@@ -16,5 +17,7 @@ def test_lint_does_not_import_jax(tmp_path: Path) -> None:
     assert "JD101" in proc.stdout
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
     assert "libcst" in imported  # the check sees real imports
-    leaked = sorted(m for m in imported if m.split(".")[0] in ("jax", "jaxlib", "flax", "equinox", "optax"))
+    leaked = sorted(m for m in imported if m.split(".")[0] in ("jax", "jaxlib", "flax", "equinox", "optax",
+                                                                "pygls", "lsprotocol")
+                    or m == "jaxdoctor.lsp" or m.startswith("jaxdoctor.lsp."))
     assert not leaked, leaked

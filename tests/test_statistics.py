@@ -40,7 +40,7 @@ def test_counts_sorted_by_count_then_code():
         "3\tJD104\t[*] inplace-array-update",
         "2\tJD101\t    python-control-flow-on-tracer",
         "1\tJD110\t    prng-key-reuse",
-        "Found 6 problems (1 fixable with `--fix`).",
+        "Found 6 problems (1 fixable with `--fix`, 1 more with `--unsafe-fixes`).",
     ]
 
 

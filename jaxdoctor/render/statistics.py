@@ -14,6 +14,7 @@ from collections import Counter
 from typing import Any, TextIO
 
 from jaxdoctor.findings import Applicability, Finding
+from jaxdoctor.render.summary import fixable_phrase
 
 
 def statistics(findings: list[Finding]) -> list[dict[str, Any]]:
@@ -50,8 +51,4 @@ def render_statistics(findings: list[Finding], out: TextIO, *, fmt: str = "text"
         marker = "[*] " if r["fixable"] else "[-] " if r["unsafe_fixable"] else ("    " if any_fix else "")
         out.write(f"{r['count']:>{width}}\t{r['code']:<{code_width}}\t{marker}{r['name']}\n")
     total = sum(r["count"] for r in rows)
-    fixable = sum(r["fixable"] for r in rows)
-    line = f"Found {total} problem{'s' if total != 1 else ''}"
-    if fixable:
-        line += f" ({fixable} fixable with `--fix`)"
-    out.write(line + ".\n")
+    out.write(f"Found {total} problem{'s' if total != 1 else ''}{fixable_phrase(findings)}.\n")

@@ -12,26 +12,67 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from jaxdoctor.findings import Finding, Severity
+from jaxdoctor.findings import Applicability, Finding, Severity
+from jaxdoctor.render.summary import fixable_phrase
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
 
 
-def _source_line(f: Finding, sources: dict[str, list[str]] | None) -> str | None:
-    """The finding's line: from `sources` (keyed by path, or `path:cell N` for a notebook cell),
-    else from the file (a notebook's cell is read from the `.ipynb`: linecache can't see it)."""
+def _lines(f: Finding, sources: dict[str, list[str]] | None) -> list[str] | None:
+    """The lines of the finding's file: from `sources` (keyed by path, or `path:cell N` for a
+    notebook cell), else from the file (a notebook's cell is read from the `.ipynb`: linecache
+    can't see it)."""
     key = f.path if f.cell is None else f"{f.path}:cell {f.cell}"
-    lines: list[str] | None = None
     if sources is not None and key in sources:
-        lines = sources[key]
-    elif f.cell is not None:
+        return sources[key]
+    if f.cell is not None:
         from jaxdoctor.static.notebook import cell_lines
 
-        lines = cell_lines(f.path, f.cell)
-    if lines is not None:
-        return lines[f.line - 1] if 0 < f.line <= len(lines) else None
-    line = linecache.getline(f.path, f.line)
-    return line.rstrip("\r\n") if line else None
+        return cell_lines(f.path, f.cell)
+    lines = linecache.getlines(f.path)
+    return [line.rstrip("\r\n") for line in lines] if lines else None
+
+
+def _source_line(f: Finding, sources: dict[str, list[str]] | None) -> str | None:
+    lines = _lines(f, sources)
+    if lines is None:
+        return None
+    return lines[f.line - 1] if 0 < f.line <= len(lines) else None
+
+
+def fix_preview(f: Finding, lines: list[str] | None) -> tuple[int, list[str], list[str]] | None:
+    """(first line, old lines, new lines) of the text the finding's fix changes, or None."""
+    if f.fix is None or not f.fix.edits or lines is None:
+        return None
+    first = min(e.line for e in f.fix.edits)
+    last = max(e.end_line for e in f.fix.edits)
+    if first < 1 or last > len(lines):
+        return None
+    old = lines[first - 1 : last]
+    starts = [0]
+    for line in old:
+        starts.append(starts[-1] + len(line) + 1)
+    text = "\n".join(old)
+    spans = []
+    for e in f.fix.edits:
+        begin = starts[e.line - first] + e.column - 1
+        end = starts[e.end_line - first] + e.end_column - 1
+        if not 0 <= begin <= end <= len(text):
+            return None
+        spans.append((begin, end, e.content))
+    spans.sort()
+    out, pos = [], 0
+    for begin, end, content in spans:
+        if begin < pos:
+            return None
+        out.append(text[pos:begin])
+        out.append(content)
+        pos = end
+    out.append(text[pos:])
+    new = "".join(out).split("\n")
+    if new == [""] and old != [""]:
+        new = []
+    return first, old, new
 
 
 def render_text(
@@ -41,6 +82,7 @@ def render_text(
     summary: bool = True,
     sources: dict[str, list[str]] | None = None,
     files: int | None = None,
+    show_fixes: bool = False,
     **_options,
 ) -> None:
     console = Console(file=out, highlight=False, soft_wrap=True, emoji=False)
@@ -72,16 +114,29 @@ def render_text(
         if f.fix_title:
             applicable = f" ({f.fix.applicability.value} fix available)" if f.fix else ""
             console.print(f"{' ' * len(str(f.line))} [blue]=[/] [green]help[/]: {escape(f.fix_title)}{applicable}")
+        if show_fixes:
+            _print_preview(console, f, sources)
         console.print()
     if summary:
         if findings:
             n = len(findings)
-            fixable = sum(1 for f in findings if f.fix is not None)
-            msg = f"Found {n} problem{'s' if n != 1 else ''}"
-            if fixable:
-                msg += f" ({fixable} fixable with `--fix`"
-                msg += ")"
-            console.print(f"[bold]{msg}.[/]")
+            msg = f"Found {n} problem{'s' if n != 1 else ''}{fixable_phrase(findings)}"
+            console.print(f"[bold]{escape(msg)}.[/]")
         else:
             checked = f" in {files} file{'s' if files != 1 else ''}" if files is not None else ""
             console.print(f"[bold green]All checks passed{checked}.[/]")
+
+
+def _print_preview(console: Console, f: Finding, sources: dict[str, list[str]] | None) -> None:
+    """`--show-fixes`: the lines the fix changes, as `-` old / `+` new."""
+    preview = fix_preview(f, _lines(f, sources)) if f.fix is not None else None
+    if preview is None:
+        return
+    first, old, new = preview
+    width = len(str(first + max(len(old), len(new))))
+    label = "fix" if f.fix is None or f.fix.applicability is Applicability.SAFE else "unsafe fix"
+    console.print(f"{' ' * width} [blue]|[/] [dim]{label}:[/]")
+    for i, line in enumerate(old):
+        console.print(f"[blue]{first + i:>{width}}[/] [red]-[/] [red]{escape(line.expandtabs(4))}[/]")
+    for i, line in enumerate(new):
+        console.print(f"[blue]{first + i:>{width}}[/] [green]+[/] [green]{escape(line.expandtabs(4))}[/]")

@@ -19,6 +19,7 @@ from jaxdoctor.rules import (  # noqa: F401
     parse,  # noqa: F401
     random,  # noqa: F401
     side_effects,  # noqa: F401
+    suppressions,  # noqa: F401
     timing,  # noqa: F401
     trace_runtime,  # noqa: F401
     tracing,  # noqa: F401

@@ -6,6 +6,10 @@ import fnmatch
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
+
+#: directory → (exclude globs, the directory they are relative to): per-file configuration
+ExcludeFor = Callable[[Path], "tuple[list[str], Path]"]
 
 SUFFIXES = (".py", ".pyi", ".ipynb")
 SKIP_DIRS = frozenset(
@@ -33,27 +37,45 @@ def display_path(path: Path) -> str:
     return str(path) if rel.startswith("..") else rel
 
 
-def _matches(patterns: list[str], rel: str, name: str) -> bool:
+def _matches(patterns: list[str], rel: str, name: str, absolute: str = "") -> bool:
     return any(fnmatch.fnmatchcase(rel, p) or fnmatch.fnmatchcase(name, p)
-               or fnmatch.fnmatchcase(rel, p.rstrip("/") + "/*") for p in patterns)
+               or fnmatch.fnmatchcase(rel, p.rstrip("/") + "/*")
+               or (absolute and os.path.isabs(p) and (fnmatch.fnmatchcase(absolute, p)
+                                                      or fnmatch.fnmatchcase(absolute, p.rstrip("/") + "/*")))
+               for p in patterns)
 
 
-def discover(paths: list[str], exclude: list[str], root: Path) -> list[Candidate]:
+def discover(paths: list[str], exclude: list[str], root: Path, *,
+             exclude_for: ExcludeFor | None = None) -> list[Candidate]:
     """Files under `paths`, sorted; directories are walked, `exclude` globs are applied
-    (relative to `root`, the config's directory). Missing paths are returned too: the engine
-    reports them as unreadable rather than dropping them silently."""
+    (relative to `root`, the config's directory). With `exclude_for`, each directory's globs and
+    their root come from the configuration that governs it instead. Missing paths are returned
+    too: the engine reports them as unreadable rather than dropping them silently."""
     out: dict[Path, Candidate] = {}
     root = root.resolve()
 
-    def rel(p: Path) -> str:
+    def rules(directory: Path) -> tuple[list[str], Path]:
+        if exclude_for is None:
+            return exclude, root
+        return exclude_for(directory)
+
+    def excluded(p: Path, directory: Path) -> bool:
+        patterns, base = rules(directory)
+        if not patterns:
+            return False
         try:
-            return p.resolve().relative_to(root).as_posix()
-        except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
-            return p.as_posix()
+            resolved = p.resolve()
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
+            resolved = p
+        try:
+            rel = resolved.relative_to(base).as_posix()
+        except ValueError:
+            rel = p.as_posix()
+        return _matches(patterns, rel, p.name, resolved.as_posix())
 
     for raw in paths:
         start = Path(raw)
-        if _matches(exclude, rel(start), start.name) and raw not in (".", ""):
+        if raw not in (".", "") and excluded(start, start.parent):
             continue
         if start.is_dir():
             for dirpath, dirnames, filenames in os.walk(start, followlinks=False, onerror=None):
@@ -63,7 +85,7 @@ def discover(paths: list[str], exclude: list[str], root: Path) -> list[Candidate
                     sub = d / name
                     if name in SKIP_DIRS or name.endswith(".egg-info"):
                         continue
-                    if (sub / "pyvenv.cfg").exists() or _matches(exclude, rel(sub), name):
+                    if (sub / "pyvenv.cfg").exists() or excluded(sub, d):
                         continue
                     keep.append(name)
                 dirnames[:] = sorted(keep)
@@ -71,7 +93,7 @@ def discover(paths: list[str], exclude: list[str], root: Path) -> list[Candidate
                     if not name.endswith(SUFFIXES):
                         continue
                     f = d / name
-                    if _matches(exclude, rel(f), name):
+                    if excluded(f, d):
                         continue
                     out.setdefault(f, Candidate(f, display_path(f), explicit=False))
                 # a directory named like a source file (x.py/) is a directory: walked, not read

@@ -26,14 +26,15 @@ from jaxdoctor.static.guard import parse_module as guarded_parse
 from jaxdoctor.static.positions import positions as node_positions
 from jaxdoctor.static.rule import FileContext, LintRule, Report
 from jaxdoctor.static.source import SourceError, read_text
-from jaxdoctor.static.suppress import is_suppressed, suppressions
 from jaxdoctor.static.model import SemanticModel
+from jaxdoctor.static.suppress import ALL, suppressing, suppressions, unused_directives
 from jaxdoctor.static.walker import walk
 
 #: Files that never mention these are not parsed (torchfix's MARKER idea).
 GATE = re.compile(r"\b(?:jax|flax|equinox)\b")
 
 PARSE_ERROR = "JD001"
+UNUSED_SUPPRESSION = "JD002"
 
 
 def static_rules(codes: Iterable[str]) -> list[type[LintRule]]:
@@ -79,8 +80,10 @@ def lint_source(source: str, path: str, rules: list[type[LintRule]],
                 options: Mapping[str, str] | None = None) -> FileResult:
     """Lint Python source text. `path` is only used in findings; `options` reach rules as
     `ctx.options` (see `jaxdoctor.static.options.run_options`)."""
+    want_unused = any(r.code == UNUSED_SUPPRESSION for r in rules)
     if not GATE.search(source):
-        return FileResult()
+        # no rule runs on this file, so any suppression of an enabled code suppresses nothing
+        return FileResult(_unused_suppressions(source, path, rules, set()) if want_unused else [])
     try:
         module = guarded_parse(source)
     except cst.ParserSyntaxError as e:
@@ -92,7 +95,10 @@ def lint_source(source: str, path: str, rules: list[type[LintRule]],
     except Exception as e:  # libcst can raise other errors on exotic input
         return FileResult([parse_error(path, f"cannot parse: {type(e).__name__}: {e}")])
     try:
-        return FileResult(_check(source, path, module, rules, options), parsed=True)
+        findings, used = _check(source, path, module, rules, options)
+        if want_unused:
+            findings += _unused_suppressions(source, path, rules, used)
+        return FileResult(findings, parsed=True)
     except RecursionError:
         return FileResult([parse_error(path, "too deeply nested to analyse")], parsed=True)
 
@@ -115,7 +121,8 @@ def _syntax_error(path: str, source: str, error: cst.ParserSyntaxError) -> Findi
 
 
 def _check(source: str, path: str, module: cst.Module, rule_classes: list[type[LintRule]],
-           options: Mapping[str, str] | None = None) -> list[Finding]:
+           options: Mapping[str, str] | None = None) -> tuple[list[Finding], set[tuple[int, str]]]:
+    """The findings of one walk, and the (line, code) suppressions that silenced some."""
     semantic = SemanticModel(module)
     modules = set(semantic.names.aliases.values())
     active = [
@@ -123,7 +130,7 @@ def _check(source: str, path: str, module: cst.Module, rule_classes: list[type[L
         if not cls.requires or any(m == r or m.startswith(r + ".") for m in modules for r in cls.requires)
     ]
     if not active:
-        return []
+        return [], set()
     ctx = FileContext(path, source, module, semantic, options)
     enter: dict[type, list] = {}
     leave: dict[type, list] = {}
@@ -133,7 +140,7 @@ def _check(source: str, path: str, module: cst.Module, rule_classes: list[type[L
             (leave if leaving else enter).setdefault(node_cls, []).append(getattr(rule, attr))
     walk(module, enter, leave, ctx.ancestors)
     if not ctx.reports:
-        return []
+        return [], set()
     return _to_findings(ctx)
 
 
@@ -145,11 +152,12 @@ def _report_nodes(reports: list[Report]) -> Iterable[cst.CSTNode]:
                 yield old
 
 
-def _to_findings(ctx: FileContext) -> list[Finding]:
+def _to_findings(ctx: FileContext) -> tuple[list[Finding], set[tuple[int, str]]]:
     # positions of the reported nodes (and the nodes their fixes replace) only: see positions.py
     positions = node_positions(ctx.module, _report_nodes(ctx.reports))
     table = suppressions(ctx.source)
     out: list[Finding] = []
+    used: set[tuple[int, str]] = set()
     seen: set[tuple] = set()
     for report in ctx.reports:
         rng = positions.get(report.node)
@@ -158,7 +166,9 @@ def _to_findings(ctx: FileContext) -> list[Finding]:
         line, col = rng.start.line, rng.start.column + 1
         end_line, end_col = rng.end.line, rng.end.column + 1
         code = report.rule.code
-        if is_suppressed(table, code, line, end_line):
+        silenced = suppressing(table, code, line, end_line) if table else []
+        if silenced:
+            used.update(silenced)
             continue
         key = (code, line, col, report.message)
         if key in seen:
@@ -172,6 +182,45 @@ def _to_findings(ctx: FileContext) -> list[Finding]:
                 fix=_to_fix(ctx, report, positions), origin=Origin.STATIC,
             )
         )
+    return out, used
+
+
+def _unused_suppressions(source: str, path: str, rules: list[type[LintRule]],
+                         used: set[tuple[int, str]]) -> list[Finding]:
+    """JD002 for each suppression comment that silenced nothing (or names unknown codes), with a
+    safe fix that takes the unused codes out (the whole comment when none is left)."""
+    enabled = frozenset(r.code for r in rules)
+    found = unused_directives(source, used, enabled, frozenset(registry.all_rules()))
+    if not found:
+        return []
+    rule = registry.all_rules()[UNUSED_SUPPRESSION]
+    lines = source.splitlines()
+    out = []
+    for u in found:
+        d = u.directive
+        text = lines[d.line - 1] if d.line <= len(lines) else ""
+        start = d.comment_start
+        if not u.replacement:  # the whole comment goes, with the blanks before it
+            while start > 0 and text[start - 1] in " \t":
+                start -= 1
+        spelled = text[d.start:d.end]
+        parts = []
+        if u.unused == (ALL,):
+            parts.append(f"`{spelled}` suppresses nothing: no finding on this line")
+        elif u.unused:
+            codes = ", ".join(f"`{c}`" for c in u.unused)
+            parts.append(f"`{spelled}` suppresses nothing: no {codes} finding on this line")
+        if u.unknown:
+            codes = ", ".join(f"`{c}`" for c in u.unknown)
+            what = "unknown rule code" + ("s" if len(u.unknown) > 1 else "")
+            parts.append(f"and names {what} {codes}" if parts else f"`{spelled}` names {what} {codes}")
+        fix = Fix(rule.fix_title or "", rule.fix_applicability,
+                  (Edit(d.line, start + 1, d.line, d.comment_end + 1, u.replacement),))
+        out.append(Finding(
+            code=UNUSED_SUPPRESSION, name=rule.name, severity=rule.severity, message=" ".join(parts),
+            path=path, line=d.line, column=d.start + 1, end_line=d.line, end_column=d.end + 1,
+            fix_title=rule.fix_title, fix=fix, origin=Origin.STATIC,
+        ))
     return out
 
 
@@ -218,8 +267,22 @@ def check_file(candidate: Candidate, codes: frozenset[str],
     return result
 
 
+def check_text(text: str, display: str, codes: frozenset[str],
+               options: Mapping[str, str] | None = None, *, notebook: bool = False) -> FileResult:
+    """Lint text that is not (or not yet) on disk: stdin, an editor's buffer. `notebook`: the
+    text is a notebook's JSON."""
+    if notebook:
+        from jaxdoctor.static.notebook import lint_notebook_text
+
+        result = lint_notebook_text(text, display, static_rules(codes), codes, options)
+    else:
+        result = lint_source(text, display, static_rules(codes), options)
+    result.findings = [f for f in result.findings if f.code in codes]
+    return result
+
+
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: f.sort_key)
 
 
-__all__ = ["check_file", "lint_source", "codes_for", "static_rules", "sort_findings", "Severity"]
+__all__ = ["check_file", "check_text", "lint_source", "codes_for", "static_rules", "sort_findings", "Severity"]

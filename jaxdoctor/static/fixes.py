@@ -16,6 +16,7 @@ import itertools
 import os
 import re
 import tokenize
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -137,6 +138,7 @@ class FixResult:
     applied: int = 0  # fixes applied
     findings: list[Finding] = field(default_factory=list)  # what remains after fixing
     rounds: int = 0
+    fixed_codes: Counter = field(default_factory=Counter)  # rule code → fixes applied
 
 
 def fix_source(source: str, path: str, rules: list[type[LintRule]], *, unsafe: bool = False,
@@ -145,10 +147,12 @@ def fix_source(source: str, path: str, rules: list[type[LintRule]], *, unsafe: b
     parse with libcst (a fix that breaks the file is dropped)."""
     text = source
     applied = 0
+    fixed: Counter = Counter()
     rejected: set[tuple] = set()
     rounds = 0
     findings = lint_source(text, path, rules, options).findings
     while rounds < max_rounds:
+        code_of = {id(f.fix): f.code for f in findings if f.fix is not None}
         fixes = [
             fx for fx in choose_fixes(findings, unsafe)
             if (fx.title, fx.edits) not in rejected
@@ -174,9 +178,32 @@ def fix_source(source: str, path: str, rules: list[type[LintRule]], *, unsafe: b
         if candidate == text:
             break
         applied += len(fixes)
+        fixed.update(code_of.get(id(fx), "?") for fx in fixes)
         text = candidate
         findings = lint_source(text, path, rules, options).findings
-    return FixResult(text, applied, findings, rounds)
+    return FixResult(text, applied, findings, rounds, fixed)
+
+
+def fix_text(text: str, display: str, codes: frozenset[str], *, unsafe: bool = False,
+             options: Mapping[str, str] | None = None, notebook: bool = False) -> FixResult:
+    """`fix_source` for text that is not on disk (stdin, an editor's buffer); `notebook`: the
+    text is a notebook's JSON (only the changed cells' sources change)."""
+    if notebook:
+        from jaxdoctor.static.notebook import NotebookError, fix_notebook_text, parse_notebook
+
+        try:
+            parse_notebook(text)
+        except NotebookError:
+            from jaxdoctor.static.engine import check_text
+
+            return FixResult(text, 0, check_text(text, display, codes, options, notebook=True).findings)
+        counts: Counter = Counter()
+        new, applied, findings = fix_notebook_text(text, display, static_rules(codes), codes,
+                                                   unsafe=unsafe, options=options, counts=counts)
+        return FixResult(new, applied, [f for f in findings if f.code in codes], 0, counts)
+    result = fix_source(text, display, static_rules(codes), unsafe=unsafe, options=options)
+    result.findings = [f for f in result.findings if f.code in codes]
+    return result
 
 
 def _apply_fixes(text: str, fixes: list[Fix]) -> str | None:
@@ -197,6 +224,7 @@ class FileFix:
     applied: int = 0
     findings: list[Finding] = field(default_factory=list)
     written: bool = False
+    fixed_codes: Counter = field(default_factory=Counter)  # rule code → fixes applied
 
     @property
     def changed(self) -> bool:
@@ -257,6 +285,7 @@ def fix_file(candidate: Candidate, codes: frozenset[str], *, unsafe: bool = Fals
     out.original = text
     out.fixed = result.source
     out.applied = result.applied
+    out.fixed_codes = result.fixed_codes
     out.findings = [f for f in result.findings if f.code in codes]
     if out.changed and write:
         if not parses(result.source):  # fix_source guarantees this; never write a broken file
@@ -291,59 +320,33 @@ class FixRun:
 def fix_paths(paths: list[str], settings, codes: frozenset[str],
               per_file_ignores: dict[str, frozenset[str]], *, unsafe: bool = False,
               write: bool = True, jobs: int | None = None) -> FixRun:
-    """`--fix` (write=True) or `--diff` (write=False) over files and directories."""
-    from concurrent.futures import ProcessPoolExecutor
-
+    """`--fix` (write=True) or `--diff` (write=False) over files and directories, with one
+    configuration for all of them (see `fix_files` for per-file)."""
     from jaxdoctor.static.discovery import discover
     from jaxdoctor.static.engine import codes_for
     from jaxdoctor.static.options import run_options
-    from jaxdoctor.static.runner import PARALLEL_THRESHOLD
+    from jaxdoctor.static.plan import FilePlan
 
     candidates = discover(paths, settings.exclude + settings.extend_exclude, settings.root)
     options = run_options(settings)
-    work = [(c, codes_for(c.display, codes, per_file_ignores), unsafe, write, options)
-            for c in candidates]
-    jobs = jobs or settings.jobs or os.cpu_count() or 1
+    plans = [FilePlan(c, codes_for(c.display, codes, per_file_ignores), options) for c in candidates]
+    return fix_files(plans, unsafe=unsafe, write=write, jobs=jobs or settings.jobs)
+
+
+def fix_files(plans, *, unsafe: bool = False, write: bool = True, jobs: int | None = None) -> FixRun:
+    """Fix each planned file with its own codes and options."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from jaxdoctor.static.runner import PARALLEL_THRESHOLD
+
+    work = [(p.candidate, p.codes, unsafe, write, dict(p.options)) for p in plans]
+    jobs = jobs or os.cpu_count() or 1
     if jobs > 1 and len(work) >= PARALLEL_THRESHOLD:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             files = list(pool.map(_fix_work, work, chunksize=max(1, len(work) // (jobs * 8))))
     else:
         files = [_fix_work(w) for w in work]
     return FixRun(files)
-
-
-def run_fix_command(paths: list[str], settings, codes: frozenset[str],
-                    per_file_ignores: dict[str, frozenset[str]], *, jobs: int | None, diff: bool,
-                    unsafe: bool, output_format: str, quiet: bool, exit_zero: bool) -> int:
-    """`lint --fix` / `lint --diff`: returns the exit status.
-
-    `--diff` prints the unified diff only (like ruff): 1 when there would be changes, else 0.
-    `--fix` writes the fixed files, then renders the findings that remain (status from those).
-    """
-    import sys
-
-    from jaxdoctor.render import render
-
-    run = fix_paths(paths, settings, codes, per_file_ignores, unsafe=unsafe, write=not diff, jobs=jobs)
-    changed = run.changed
-    if diff:
-        for ff in changed:
-            sys.stdout.write(ff.diff())
-        if not quiet:
-            n = run.applied
-            sys.stderr.write(
-                f"Would fix {n} finding{'s' if n != 1 else ''} in {len(changed)} "
-                f"file{'s' if len(changed) != 1 else ''}.\n" if n else "No fixes available.\n"
-            )
-        return 0 if exit_zero or not changed else 1
-    findings = run.findings
-    render(output_format, findings, sys.stdout, summary=not quiet, files=len(run.files))
-    if not quiet and run.applied:
-        sys.stderr.write(
-            f"Fixed {run.applied} finding{'s' if run.applied != 1 else ''} in {len(changed)} "
-            f"file{'s' if len(changed) != 1 else ''}.\n"
-        )
-    return 0 if exit_zero or not findings else 1
 
 
 __all__ = [
@@ -357,6 +360,7 @@ __all__ = [
     "encode_like",
     "fix_file",
     "fix_paths",
+    "fix_files",
     "fix_source",
-    "run_fix_command",
+    "fix_text",
 ]

@@ -534,9 +534,10 @@ def file_position(path: str, cell: int, line: int, column: int) -> tuple[int, in
 
 def fix_notebook_text(text: str, path: str, rules: list, codes: frozenset[str], *,
                       unsafe: bool = False, max_rounds: int | None = None,
-                      options: Mapping[str, str] | None = None):
+                      options: Mapping[str, str] | None = None, counts: Any = None):
     """The notebook version of `fixes.fix_source`: lint, apply the chosen fixes cell by cell,
-    re-lint, until nothing is left to fix. Returns (new text, fixes applied, remaining findings).
+    re-lint, until nothing is left to fix. Returns (new text, fixes applied, remaining findings);
+    `counts` (a `Counter`), when given, is told the rule code of each fix applied.
     A fix that would leave its cell unparsable is dropped."""
     from jaxdoctor.static import fixes
 
@@ -559,6 +560,8 @@ def fix_notebook_text(text: str, path: str, rules: list, codes: frozenset[str], 
             break
         rounds_left -= 1
         new, count = text, 0
+        code_of = {id(f.fix): f.code for f in findings if f.fix is not None}
+        done: list[Fix] = []
         for cell, fxs in sorted(chosen.items()):
             # cells are independent: each cell's fixes apply to that cell's text from this round
             good: list[Fix] = []
@@ -572,9 +575,12 @@ def fix_notebook_text(text: str, path: str, rules: list, codes: frozenset[str], 
             if good:
                 new = apply_cell_edits(new, {cell: [e for g in good for e in g.edits]}, fixes.apply_edits)
                 count += len(good)
+                done.extend(good)
         if new == text:
             break
         applied += count
+        if counts is not None:
+            counts.update(code_of.get(id(fx), "?") for fx in done)
         text = new
         findings = lint_notebook_text(text, path, rules, codes, options).findings
     return text, applied, findings
@@ -595,7 +601,8 @@ def fix_notebook(candidate, codes: frozenset[str], *, unsafe: bool = False, writ
         out.findings = check_file(candidate, codes, options).findings
         return out
     fixed, applied, findings = fix_notebook_text(
-        text, candidate.display, static_rules(codes), codes, unsafe=unsafe, options=options
+        text, candidate.display, static_rules(codes), codes, unsafe=unsafe, options=options,
+        counts=out.fixed_codes,
     )
     out.original = text
     out.fixed = fixed

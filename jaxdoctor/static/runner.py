@@ -51,11 +51,10 @@ class LintRun:
 class _Task:
     candidate: Candidate
     codes: frozenset[str]
+    options: dict[str, str] = field(default_factory=dict)
     digest: str | None = None  # SHA-256 of the bytes hashed for the cache key
     key: str | None = None  # cache key, when cached
     size: int = 0
-    #: the run's options plus what the project around the file says (`static/project.py`)
-    options: dict[str, str] = field(default_factory=dict)
 
 
 def _work(args: tuple[Candidate, frozenset[str], dict[str, str], str | None]):
@@ -90,7 +89,7 @@ def _crashed(task: _Task):
                                    "cannot parse: the parser crashed on this file (worker process died)")]), False
 
 
-def _run_pool(tasks: list[_Task], options: dict[str, str], jobs: int, done: Callable) -> None:
+def _run_pool(tasks: list[_Task], jobs: int, done: Callable) -> None:
     """Lint `tasks` in worker processes, calling done(task, (result, unchanged)) for each."""
     pending = {id(t): t for t in tasks}
     try:
@@ -127,14 +126,29 @@ def lint_paths(
     cache: "Cache | None" = None,  # noqa: F821 - jaxdoctor.static.cache.Cache
     progress: Progress | None = None,
 ) -> LintRun:
-    from jaxdoctor.static.engine import codes_for, sort_findings
+    """Lint `paths` with one configuration for all of them (see `lint_files` for per-file)."""
+    from jaxdoctor.static.engine import codes_for
+    from jaxdoctor.static.plan import FilePlan
 
     candidates = discover(paths, settings.exclude + settings.extend_exclude, settings.root)
-    options = run_options(settings)  # part of any per-file cache key, like `codes`
-    tasks = [_Task(c, codes_for(c.display, codes, per_file_ignores)) for c in candidates]
-    for task in tasks:
-        task.options = {**options, **file_options(task.candidate.path)}
-    jobs = jobs or settings.jobs or os.cpu_count() or 1
+    options = run_options(settings)
+    plans = [FilePlan(c, codes_for(c.display, codes, per_file_ignores), options) for c in candidates]
+    return lint_files(plans, jobs or settings.jobs, cache=cache, progress=progress)
+
+
+def lint_files(
+    plans: "list[FilePlan]",  # noqa: F821 - jaxdoctor.static.plan.FilePlan
+    jobs: int | None = None,
+    *,
+    cache: "Cache | None" = None,  # noqa: F821 - jaxdoctor.static.cache.Cache
+    progress: Progress | None = None,
+) -> LintRun:
+    """Lint each planned file with its own codes and options (part of its cache key)."""
+    from jaxdoctor.static.engine import sort_findings
+
+    # the plan's options plus what the project around the file says (`static/project.py`)
+    tasks = [_Task(p.candidate, p.codes, {**p.options, **file_options(p.candidate.path)}) for p in plans]
+    jobs = jobs or os.cpu_count() or 1
     run = LintRun(files=len(tasks))
     total, finished = len(tasks), 0
 
@@ -180,7 +194,7 @@ def lint_paths(
 
     if jobs > 1 and len(todo) >= PARALLEL_THRESHOLD:
         todo.sort(key=lambda t: -t.size)  # longest first: better balance across workers
-        _run_pool(todo, options, jobs, done)
+        _run_pool(todo, jobs, done)
     else:
         for task in todo:
             done(task, _work((task.candidate, task.codes, task.options, task.digest)))
