@@ -473,6 +473,9 @@ class LoopInvariantCarry(LintRule):
         init = arg(node, init_pos, init_kw)
         if expr is None or init is None:
             return
+        here = self.ctx.function()
+        if here is None or not here.batched:
+            return  # only under `vmap` does an invariant carry cost: it becomes batched
         found = resolve_bound(self.ctx.semantic, expr, self.ctx.scope(), self.ctx.statement())
         if found is None:
             return
@@ -531,8 +534,8 @@ class LoopInvariantCarry(LintRule):
             self.report(
                 target,
                 f"`{label}` is returned unchanged by the body {_fn_label(info)} of `{_short(q)}` "
-                f"(carry element {k}): a loop-invariant value threaded through the carry is "
-                "copied every iteration, and once per batch element when the carry is batched",
+                f"(carry element {k}) in `{here.name}`, which runs under `vmap`: a loop-invariant "
+                "value threaded through the carry is batched with it, one copy per batch element",
             )
 
     def _same(self, e: cst.BaseExpression, k: int, name: str | None, carry: str, counts) -> bool:

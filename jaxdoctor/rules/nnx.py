@@ -11,6 +11,7 @@ from jaxdoctor.findings import Severity
 from jaxdoctor.rules._syntax import arg, own_nodes, returns, transform_name
 from jaxdoctor.rules.vmap import axes_for
 from jaxdoctor.static.rule import LintRule
+from jaxdoctor.static.walker import iter_tree
 from jaxdoctor.static.syntax import annotation_names
 from jaxdoctor.static.index import ASSIGN, FunctionInfo
 
@@ -187,6 +188,11 @@ _RAW = frozenset({"jax.jit", "jax.vmap", "jax.grad", "jax.value_and_grad", "jax.
                   "jax.jacfwd", "jax.jacrev", "jax.hessian"})
 
 
+#: NNX layers and variables whose state a call changes
+_STATEFUL_LAYERS = frozenset({"BatchNorm", "Dropout", "Rngs", "RngStream", "BatchStat", "Cache",
+                              "Intermediate", "Perturbation"})
+
+
 class RawTransformOnNnxModule(LintRule):
     code = "JD211"
     name = "raw-transform-on-nnx-module"
@@ -197,6 +203,10 @@ class RawTransformOnNnxModule(LintRule):
         "`nnx.split(model)` state in and `nnx.merge` it inside"
     )
     requires = ("flax.nnx",)
+
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx)
+        self._hijax: bool | None = None
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         info = self.ctx.semantic.function(node)
@@ -236,8 +246,10 @@ class RawTransformOnNnxModule(LintRule):
             if cls is None:
                 continue
             use = self._update(info, param.name.value)
-            if use is None:
+            if use is None or self._refs_carry_updates():
                 continue
+            if use == "calls" and not self._stateful(cls):
+                continue  # a module without state a call changes loses nothing
             self.report(
                 where,
                 f"`{q}` transforms `{info.name}`, which {use} its `nnx.Module` argument "
@@ -245,6 +257,42 @@ class RawTransformOnNnxModule(LintRule):
                 "(they are silently lost) and don't split/merge the module",
             )
             return
+
+    def _refs_carry_updates(self) -> bool:
+        """The file makes NNX variables mutable refs (`nnx.var_defaults(hijax=True)`,
+        `nnx.Variable(..., ref=True)`): then `jax` transforms do carry their updates out."""
+        if self._hijax is None:
+            self._hijax = False
+            for call, _scope, _order in self.ctx.semantic.calls:
+                q = self.ctx.qualname(call.func) or ""
+                if not q.startswith("flax.nnx."):
+                    continue
+                if any(a.keyword is not None and a.keyword.value in ("hijax", "ref")
+                       and isinstance(a.value, cst.Name) and a.value.value == "True" for a in call.args):
+                    self._hijax = True
+                    break
+        return self._hijax
+
+    def _stateful(self, cls: str) -> bool:
+        """The module class (`CNN`, `nnx.BatchNorm`) holds state that calling it changes: batch
+        statistics, dropout or other RNG streams, caches — built in its `__init__` when it is a
+        class of this file."""
+        name = cls.strip("`").replace("nnx.", "")
+        if name in _STATEFUL_LAYERS:
+            return True
+        for c in self.ctx.semantic.classes:
+            if c.name.value != name:
+                continue
+            for node in iter_tree(c):
+                if isinstance(node, cst.Call):
+                    q = self.ctx.qualname(node.func) or ""
+                    if q.startswith("flax.nnx.") and q.rsplit(".", 1)[1] in _STATEFUL_LAYERS:
+                        return True
+                    if isinstance(node.func, cst.Name) and node.func.value != name and self._stateful(node.func.value):
+                        return True
+                    if isinstance(node.func, cst.Attribute) and node.func.attr.value == "sow":
+                        return True
+        return False
 
     def _module_annotation(self, param: cst.Param) -> str | None:
         if param.annotation is None:

@@ -262,7 +262,7 @@ class UnblockedTiming(LintRule):
                 if stop is not None and isinstance(stop.left, cst.Name):
                     ran, synced = stopped  # the time was taken at `end = timer()`
                     calls = []
-                if stop is not None and self._formatted_before(later, stop, results):
+                if stop is not None and isinstance(stop.left, cst.Call) and self._formatted_before(later, stop, results):
                     synced = True  # f"{loss} ({time() - t0:.2f}s)": formatting `loss` waited
                 if stop is not None:
                     inside = set(map(id, iter_tree(stop)))

@@ -172,6 +172,14 @@ STRONG_METHODS = frozenset(
 )
 
 
+#: `jnp`/`lax` functions whose arguments are sequences of arrays (lists are fine there)
+_TAKE_SEQUENCES = frozenset(
+    {"concatenate", "concat", "stack", "hstack", "vstack", "dstack", "column_stack", "row_stack",
+     "block", "array", "asarray", "einsum", "broadcast_arrays", "meshgrid", "ix_", "select",
+     "piecewise"}
+)
+
+
 def array_uses(body: cst.CSTNode, names: ImportTable) -> tuple[set[str], set[str]]:
     """Names a function's own code uses as arrays: (strong, weak). Strong: an attribute or
     method only arrays have (`x.shape`, `x.sum()`). Weak: an operand of arithmetic or a
@@ -197,7 +205,8 @@ def array_uses(body: cst.CSTNode, names: ImportTable) -> tuple[set[str], set[str
                 strong.add(func.value.value)
             q = names.qualname(func)
             if q is not None and q.startswith(("jax.numpy.", "jax.lax.", "jax.nn.", "jax.scipy.")) \
-                    and q.rsplit(".", 1)[1] not in _LAX_TREES and q not in STATIC_CALLS:
+                    and q.rsplit(".", 1)[1] not in _LAX_TREES and q.rsplit(".", 1)[1] not in _TAKE_SEQUENCES \
+                    and q not in STATIC_CALLS:
                 weak.update(a.value.value for a in node.args
                             if a.keyword is None and not a.star and isinstance(a.value, cst.Name))
         elif isinstance(node, cst.BinaryOperation):
@@ -275,10 +284,10 @@ class Evaluator:
         attr = e.attr.value
         if base == STATIC or attr in STATIC_ATTRS:
             return STATIC
-        if base == ARRAY:
+        if attr in _ARRAY_ATTRS and base >= TRACED:
             return ARRAY
-        if attr in _ARRAY_ATTRS and base == TRACED:
-            return ARRAY
+        if base == ARRAY and attr in ARRAY_METHODS:
+            return ARRAY  # `x.sum` (called next)
         known = self.attribute(e, base)
         if known is not None:
             return known
@@ -329,6 +338,8 @@ class Evaluator:
             if q.startswith("jax.numpy.unique"):
                 return CONTAINER if any(a.keyword is not None and a.keyword.value.startswith("return_")
                                         for a in e.args) else ARRAY
+            if q == "jax.lax.psum" and args and args[0][1] == STATIC:
+                return STATIC  # `psum(1, axis)`: the axis size, a Python int
             found = jnp_value(q)
             if found is not None:
                 return found

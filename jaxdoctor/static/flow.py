@@ -34,6 +34,8 @@ class Calls(Protocol):
 
     def module_instance(self, flow: "Flow", e: cst.BaseExpression) -> bool: ...
 
+    def return_elements(self, call: cst.Call) -> list[int] | None: ...
+
     def scope_parent(self, node: cst.CSTNode) -> cst.CSTNode | None: ...
 
 
@@ -55,6 +57,8 @@ class Flow(Evaluator):
             name = p.name.value
             self.env[name] = self.upgrade(name, info.params.get(name, STATIC))
         self.returns = STATIC
+        #: per-position values when every return is a tuple of one length; False once not
+        self.return_elements: list[int] | None | bool = None
 
     def upgrade(self, name: str, value: int) -> int:
         """A traced value the function uses as an array (`x + 1`, `jnp.sum(x)`, `x[:, 0]`)
@@ -138,6 +142,13 @@ class Flow(Evaluator):
                 for el, src in zip(parts, literal.elements):
                     self.bind(el.value, self.record.get(src.value, element(value)), src.value)
                 return
+            if isinstance(rhs, cst.Call) and not any(isinstance(el, cst.StarredElement) for el in parts):
+                # `a, n = helper(x)` where the helper returns `(array, x.shape[1])`
+                elements = self.calls.return_elements(rhs)
+                if elements is not None and len(elements) == len(parts):
+                    for el, v in zip(parts, elements):
+                        self.bind(el.value, min(v, self.cap) if v > STATIC else v)
+                    return
             for el in parts:
                 if isinstance(el, cst.StarredElement):
                     inner = element(value)
@@ -185,6 +196,21 @@ class Flow(Evaluator):
                     self.bind(parts[1], element(base) if base != STATIC else STATIC)
                     return
         self.bind(target, element(value) if value != STATIC else STATIC)
+
+    def _return_shape(self, value: cst.BaseExpression | None) -> None:
+        """Track the value of each position while every `return` is a tuple of one length."""
+        if self.return_elements is False:
+            return
+        if not isinstance(value, cst.Tuple) or any(isinstance(el, cst.StarredElement) for el in value.elements):
+            self.return_elements = False
+            return
+        values = [self.record.get(el.value, STATIC) for el in value.elements]
+        if self.return_elements is None:
+            self.return_elements = values
+        elif len(self.return_elements) != len(values):  # type: ignore[arg-type]
+            self.return_elements = False
+        else:
+            self.return_elements = [join(a, b) for a, b in zip(self.return_elements, values)]  # type: ignore[arg-type]
 
     # ------------------------------------------------------------ statements
     def run(self) -> None:
@@ -299,6 +325,7 @@ class Flow(Evaluator):
         elif isinstance(s, cst.Return):
             if s.value is not None:
                 self.returns = join(self.returns, ev(s.value))
+            self._return_shape(s.value)
         elif isinstance(s, cst.Assert):
             ev(s.test)
             if s.msg is not None:

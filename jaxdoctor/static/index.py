@@ -105,6 +105,10 @@ class FunctionInfo:
     callers: set = field(default_factory=set)
     #: parameters a plain JAX transform traces as pytrees: their fields are traced too
     trees: set = field(default_factory=set)
+    #: runs under `vmap` (its own, or a caller's): its values carry a batch dimension
+    batched: bool = False
+    #: when every `return` returns a tuple of the same length: the value of each position
+    return_elements: list | None = None
 
     def __repr__(self) -> str:
         return f"<FunctionInfo {self.name} state={self.state} params={self.params}>"

@@ -37,11 +37,15 @@ from jaxdoctor.static.index import (
 )
 from jaxdoctor.static.resolve import NO_PARTIAL, Callee, Partial, Resolver, bind_args
 from jaxdoctor.static.evaluate import array_uses
-from jaxdoctor.static.syntax import annotated_array, never_traced, scalar_annotation
+from jaxdoctor.static.syntax import annotated_array, annotation_expr, never_traced, scalar_annotation
 from jaxdoctor.static.transforms import HOST_CALLBACKS, MODULE_BASES, PARTIALS, PATH_MAPS, TRANSFORMS, TREE_MAPS, Params, Transform
 from jaxdoctor.static.values import ARRAY, CONTAINER, STATIC, TRACED, UNKNOWN, holds_tracers, join
 
 _FIELD_CALLS = frozenset({"flax.struct.field", "equinox.field", "dataclasses.field"})
+#: class decorators that make every instance a static pytree node (no leaves)
+_STATIC_PYTREES = frozenset({"jax.tree_util.register_static"})
+#: transforms that add a batch dimension
+VMAPS = frozenset({"jax.vmap", "flax.nnx.vmap", "equinox.filter_vmap", "flax.linen.vmap"})
 #: transforms whose result, called, returns what the function returns
 _RETURNS_THROUGH = frozenset({Params.JIT, Params.FILTER, Params.OPERANDS})
 #: array constructors: at an untraced call site an argument built by one of these is an array
@@ -254,12 +258,24 @@ class SemanticModel:
             spec = Transform(spec.qualname, spec.params, spec.fn_positions, spec.fn_keywords,
                              spec.axes_position, False, spec.family, spec.static_keyword, spec.traces)
         s = seed(info, spec, options, bound, decorated, self.names, passed)
+        for name in list(s.values):
+            if s.values[name] >= CONTAINER and self._static_class_param(info, name):
+                s.values[name] = STATIC  # an instance of a `register_static` class: hashed, not traced
         if info.transform is None:
             info.transform = spec
         if spec.family == "jax" and spec.traces:
             info.trees.update(n for n, v in s.values.items() if v == TRACED)
+        if spec.qualname in VMAPS:
+            info.batched = True
         self.from_callers[info].update(s.from_callers)
         self._mark(info, s.state, s.values, via, None, force=True)
+
+    def _static_class_param(self, info: FunctionInfo, name: str) -> bool:
+        p = info.param(name)
+        ann = annotation_expr(p) if p is not None else None
+        cls = self.resolver.class_named(ann, info.scope, self.index.order.get(info.node, 1 << 30)) if ann is not None else None
+        return cls is not None and any(
+            self.names.qualname(d.decorator) in _STATIC_PYTREES for d in cls.decorators)
 
     def _passed(self, info: FunctionInfo) -> set[str]:
         """Parameters some call site in this file passes explicitly."""
@@ -310,8 +326,10 @@ class SemanticModel:
                 flow = Flow(info, self.names, self.record, self)
                 flow.cap = ARRAY if info.state == TRACED_STATE else UNKNOWN
                 flow.run()
-                if flow.returns > info.returns:
-                    info.returns = flow.returns
+                elements = flow.return_elements if isinstance(flow.return_elements, list) else None
+                if flow.returns > info.returns or elements != info.return_elements:
+                    info.returns = join(info.returns, flow.returns)
+                    info.return_elements = elements
                     for caller in info.callers:
                         self._queue(caller)
             if not self._call_site_values():
@@ -383,6 +401,10 @@ class SemanticModel:
             info = callee.info
             spec = callee.transform
             info.callers.add(caller)
+            if caller.batched and not info.batched:
+                info.batched = True  # called under vmap: batched too
+                if info.state > NOT_TRACED:
+                    self._queue(info)
             if spec is not None and spec.traces:
                 # the transform decided the traced parameters; the others take these arguments
                 handed = self.from_callers.get(info, set())
@@ -449,6 +471,15 @@ class SemanticModel:
 
     def static_field(self, name: str) -> bool:
         return name in self.static_fields
+
+    def return_elements(self, call: cst.Call) -> list[int] | None:
+        """What each position of the tuple a call returns holds, when the call reaches one
+        plain function of this file that always returns a tuple of one length."""
+        callees = self.callees_of.get(call, ())
+        if len(callees) != 1 or callees[0].transform is not None and callees[0].transform.traces:
+            return None
+        info = callees[0].info
+        return info.return_elements if info.state > NOT_TRACED else None
 
     def module_instance(self, flow: Flow, e: cst.BaseExpression) -> bool:
         """`e` is an instance of an NNX / Linen / Equinox module class of this file (a pytree
@@ -534,8 +565,11 @@ def _arg_values(info: FunctionInfo, callee: Callee, args: list[tuple[cst.Arg, in
     index = 0
     for arg, value in args:
         if arg.star == "*":
+            # `f(*args)`: how many it fills is unknown; a required parameter must be among them
             for n in names[index:]:
-                params[n] = join(params.get(n, STATIC), TRACED if holds_tracers(value) else value)
+                p = info.param(n)
+                v = (TRACED if holds_tracers(value) else value) if p is not None and p.default is None else UNKNOWN
+                params[n] = join(params.get(n, STATIC), v)
             index = len(names)
             continue
         if arg.star == "**":

@@ -22,7 +22,7 @@ _ROOT_MARKERS = (".git", ".hg")
 
 def file_options(path: Path) -> dict[str, str]:
     """Options for the rules of one file (`ctx.options`), from the project around it."""
-    found = x64_enabled_by(path.resolve().parent)
+    found = x64_enabled_by(path.absolute().parent)  # not resolve(): a symlink loop must not raise
     return {"x64-enabled-by": found} if found else {}
 
 
@@ -37,7 +37,11 @@ def x64_enabled_by(directory: Path) -> str | None:
         cfg = directory / name
         if _mentions_x64(cfg):
             return str(cfg)
-    if any((directory / m).exists() for m in _ROOT_MARKERS) or directory.parent == directory:
+    try:
+        at_root = any((directory / m).exists() for m in _ROOT_MARKERS)
+    except OSError:
+        at_root = True
+    if at_root or directory.parent == directory:
         return None
     return x64_enabled_by(directory.parent)
 
