@@ -95,7 +95,7 @@ def main() -> int:
         lines_of[name] = lines
         # as the tree's users would run it: from its root (its own configuration and pins;
         # installed packages have none), paths in findings relative to it
-        cmd = [sys.executable, "-m", "jaxdoctor", "lint", ".", "--format", "json", "--exit-zero", "--no-cache"]
+        cmd = [sys.executable, "-P", "-m", "jaxdoctor", "lint", ".", "--format", "json", "--exit-zero", "--no-cache"]
         if isolated:
             cmd.append("--isolated")
         if args.jobs:

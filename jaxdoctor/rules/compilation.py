@@ -9,7 +9,7 @@ from jaxdoctor.rules._values import is_jax_array
 from jaxdoctor.rules.tracing import where
 from jaxdoctor.static.values import holds_tracers
 from jaxdoctor.static.rule import LintRule
-from jaxdoctor.static.index import ASSIGN, DEF, PARAM
+from jaxdoctor.static.index import ASSIGN, DEF, PARAM, target_names
 from jaxdoctor.static.syntax import literal_ints, literal_strs
 from jaxdoctor.static.transforms import PARTIALS
 from jaxdoctor.static.walker import children, iter_tree
@@ -57,6 +57,12 @@ def _bound_fresh_in(body: cst.CSTNode, name: str, qualname) -> bool:
     return False
 
 
+def _names_of(target: cst.BaseExpression) -> set[str]:
+    out: list[cst.Name] = []
+    target_names(target, out)
+    return {n.value for n in out}
+
+
 def _bound_in(body: cst.CSTNode, name: str) -> bool:
     """A statement of `body` (nested scopes aside) assigns `name`."""
     stack: list[cst.CSTNode] = [body]
@@ -102,7 +108,8 @@ class JitInLoop(LintRule):
             fn = node.args[0].value if node.args else None
             # JAX caches traces per function object: only a callable made anew each iteration
             # recompiles; `jax.jit(f)` of the same `f` again is a cache hit
-            if (called or assigned) and fn is not None and self._fresh_each_iteration(fn, loop):
+            if (called or assigned) and fn is not None and self._fresh_each_iteration(fn, loop) \
+                    and not self._specialised(self._made(fn, loop), loop):
                 self.report(
                     node,
                     f"`{short}({self.ctx.code(fn)})` is applied inside a loop to a function created "
@@ -156,6 +163,51 @@ class JitInLoop(LintRule):
                     return True
         return False
 
+    def _made(self, fn: cst.BaseExpression, loop: cst.CSTNode) -> cst.CSTNode | None:
+        """The lambda or `def` a loop body makes `fn` from, if it is one."""
+        if isinstance(fn, cst.Lambda):
+            return fn
+        if isinstance(fn, cst.Name):
+            b = self.ctx.lookup(fn.value)
+            if b is not None and b.how == DEF:
+                return b.node
+            if b is not None and b.how == ASSIGN and isinstance(b.value, cst.Lambda):
+                return b.value
+        return None
+
+    def _specialised(self, fn: cst.CSTNode | None, loop: cst.CSTNode) -> bool:
+        """The function made in the loop reads a value the loop binds that is not a loop index:
+        one function per configuration (an autotuning sweep, a layer object, a sharding) is the
+        point, and each needs its own compile. A function that reads only an integer index
+        (`for i in range(n)`) could take it as an argument and compile once."""
+        if fn is None or not isinstance(loop, (cst.For, cst.While)):
+            return False
+        inner = self.ctx.semantic.function(fn)
+        own = {p.name.value for p in inner.all_params()} if inner is not None else set()
+        bound: dict[str, bool] = {}  # loop-bound name → is an integer index
+        if isinstance(loop, cst.For):
+            it = loop.iter
+            q = self.ctx.qualname(it.func) if isinstance(it, cst.Call) else None
+            targets = _names_of(loop.target)
+            if q == "builtins.range":
+                bound.update({n: True for n in targets})
+            elif q == "builtins.enumerate" and isinstance(loop.target, cst.Tuple) and loop.target.elements:
+                first = _names_of(loop.target.elements[0].value)
+                bound.update({n: n in first for n in targets})
+            else:
+                bound.update({n: False for n in targets})
+        for node in iter_tree(loop.body):
+            if isinstance(node, cst.Assign):
+                for t in node.targets:
+                    for n in _names_of(t.target):
+                        bound.setdefault(n, False)
+        body = fn.body
+        for node in iter_tree(body):
+            if isinstance(node, cst.Name) and node.value in bound and node.value not in own \
+                    and not bound[node.value]:
+                return True
+        return False
+
     def _fresh_each_iteration(self, fn: cst.BaseExpression, loop: cst.CSTNode) -> bool:
         """`fn` evaluates to a new function object on each pass through `loop`: a lambda, a
         `partial(...)`, `self.step` (a bound method is a new object on every access), an
@@ -185,7 +237,8 @@ class JitInLoop(LintRule):
             q = self.ctx.qualname(d.func if isinstance(d, cst.Call) else d)
             if isinstance(d, cst.Call) and q in PARTIALS and d.args:
                 q = self.ctx.qualname(d.args[0].value)
-            if q in JIT_LIKE and _in_loop(self.ctx.ancestors) is not None:
+            loop = _in_loop(self.ctx.ancestors)
+            if q in JIT_LIKE and loop is not None and not self._specialised(node, loop):
                 self.report(
                     dec,
                     f"`@{q}` on `{node.name.value}` defined inside a loop: each iteration builds a "

@@ -84,7 +84,6 @@ class LoopInsideCondBranch(LintRule):
 
     def visit_Call(self, node: cst.Call) -> None:
         names = self.ctx.names
-        semantic = self.ctx.semantic
         q = names.qualname(node.func)
         fn = self.ctx.enclosing(cst.FunctionDef, cst.Lambda)
         scope = self.ctx.scope()
@@ -425,7 +424,6 @@ class CarryStructureMismatch(LintRule):
         else:
             exprs = [positional[i].value for i in (1, 2) if i < len(positional)]
             exprs += [keywords[k].value for k in ("true_fun", "false_fun") if k in keywords]
-        scope = self.ctx.scope()
         seen: list[tuple[FunctionInfo, Shape]] = []
         for e in exprs:
             for info in self.ctx.resolve_functions(e):

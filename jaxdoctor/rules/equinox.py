@@ -8,6 +8,8 @@ import libcst as cst
 from jaxdoctor.findings import Severity
 from jaxdoctor.rules._modules import body_nodes, class_fields, find_class, methods
 from jaxdoctor.static.values import TRACED
+from jaxdoctor.static.index import ASSIGN, PARAM
+from jaxdoctor.static.resolve import bind_args
 from jaxdoctor.static.rule import LintRule
 from jaxdoctor.static.syntax import call_arg
 from jaxdoctor.static.index import FunctionInfo
@@ -233,29 +235,22 @@ class RawTransformOnEqxModule(LintRule):
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
-        #: (node to report, transform qualname, transform call or None, function or None)
-        self._applications: list[tuple[cst.CSTNode, str, cst.Call | None, FunctionInfo | None]] = []
-        self._values: dict[str, list[cst.BaseExpression]] = {}
-        self._calls: list[cst.Call] = []
-        #: call → the function it is in, for call sites passing an annotated parameter
-        self._call_scope: dict[cst.Call, cst.FunctionDef | cst.Lambda | None] = {}
+        #: (node to report, transform qualname, transform call or None, function or None,
+        #: positional arguments `partial` bound before the transform)
+        self._applications: list[tuple] = []
         self._class_kinds: dict[cst.ClassDef, set[str]] = {}
 
     # ------------------------------------------------------------ collection
-    def visit_Assign(self, node: cst.Assign) -> None:
-        for t in node.targets:
-            if isinstance(t.target, cst.Name):
-                self._values.setdefault(t.target.value, []).append(node.value)
-
     def visit_Call(self, node: cst.Call) -> None:
-        self._calls.append(node)
-        self._call_scope[node] = self.ctx.enclosing(cst.FunctionDef, cst.Lambda)
         q = self.ctx.qualname(node.func)
         if q in _BREAKS:
             fn = call_arg(node, 0, "fun")
-            scope = self.ctx.enclosing(cst.FunctionDef, cst.Lambda) or self.ctx.module
-            infos = self.ctx.resolve_functions(fn) if fn is not None else []
-            self._applications.append((node, q, node, infos[0] if len(infos) == 1 else None))
+            found = self.ctx.semantic.resolver.callees(fn, self.ctx.scope(), self.ctx.index.order.get(node, 1 << 30)) \
+                if fn is not None else []
+            if len(found) == 1:
+                self._applications.append((node, q, node, found[0].info, found[0].bound.positional))
+            else:
+                self._applications.append((node, q, node, None, 0))
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         info = self.ctx.semantic.function(node)
@@ -267,15 +262,17 @@ class RawTransformOnEqxModule(LintRule):
                 q = self.ctx.qualname(call.args[0].value)
                 call = None if not any(a.keyword for a in call.args) else call
             if q in _BREAKS:
-                self._applications.append((dec, q, call, info))
+                self._applications.append((dec, q, call, info, 0))
                 return
 
     # ------------------------------------------------------------ decision
     def leave_Module(self, node: cst.Module) -> None:
-        for report_node, q, call, info in self._applications:
+        for report_node, q, call, info, bound in self._applications:
             positions = self._exposed_positions(q, call, info, decorated=report_node is not call)
             if positions is None:
                 continue
+            # the transform's arguments fill the parameters after those `partial` bound
+            positions = {i + bound for i in positions}
             found = self._annotated(info, positions, q) or self._passed(report_node, call, info, positions, q)
             if found is None:
                 continue
@@ -338,75 +335,62 @@ class RawTransformOnEqxModule(LintRule):
         return None
 
     def _passed(self, report_node, call, info, positions, q):
-        for site in self._call_sites(report_node, call, info):
-            args = [a for a in site.args if a.keyword is None]
-            for i, arg in enumerate(args):
-                if arg.star or i not in positions:
-                    if arg.star:
-                        break
+        """A call of the transformed function passing an Equinox module with non-array leaves
+        at a traced position."""
+        if info is None:
+            return None
+        names = info.positional
+        for site, scope, order, callee in self.ctx.semantic.sites.get(info, ()):
+            if callee.transform is None or callee.transform.qualname != q:
+                continue
+            if report_node is call and callee.options is not call:
+                continue  # a call through another application of the transform
+            args = bind_args(site, names, callee)
+            for i, name in enumerate(names):
+                if i not in positions or name not in args:
                     continue
-                found = self._kinds_of_value(arg.value, scope=self._call_scope.get(site))
+                found = self._kinds_of_value(args[name], scope, order)
                 if found and found[1] & _BREAKS[q]:
-                    return self.ctx.code(arg.value), found[0], found[1] & _BREAKS[q]
+                    return self.ctx.code(args[name]), found[0], found[1] & _BREAKS[q]
         return None
 
-    def _call_sites(self, report_node, call, info) -> list[cst.Call]:
-        sites = []
-        names: set[str] = set()
-        if call is not None and report_node is call:
-            sites += [c for c in self._calls if c.func is call]
-            for name, values in self._values.items():
-                if any(v is call for v in values):
-                    names.add(name)
-        elif info is not None and isinstance(info.node, cst.FunctionDef):
-            names.add(info.name)
-        sites += [c for c in self._calls if isinstance(c.func, cst.Name) and c.func.value in names]
-        return sites
-
     # ------------------------------------------------------------ module kinds
-    def _kinds_of_value(self, expr, depth: int = 0, scope=None) -> tuple[str, set[str]] | None:
-        if depth > 3:
+    def _kinds_of_value(self, expr, scope, order: int, depth: int = 0) -> tuple[str, set[str]] | None:
+        """The Equinox class `expr` is an instance of and its non-array leaf kinds: through the
+        binding that reaches it, a parameter's annotation, or what every caller passes."""
+        if depth > 4:
             return None
-        if isinstance(expr, cst.Name) and scope is not None:
-            info = self.ctx.semantic.function(scope)
-            p = info.param(expr.value) if info is not None else None
-            if p is not None:  # a parameter: its annotation, else what this file's callers pass
+        semantic = self.ctx.semantic
+        if isinstance(expr, cst.Name):
+            b = self.ctx.index.lookup(expr.value, scope, order)
+            if b is None:
+                return None
+            if b.how == ASSIGN and b.path is None and b.value is not None:
+                return self._kinds_of_value(b.value, b.scope, b.order, depth + 1)
+            if b.how == PARAM:
+                p = b.node
                 if p.annotation is not None:
                     return self._kinds_of_type(p.annotation.annotation)
-                return self._passed_to_param(info, expr.value, depth)
-        if isinstance(expr, cst.Name):
-            for value in self._values.get(expr.value, []):
-                found = self._kinds_of_value(value, depth + 1)
-                if found:
-                    return found
+                fn = semantic.function(b.scope)
+                if fn is None:
+                    return None
+                for site, s_scope, s_order, callee in semantic.sites.get(fn, ()):
+                    arg = bind_args(site, fn.positional, callee).get(expr.value)
+                    if arg is not None:
+                        found = self._kinds_of_value(arg, s_scope, s_order, depth + 1)
+                        if found:
+                            return found
             return None
         if isinstance(expr, cst.Call):
             q = self.ctx.qualname(expr.func)
             if q == "equinox.nn.Sequential":
                 for n in iter_tree(expr):
                     if n is not expr and isinstance(n, cst.Call):
-                        found = self._kinds_of_value(n, depth + 1)
+                        found = self._kinds_of_value(n, scope, order, depth + 1)
                         if found:
                             return "eqx.nn.Sequential", found[1]
                 return None
             return self._kinds_of_type(expr.func)
-        return None
-
-    def _passed_to_param(self, info: FunctionInfo, name: str, depth: int) -> tuple[str, set[str]] | None:
-        if not isinstance(info.node, cst.FunctionDef) or name not in info.positional:
-            return None
-        index = info.positional.index(name)
-        for site in self._calls:
-            if not (isinstance(site.func, cst.Name) and site.func.value == info.name):
-                continue
-            args = [a for a in site.args if a.keyword is None]
-            if any(a.star for a in args[: index + 1]):
-                continue
-            value = args[index].value if index < len(args) else call_arg(site, None, name)
-            if value is not None:
-                found = self._kinds_of_value(value, depth + 1, scope=self._call_scope.get(site))
-                if found:
-                    return found
         return None
 
     def _kinds_of_type(self, expr) -> tuple[str, set[str]] | None:

@@ -265,7 +265,6 @@ class LinenCondMisuse(LintRule):
                         f"`{short}(..., mdl, *operands)` and each branch receives the module first")
             return
         n_operands = None if starred else max(0, len(positional) - mdl_index - 1)
-        scope = self.ctx.enclosing(cst.FunctionDef, cst.Lambda)
         where = _linen_method(self.ctx)
         infos = []
         for expr in branch_exprs:
@@ -308,8 +307,10 @@ class LinenCondMisuse(LintRule):
 
     def _signature_problem(self, info, n_operands: int | None, short: str) -> str | None:
         fn = info.node
-        params = info.positional
         p = fn.params
+        # a method (`self.f1`) is unbound by Flax and called with the module as `self`
+        params = [x.name.value for x in (*p.posonly_params, *p.params)] if (
+            info.is_method and not info.is_staticmethod) else info.positional
         if "self" not in param_names(fn) and any(
             isinstance(n, cst.Call) and self_attr(n.func) is not None for n in body_nodes(fn)
         ) and not info.is_method:
@@ -326,7 +327,8 @@ class LinenCondMisuse(LintRule):
     def _init_uses(self, info, cls: cst.ClassDef) -> set[str] | None:
         """Submodules/variables a branch touches through its module parameter (None: unknown)."""
         fn = info.node
-        mdl = info.positional[0] if info.positional else first_param(fn)
+        mdl = info.self_name if info.is_method and not info.is_staticmethod else (
+            info.positional[0] if info.positional else first_param(fn))
         if mdl is None:
             return None
         own = methods(cls)

@@ -17,7 +17,7 @@ from jaxdoctor.static.index import ASSIGN, FunctionInfo
 
 _RNGS_NAME = re.compile(r"(?i)^(rngs?|rngs_|key_rngs|rng_streams)$")
 _SPLITTERS = frozenset({"flax.nnx.split_rngs", "jax.random.split", "flax.nnx.StateAxes",
-                        "flax.nnx.fork_rngs"})
+                        "flax.nnx.fork_rngs", "flax.nnx.with_rngs"})
 
 
 def _is_split_call(names, node: cst.CSTNode) -> bool:

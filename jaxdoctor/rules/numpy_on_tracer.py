@@ -37,6 +37,21 @@ class NumpyOnTracer(LintRule):
     fix_title = "Use the `jax.numpy` function of the same name"
     fix_applicability = Applicability.UNSAFE
 
+    def _numpy_branch(self) -> bool:
+        """Inside `if isinstance(v, np.ndarray):` — a branch traced code never takes (a traced
+        value is not a NumPy array), kept for callers that pass host data."""
+        anc = self.ctx.ancestors
+        for i, node in enumerate(anc[:-1]):
+            if isinstance(node, cst.If) and anc[i + 1] is node.body:
+                test = node.test
+                if isinstance(test, cst.Call) and self.ctx.qualname(test.func) == "builtins.isinstance" \
+                        and len(test.args) == 2:
+                    types = test.args[1].value
+                    names = [el.value for el in types.elements] if isinstance(types, cst.Tuple) else [types]
+                    if any((self.ctx.qualname(t) or "").startswith("numpy.") for t in names):
+                        return True
+        return False
+
     def visit_Call(self, node: cst.Call) -> None:
         q = self.ctx.qualname(node.func)
         if q is None or not q.startswith("numpy."):
@@ -45,7 +60,7 @@ class NumpyOnTracer(LintRule):
         if name.split(".")[0] in _NOT_HERE:
             return
         info = self.ctx.traced_function()
-        if info is None:
+        if info is None or self._numpy_branch():
             return
         semantic = self.ctx.semantic
         traced = next((a.value for a in node.args if semantic.value(a.value) >= TRACED), None)

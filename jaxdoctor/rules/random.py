@@ -101,6 +101,9 @@ class _KeyFlow:
         first = self.consumed.get(ref)
         if first is not None and _initializes(first, self.names) and _initializes(call, self.names):
             return  # initialising two models from one key: how tests build identical models to compare
+        if first is not None and first is not call and _constructs(first) and \
+                self.rule.ctx.code(first) == self.rule.ctx.code(call):
+            return  # `eqx.nn.Linear(1, 2, key=k)` twice: two equal objects, built equal on purpose
         if first is not None and call not in self.reported:
             self.reported.add(call)
             if first is call:
@@ -280,6 +283,13 @@ def _initializes(call: cst.Call, names) -> bool:
     if q == "flax.nnx.Rngs":
         return True
     return q is None and isinstance(call.func, cst.Attribute) and call.func.attr.value == "init"
+
+
+def _constructs(call: cst.Call) -> bool:
+    """A class instantiation (`eqx.nn.Linear(...)`, `MLP(...)`): the callee is capitalised."""
+    func = call.func
+    last = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+    return last[:1].isupper()
 
 
 def _expects_error(item: cst.BaseExpression) -> bool:

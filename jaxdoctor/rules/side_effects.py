@@ -10,7 +10,7 @@ from jaxdoctor.findings import Applicability, Severity
 from jaxdoctor.rules._values import is_jax_array, is_not_jax_array
 from jaxdoctor.rules.random import ABSTRACT
 from jaxdoctor.rules.tracing import where
-from jaxdoctor.static.values import holds_tracers
+from jaxdoctor.static.values import STATIC, holds_tracers
 from jaxdoctor.static.rule import LintRule
 from jaxdoctor.static.syntax import self_attr
 from jaxdoctor.static.walker import children, iter_tree
@@ -195,8 +195,9 @@ class SideEffectInTracedFunction(LintRule):
                 fix_title="Return the values (or stack them with `jax.lax.scan`) instead of appending",
             )
         elif (self_attr(target) is not None and info.is_method and info.name not in _INIT_METHODS
-              and (func.attr.value in _LIST_MUTATORS or _holds_container(info.cls, target.attr.value))):
-            # `self.buf.append(x)` leaks; `self.opt.update(...)` is a method of some object
+              and _holds_container(info.cls, target.attr.value)):
+            # `self.buf.append(x)` on a list the class made leaks; `self.engine.insert(...)` is a
+            # method of some other object
             self.report(
                 node,
                 f"`{self.ctx.code(node)}` stores a traced value on `self`{where(info)}: it runs once, "
@@ -229,7 +230,8 @@ class SideEffectInTracedFunction(LintRule):
             # a tracer written out of the trace leaks; a Python value written there counts
             # traces, not calls — the point of the test idiom `nonlocal n; n += 1` ... `assert
             # n == 1`, a bug anywhere else
-            if how is not None and (semantic.holds_tracers(value) or not self._asserted(fn, target.value, how)):
+            v = semantic.value(value)
+            if how is not None and (holds_tracers(v) or (v == STATIC and not self._asserted(fn, target.value, how))):
                 self.report(
                     node,
                     f"`{how} {target.value}` written{where(info)}: the write runs once, while "
@@ -303,7 +305,6 @@ class SideEffectInTracedFunction(LintRule):
         return False
 
 
-_LIST_MUTATORS = frozenset({"append", "extend", "insert", "appendleft", "extendleft"})
 
 
 def _holds_container(cls: cst.ClassDef | None, attr: str) -> bool:

@@ -33,6 +33,9 @@ _HOST_ONLY = ("jax.jit", "jax.devices", "jax.device_count", "jax.local_devices",
 #: a callable parameter named like a JAX step (`train_step`, `apply_fn`, `forward`, `model`):
 #: in a file that imports JAX, calling it runs device work
 _STEP_LIKE = re.compile(r"(?i)(step|apply|forward|model|predict|infer|update|train|loss|net|policy)")
+#: transforms whose calls wait for their results (`eqx.filter_jit` blocks before returning, since
+#: equinox 0.11.8): timing them measures the computation
+_BLOCKING = frozenset({"equinox.filter_jit", "equinox.filter_pmap"})
 #: `jax.*` modules whose calls launch device work
 _DEVICE_WORK = ("jax.numpy.", "jax.lax.", "jax.random.", "jax.nn.", "jax.scipy.", "jax.image.",
                 "jax.ops.", "jax.device_put", "jax.vmap", "jax.pmap", "jax.grad", "jax.value_and_grad",
@@ -100,7 +103,8 @@ class UnblockedTiming(LintRule):
 
     def visit_Assign(self, node: cst.Assign) -> None:
         # f = jax.jit(g) / step = nnx.jit(step): a name that runs compiled code
-        if isinstance(node.value, cst.Call) and self.ctx.semantic.transform_of(node.value) is not None:
+        spec = self.ctx.semantic.transform_of(node.value) if isinstance(node.value, cst.Call) else None
+        if spec is not None and spec.qualname not in _BLOCKING:
             for t in node.targets:
                 if isinstance(t.target, cst.Name):
                     self.jitted.add(t.target.value)
@@ -112,7 +116,7 @@ class UnblockedTiming(LintRule):
             q = self.ctx.qualname(d.func if isinstance(d, cst.Call) else d)
             if q in PARTIALS and isinstance(d, cst.Call) and d.args:
                 q = self.ctx.qualname(d.args[0].value)
-            if q in TRANSFORMS and not TRANSFORMS[q].control_flow:
+            if q in TRANSFORMS and not TRANSFORMS[q].control_flow and q not in _BLOCKING:
                 self.jitted.add(node.name.value)
 
     def leave_Module(self, node: cst.Module) -> None:
@@ -160,9 +164,10 @@ class UnblockedTiming(LintRule):
                     and _STEP_LIKE.search(last) and self.ctx.qualname(func) is None):
                 return True
         if any(c.transform is not None and c.transform.traces and not c.transform.control_flow
-               for c in self.ctx.semantic.callees(call)):
+               and c.transform.qualname not in _BLOCKING for c in self.ctx.semantic.callees(call)):
             return True  # a jitted function of this file, however it is reached
-        if isinstance(func, cst.Call) and self.ctx.semantic.transform_of(func) is not None:
+        if isinstance(func, cst.Call) and self.ctx.semantic.transform_of(func) is not None \
+                and self.ctx.semantic.transform_of(func).qualname not in _BLOCKING:
             return True  # jax.jit(f)(x)
         q = self.ctx.qualname(func)
         if q is None or not q.startswith(_DEVICE_WORK):

@@ -21,6 +21,13 @@ def where(info: FunctionInfo | None) -> str:
     return f" in {name}, which {via} traces"
 
 
+def _operands(test: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """The operands of an `and`/`or` chain: Python tests each for truth as it gets to it."""
+    if isinstance(test, cst.BooleanOperation):
+        return _operands(test.left) + _operands(test.right)
+    return [test]
+
+
 class PythonControlFlowOnTracer(LintRule):
     code = "JD101"
     name = "python-control-flow-on-tracer"
@@ -32,7 +39,10 @@ class PythonControlFlowOnTracer(LintRule):
     )
 
     def _check(self, test: cst.BaseExpression, keyword: str) -> None:
-        if self.ctx.semantic.value(test) == ARRAY and self.ctx.traced_function() is not None:
+        if self.ctx.traced_function() is None:
+            return
+        if self.ctx.semantic.value(test) == ARRAY or any(
+                self.ctx.semantic.value(part) == ARRAY for part in _operands(test)):
             self.report(
                 test,
                 f"Python `{keyword}` on traced value `{self.ctx.code(test)}`"

@@ -11,7 +11,6 @@ from jaxdoctor.rules._syntax import arg, is_none, transform_name
 from jaxdoctor.static.rule import LintRule
 from jaxdoctor.static.syntax import annotation_names
 from jaxdoctor.static.index import FunctionInfo
-from jaxdoctor.static.transforms import PARTIALS
 
 #: `equinox.filter_vmap` maps only arrays by default, so it is not listed.
 _VMAPS = frozenset({"jax.vmap", "flax.nnx.vmap"})
@@ -105,21 +104,18 @@ class VmapAxisOnNonArray(LintRule):
             axes = arg(node, 1, "in_axes")
             fn = arg(node, 0, "f") or arg(node, 0, "fun")
             if fn is not None:
-                # `vmap(partial(f, shape, n=3))`: the arguments bound by the partial are closed
-                # over, not mapped; vmap's axes apply to the parameters after them
-                bound, bound_names = 0, frozenset()
-                if isinstance(fn, cst.Name):  # `sample_fn = partial(f, model, shape)`
-                    value = self.ctx.semantic.assigned_value(fn.value, scope, self.ctx.statement())
-                    if isinstance(value, cst.Call) and names.qualname(value.func) in PARTIALS:
-                        fn = value
-                if isinstance(fn, cst.Call) and names.qualname(fn.func) in PARTIALS:
-                    bound = sum(1 for a in fn.args[1:] if a.keyword is None and not a.star)
-                    bound_names = frozenset(a.keyword.value for a in fn.args if a.keyword is not None)
-                    if any(a.star for a in fn.args):
-                        return
-                for info in self.ctx.resolve_functions(fn):
-                    if not (isinstance(fn, cst.Attribute) or info.is_method):
-                        self._check_params(node, q, info, axes, bound=bound, bound_names=bound_names)
+                # `vmap(partial(f, shape, n=3))`, `g = partial(...); vmap(vmap(g))`: the arguments
+                # bound by the partial are closed over, not mapped; vmap's axes apply to the
+                # parameters after them
+                order = self.ctx.index.order.get(node, 1 << 30)
+                for callee in self.ctx.semantic.resolver.callees(fn, scope, order):
+                    info = callee.info
+                    if callee.bound.star_kwargs or isinstance(fn, cst.Attribute) or info.is_method:
+                        continue
+                    if callee.transform is not None and callee.transform.qualname not in _VMAPS:
+                        continue  # `vmap(jit(f))`: the inner transform's call decides
+                    self._check_params(node, q, info, axes, bound=callee.bound.positional,
+                                       bound_names=callee.bound.keywords)
             return
         # call sites: `jax.vmap(f, ...)(args)`, or a call of a vmap-decorated function
         target = None

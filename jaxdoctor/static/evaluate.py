@@ -298,11 +298,11 @@ class Evaluator:
         index = STATIC
         for el in e.slice:
             if isinstance(el.slice, cst.Index):
-                index = join(index, self.value(el.slice.value))
+                index = max(index, self.value(el.slice.value))
             else:
                 for part in (el.slice.lower, el.slice.upper, el.slice.step):
                     if part is not None:
-                        index = join(index, self.value(part))
+                        index = max(index, self.value(part))
         if base == STATIC:
             # a Python list or a concrete array indexed by a tracer
             return ARRAY if index >= TRACED else (UNKNOWN if index == UNKNOWN else STATIC)
@@ -385,11 +385,26 @@ class Evaluator:
         operands = [e.left] + [c.comparator for c in e.comparisons]
         if any(isinstance(x, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)) for x in operands):
             return STATIC if max(values) < TRACED else UNKNOWN  # `mode == "train"`: a string
+        if ARRAY not in values and any(self._python_object(x) for x in operands):
+            # `spec == PartitionSpec("in", "out")`, `axes == ("batch",)`: a traced pytree compared
+            # with a Python object is metadata, not an array
+            return STATIC if max(values) < TRACED else UNKNOWN
         if any(v >= TRACED for v in values):
             return ARRAY
         if UNKNOWN in values:
             return UNKNOWN
         return STATIC
+
+    def _python_object(self, x: cst.BaseExpression) -> bool:
+        """A tuple/list display, or an instance built by calling a class (not a JAX function)."""
+        if isinstance(x, (cst.Tuple, cst.List)):
+            return True
+        if isinstance(x, cst.Call):
+            func = x.func
+            last = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+            q = self.names.qualname(func) or ""
+            return last[:1].isupper() and not q.startswith(("jax.numpy.", "jax.random."))
+        return False
 
     def _UnaryOperation(self, e: cst.UnaryOperation) -> int:
         v = self.value(e.expression)

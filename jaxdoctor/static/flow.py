@@ -181,7 +181,7 @@ class Flow(Evaluator):
                 self.bind(parts[0], STATIC)
                 self.bind_iter(parts[1], positional[0], self.record.get(positional[0], value))
                 return
-            if parts is not None and q == "builtins.zip" and len(parts) == len(positional) and not starred:
+            if parts is not None and q in _ZIPS and len(parts) == len(positional) and not starred:
                 for part, seq in zip(parts, positional):
                     self.bind_iter(part, seq, self.record.get(seq, value))
                 return
@@ -343,6 +343,10 @@ class Flow(Evaluator):
                         self.env[name.value] = STATIC
         elif isinstance(s, cst.Del):
             pass
+
+
+#: `zip` and the strict zips of JAX's own sources
+_ZIPS = frozenset({"builtins.zip", "jax._src.util.safe_zip", "jax.util.safe_zip"})
 
 
 def _unpack(target: cst.BaseExpression) -> list[cst.BaseExpression] | None:

@@ -107,6 +107,9 @@ class FunctionInfo:
     trees: set = field(default_factory=set)
     #: runs under `vmap` (its own, or a caller's): its values carry a batch dimension
     batched: bool = False
+    #: traced abstractly (jit, vmap, scan, ... — not differentiation alone): its tracers have no
+    #: values, so Python cannot branch on them
+    staged: bool = False
     #: when every `return` returns a tuple of the same length: the value of each position
     return_elements: list | None = None
 

@@ -39,7 +39,7 @@ from jaxdoctor.static.resolve import NO_PARTIAL, Callee, Partial, Resolver, bind
 from jaxdoctor.static.evaluate import array_uses
 from jaxdoctor.static.syntax import annotated_array, annotation_expr, never_traced, scalar_annotation
 from jaxdoctor.static.transforms import HOST_CALLBACKS, MODULE_BASES, PARTIALS, PATH_MAPS, TRANSFORMS, TREE_MAPS, Params, Transform
-from jaxdoctor.static.values import ARRAY, CONTAINER, STATIC, TRACED, UNKNOWN, holds_tracers, join
+from jaxdoctor.static.values import ARRAY, CONTAINER, STATIC, TRACED, UNKNOWN, holds_tracers, join, may_join
 
 _FIELD_CALLS = frozenset({"flax.struct.field", "equinox.field", "dataclasses.field"})
 #: class decorators that make every instance a static pytree node (no leaves)
@@ -235,6 +235,7 @@ class SemanticModel:
                 continue
             compact = any(self.names.qualname(d.decorator) == "flax.linen.compact" for d in info.node.decorators)
             if info.name == "__call__" or compact:
+                info.staged = True  # modules are called under their user's jit
                 params = {p.name.value: UNKNOWN for p in info.all_params() if p.name.value != info.self_name}
                 self._mark(info, TRACED_STATE, params,
                            f"the `{family}` module method `{info.cls.name.value}.{info.name}`", None)
@@ -267,6 +268,8 @@ class SemanticModel:
             info.trees.update(n for n, v in s.values.items() if v == TRACED)
         if spec.qualname in VMAPS:
             info.batched = True
+        if spec.traces and spec.stages:
+            info.staged = True
         self.from_callers[info].update(s.from_callers)
         self._mark(info, s.state, s.values, via, None, force=True)
 
@@ -327,7 +330,7 @@ class SemanticModel:
                 flow.cap = ARRAY if info.state == TRACED_STATE else UNKNOWN
                 flow.run()
                 elements = flow.return_elements if isinstance(flow.return_elements, list) else None
-                if flow.returns > info.returns or elements != info.return_elements:
+                if join(info.returns, flow.returns) != info.returns or elements != info.return_elements:
                     info.returns = join(info.returns, flow.returns)
                     info.return_elements = elements
                     for caller in info.callers:
@@ -353,13 +356,13 @@ class SemanticModel:
                     arg = args.get(name)
                     if arg is None:
                         if any(a.star for a in call.args):
-                            values[name] = join(values[name], UNKNOWN)
+                            values[name] = may_join(values[name], UNKNOWN)
                         continue
                     if analysed:
                         v = self.record.get(arg, STATIC)
                     else:
                         v = self._syntactic(arg, scope, filtered)
-                    values[name] = join(values[name], v)
+                    values[name] = may_join(values[name], v)
             before = dict(info.params)
             self._mark(info, info.state, values, info.via, None)
             if info.params != before:
@@ -401,8 +404,9 @@ class SemanticModel:
             info = callee.info
             spec = callee.transform
             info.callers.add(caller)
-            if caller.batched and not info.batched:
-                info.batched = True  # called under vmap: batched too
+            if (caller.batched and not info.batched) or (caller.staged and not info.staged):
+                info.batched = info.batched or caller.batched  # called under vmap: batched too
+                info.staged = info.staged or caller.staged  # called under jit: staged too
                 if info.state > NOT_TRACED:
                     self._queue(info)
             if spec is not None and spec.traces:
@@ -569,22 +573,22 @@ def _arg_values(info: FunctionInfo, callee: Callee, args: list[tuple[cst.Arg, in
             for n in names[index:]:
                 p = info.param(n)
                 v = (TRACED if holds_tracers(value) else value) if p is not None and p.default is None else UNKNOWN
-                params[n] = join(params.get(n, STATIC), v)
+                params[n] = may_join(params.get(n, STATIC), v)
             index = len(names)
             continue
         if arg.star == "**":
             continue
         if arg.keyword is not None:
-            params[arg.keyword.value] = join(params.get(arg.keyword.value, STATIC), value)
+            params[arg.keyword.value] = may_join(params.get(arg.keyword.value, STATIC), value)
             continue
         if skip:
             skip -= 1
             continue
         if index < len(names):
-            params[names[index]] = join(params.get(names[index], STATIC), value)
+            params[names[index]] = may_join(params.get(names[index], STATIC), value)
         elif info.node.params.star_arg is not None and isinstance(info.node.params.star_arg, cst.Param):
             star = info.node.params.star_arg.name.value
-            params[star] = join(params.get(star, STATIC), CONTAINER if holds_tracers(value) else value)
+            params[star] = may_join(params.get(star, STATIC), CONTAINER if holds_tracers(value) else value)
         index += 1
     for name in list(params):
         if bound.closed(info, name) and name not in explicit:

@@ -46,6 +46,9 @@ class Transform:
     #: False when the function runs on whatever its callers pass: `custom_jvp`/`custom_vjp`
     #: functions run on concrete values eagerly and under `grad`, `named_call` is transparent
     traces: bool = True
+    #: False for differentiation alone (`grad`, `vjp`, `jvp`, `linearize`, `eqx.filter_grad`):
+    #: its tracers keep their concrete primal values, so a Python `if` on one still works
+    stages: bool = True
 
 
 def _specs() -> dict[str, Transform]:
@@ -66,12 +69,13 @@ def _specs() -> dict[str, Transform]:
             "jax.jit", "jax.pjit", "jax.experimental.pjit.pjit", "flax.nnx.jit", "flax.linen.jit",
             "jax.checkpoint", "jax.remat", "flax.nnx.remat", "flax.linen.remat",
             "flax.linen.checkpoint", "jax.make_jaxpr", "jax.eval_shape",
-            "jax.linearize", "jax.vjp", "jax.jvp", "flax.nnx.eval_shape", "equinox.filter_eval_shape",
+            "flax.nnx.eval_shape", "equinox.filter_eval_shape",
             "jax.shard_map", "jax.experimental.shard_map.shard_map", "flax.nnx.shard_map",
         ],
         Params.JIT,
     )
     add(["jax.named_call"], Params.JIT, traces=False)
+    add(["jax.linearize", "jax.vjp", "jax.jvp"], Params.JIT, stages=False)
     add(["jax.vmap", "flax.nnx.vmap", "jax.pmap", "flax.nnx.pmap"], Params.IN_AXES, axes_position=1)
     add(
         [
@@ -80,11 +84,12 @@ def _specs() -> dict[str, Transform]:
         ],
         Params.ARGNUMS,
         axes_position=1,
+        stages=False,
     )
     add(["equinox.filter_jit", "equinox.filter_vmap", "equinox.filter_pmap",
          "equinox.filter_checkpoint"], Params.FILTER)
     add(["equinox.filter_grad", "equinox.filter_value_and_grad", "equinox.filter_jvp",
-         "equinox.filter_vjp"], Params.FIRST)
+         "equinox.filter_vjp"], Params.FIRST, stages=False)
     # `nondiff_argnums` are Python values: custom_vjp rejects tracers there
     add(["jax.custom_jvp", "jax.custom_vjp", "flax.nnx.custom_vjp"], Params.OPERANDS,
         static_keyword="nondiff_argnums", traces=False)

@@ -13,9 +13,16 @@ Five abstract values, ordered so that joining two is taking the larger:
 - `ARRAY`: certainly a traced JAX array: what `jnp`/`lax` ops, arithmetic and comparisons on traced
   values return, an array-annotated traced parameter.
 
-Error-severity rules report only on `ARRAY`; `UNKNOWN` never yields an error. Joining takes the
-larger value: a name that is an array on one path and a Python scalar on another may be an array,
-and an `if` on it fails on that path.
+Error-severity rules report only on `ARRAY`; `UNKNOWN` never yields an error.
+
+Two ways to combine values:
+- `join`, where control flow meets (branches, loop iterations, several `return`s): the least
+  value above both in STATIC < {CONTAINER, ARRAY} < TRACED < UNKNOWN. A name that is an array on
+  one path and a Python default on the other (`acc = 0.0` then `acc += jnp.sum(x)`) is an array;
+  an array on one path and a list on another is only known to hold tracers, since the paths may
+  be chosen by conditions the two uses share.
+- `may_join`, where call sites meet: a parameter that any traced caller passes an array for is
+  an array — that call fails, whatever the others pass.
 """
 
 from __future__ import annotations
@@ -26,6 +33,16 @@ NAMES = {STATIC: "static", UNKNOWN: "unknown", CONTAINER: "container", TRACED: "
 
 
 def join(a: int, b: int) -> int:
+    if a == b or b == STATIC:
+        return a
+    if a == STATIC:
+        return b
+    if a == UNKNOWN or b == UNKNOWN:
+        return UNKNOWN
+    return TRACED  # two of CONTAINER / TRACED / ARRAY
+
+
+def may_join(a: int, b: int) -> int:
     return a if a >= b else b
 
 
