@@ -63,3 +63,12 @@ def test_rule_codes_and_names_are_unique_and_well_formed():
         assert registry.CODE_RE.match(code)
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", rule.name), rule.name
         assert rule.summary and not rule.summary.endswith(" ")
+
+
+def test_rule_class_names_are_unique_and_spell_the_rule_name():
+    """`PrngKeyReuse` → `prng-key-reuse` (STYLE.md: names line up)."""
+    rules = registry.all_rules()
+    classes = [r.__name__ for r in rules.values()]
+    assert len(set(classes)) == len(classes), sorted(c for c in classes if classes.count(c) > 1)
+    for code, rule in rules.items():
+        assert re.sub(r"(?<!^)(?=[A-Z])", "-", rule.__name__).lower() == rule.name, (code, rule.__name__)

@@ -1,4 +1,5 @@
-"""Every rule module; importing this package registers all rule classes with the registry.
+"""Every rule module: importing this package defines every rule class, which is how
+`jaxdoctor.registry` collects them (it imports this package by name on first use).
 
 Static rules are grouped by JAX concept. `jaxpr` and `trace_runtime` hold the metadata of the
 trace-only rules (JD5xx); no module here imports jax.

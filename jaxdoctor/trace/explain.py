@@ -10,55 +10,10 @@ from __future__ import annotations
 
 import re
 import traceback
-from dataclasses import dataclass
 from typing import Any
 
+from jaxdoctor.registry import all_rules
 from jaxdoctor.trace.frames import is_user_file, source_line
-
-
-@dataclass(frozen=True)
-class Kind:
-    code: str
-    name: str
-    fix: str
-
-
-K = {
-    "JD101": Kind("JD101", "python-control-flow-on-tracer",
-                  "Branch with `jax.lax.cond`/`jnp.where`, or mark the argument static (`static_argnums`)"),
-    "JD102": Kind("JD102", "tracer-concretization",
-                  "Keep the value a traced array (use `jnp` operations), or mark the argument static"),
-    "JD104": Kind("JD104", "inplace-array-update", "Use `x = x.at[i].set(v)` (or `.add`, `.mul`, ...) instead of `x[i] = v`"),
-    "JD401": Kind("JD401", "removed-api", "Use the replacement API (e.g. `jax.tree.map` for `jax.tree_map`)"),
-    "JD107": Kind("JD107", "carry-structure-mismatch",
-                  "Return a carry with exactly the structure, shapes and dtypes of the initial carry"),
-    "JD108": Kind("JD108", "vmap-axis-on-non-array",
-                  "Use `in_axes=None` for arguments that are not batched arrays, e.g. `in_axes=(0, None)`"),
-    "JD110": Kind("JD110", "prng-key-reuse", "Split the key with `jax.random.split` and use each subkey once"),
-    "JD201": Kind("JD201", "raw-transform-in-linen-module",
-                  "Use Flax's lifted transforms (`nn.scan`, `nn.cond`, `nn.vmap`, `nn.jit`) inside Linen modules"),
-    "JD202": Kind("JD202", "linen-cond-misuse",
-                  "Pass the module as the first argument of both `nn.cond` branches and create the same variables in both"),
-    "JD210": Kind("JD210", "nnx-vmap-unsplit-rngs",
-                  "Wrap the vmapped function in `nnx.split_rngs(splits=N)` and map the `Rngs` along axis 0"),
-    "JD211": Kind("JD211", "raw-transform-on-nnx-module",
-                  "Use `nnx.jit`/`nnx.vmap`/`nnx.grad`/`nnx.scan`, or `nnx.split`/`nnx.merge` around the JAX transform"),
-    "JD302": Kind("JD302", "raw-transform-on-eqx-module",
-                  "Use `eqx.filter_jit`/`eqx.filter_grad`/`eqx.filter_vmap`, or `eqx.partition` the module "
-                  "into arrays and static parts around the JAX transform"),
-    "JD301": Kind("JD301", "python-flag-under-scan",
-                  "Keep the flag a Python bool (decide it outside `scan`/`jit`, e.g. with `eqx.nn.inference_mode`)"),
-    "JD511": Kind("JD511", "uncaught-exception", "Fix the error raised at this line"),
-    "JD514": Kind("JD514", "import-failure", "Fix the error that stops the module from importing"),
-    "JD515": Kind("JD515", "vmap-size-mismatch",
-                  "Map arguments with the same batch size, or give broadcast arguments `in_axes=None`"),
-    "JD516": Kind("JD516", "vmap-unmapped-output-batched",
-                  "Set `out_axes=0` for outputs that depend on batched inputs (or keep them unbatched)"),
-    "JD517": Kind("JD517", "leaked-tracer-use",
-                  "Return traced values from the transformed function instead of storing them outside it"),
-    "JD518": Kind("JD518", "branch-structure-mismatch",
-                  "Make every branch return the same pytree structure, shapes and dtypes"),
-}
 
 _ARG = re.compile(r"depends on the values? of the arguments? (?P<names>.+?)\.(?:\s|$)")
 _CREATED = re.compile(r"created on line (?P<file>.+?):(?P<line>\d+)(?::(?P<col>\d+))?")
@@ -277,7 +232,8 @@ def explain(exc: BaseException, *, phase: str = "run") -> dict:
         code = "JD514"
     else:
         code = classify(exc)
-    kind = K[code]
+    rule = all_rules()[code]
+    fix_title = rule.trace_fix_title or rule.fix_title
     loc = _syntax_location(exc) or first_user_frame(exc)
     if code == "JD517":
         loc = _leak_origin(exc) or loc
@@ -287,15 +243,15 @@ def explain(exc: BaseException, *, phase: str = "run") -> dict:
         details["arguments"] = args
     if loc is None:
         return {
-            "code": code, "name": kind.name, "severity": "error", "message": _message(code, exc, None, args),
+            "code": code, "name": rule.name, "severity": "error", "message": _message(code, exc, None, args),
             "path": "", "line": 0, "column": 0, "end_line": 0, "end_column": 0,
-            "fix_title": kind.fix, "details": details, "unlocated": True,
+            "fix_title": fix_title, "details": details, "unlocated": True,
         }
     path, line, col, end_line, end_col = loc
     return {
-        "code": code, "name": kind.name, "severity": "error", "message": _message(code, exc, (path, line), args),
+        "code": code, "name": rule.name, "severity": "error", "message": _message(code, exc, (path, line), args),
         "path": path, "line": line, "column": col, "end_line": end_line,
-        "end_column": end_col if end_line > line or end_col > col else col, "fix_title": kind.fix,
+        "end_column": end_col if end_line > line or end_col > col else col, "fix_title": fix_title,
         "details": details,
     }
 
