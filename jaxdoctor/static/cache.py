@@ -26,7 +26,7 @@ from typing import Any, Iterable, Mapping
 
 from jaxdoctor import __version__
 from jaxdoctor.findings import Applicability, Edit, Finding, Fix, Origin, Severity
-from jaxdoctor.static.source import write_atomic
+from jaxdoctor.source import write_atomic
 
 #: Bump when the entry format changes.
 SCHEMA = 1

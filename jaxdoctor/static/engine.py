@@ -25,7 +25,7 @@ from jaxdoctor.static.guard import TooDeeplyNested
 from jaxdoctor.static.guard import parse_module as guarded_parse
 from jaxdoctor.static.positions import positions as node_positions
 from jaxdoctor.static.rule import FileContext, LintRule, Report
-from jaxdoctor.static.source import SourceError, read_text
+from jaxdoctor.source import SourceError, read_text
 from jaxdoctor.static.suppress import is_suppressed, suppressions
 from jaxdoctor.static.traced import SemanticModel
 from jaxdoctor.static.walker import walk

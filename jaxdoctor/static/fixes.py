@@ -9,13 +9,10 @@ keeping the original's permissions, encoding, BOM and newlines.
 
 from __future__ import annotations
 
-import codecs
 import difflib
-import io
 import itertools
 import os
 import re
-import tokenize
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -25,7 +22,7 @@ from jaxdoctor.findings import Applicability, Edit, Finding, Fix
 from jaxdoctor.static.discovery import Candidate
 from jaxdoctor.static.engine import lint_source, sort_findings, static_rules
 from jaxdoctor.static.rule import LintRule
-from jaxdoctor.static.source import SourceError, decode, read_bytes, write_atomic
+from jaxdoctor.source import SourceError, decode, encode_like, read_bytes, write_atomic
 
 #: A file is re-linted and fixed at most this many times (overlapping fixes need more rounds).
 MAX_ROUNDS = 10
@@ -216,22 +213,6 @@ class FileFix:
         )
 
 
-def _encoding(data: bytes) -> str:
-    try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    except SyntaxError:
-        return "utf-8"
-    return codecs.lookup(encoding).name
-
-
-def encode_like(text: str, original: bytes) -> bytes:
-    """`text` in the original's encoding, with its BOM if it had one."""
-    encoding = _encoding(original)
-    if original.startswith(codecs.BOM_UTF8):
-        return codecs.BOM_UTF8 + text.encode("utf-8")
-    return text.encode("utf-8" if encoding == "utf-8-sig" else encoding)
-
-
 def fix_file(candidate: Candidate, codes: frozenset[str], *, unsafe: bool = False,
              write: bool = True, options: Mapping[str, str] | None = None) -> FileFix:
     """Fix one `.py` file. With `write=False` (`--diff`) nothing is written.
@@ -354,7 +335,6 @@ __all__ = [
     "OverlappingEdits",
     "apply_edits",
     "choose_fixes",
-    "encode_like",
     "fix_file",
     "fix_paths",
     "fix_source",

@@ -32,7 +32,7 @@ from typing import Any
 import libcst as cst
 
 from jaxdoctor.findings import Edit, Finding, Fix
-from jaxdoctor.static.source import SourceError, read_bytes, write_atomic
+from jaxdoctor.source import SourceError, read_bytes, write_atomic
 
 #: Cell magics whose body is Python run in the kernel; every other cell magic's body is skipped.
 PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug", "python", "python3", "pypy"})

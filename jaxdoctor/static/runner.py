@@ -25,7 +25,7 @@ from jaxdoctor.config import Settings
 from jaxdoctor.findings import Finding
 from jaxdoctor.static.discovery import Candidate, discover
 from jaxdoctor.static.options import run_options
-from jaxdoctor.static.source import SourceError, read_bytes
+from jaxdoctor.source import SourceError, read_bytes
 
 #: Below this many files to lint, worker start-up costs more than it saves.
 PARALLEL_THRESHOLD = 16

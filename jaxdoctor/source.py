@@ -1,5 +1,6 @@
-"""Reading a file into text, or a clear reason why not (reported as JD001); writing one back
-atomically (`--fix`, the cache)."""
+"""Python source files, for both passes: reading one into text, or a clear reason why not
+(reported as JD001); encoding text back like the original; writing a file atomically (`--fix`,
+the cache)."""
 
 from __future__ import annotations
 
@@ -60,6 +61,18 @@ def decode(data: bytes) -> str:
 
 def read_text(path: Path) -> str:
     return decode(read_bytes(path))
+
+
+def encode_like(text: str, original: bytes) -> bytes:
+    """`text` in the original's encoding, with its BOM if it had one."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(original).readline)
+        encoding = codecs.lookup(encoding).name
+    except SyntaxError:
+        encoding = "utf-8"
+    if original.startswith(codecs.BOM_UTF8):
+        return codecs.BOM_UTF8 + text.encode("utf-8")
+    return text.encode("utf-8" if encoding == "utf-8-sig" else encoding)
 
 
 def _os_message(e: OSError) -> str:
