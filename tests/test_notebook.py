@@ -13,9 +13,9 @@ import pytest
 from jaxdoctor import registry
 from jaxdoctor.findings import Edit
 from jaxdoctor.static.engine import static_rules
+from jaxdoctor.notebook import blank_ipython
 from jaxdoctor.static.notebook import (
     apply_cell_edits,
-    blank_ipython,
     cell_lines,
     file_position,
     lint_notebook_text,
@@ -232,38 +232,32 @@ def test_file_position_maps_cell_lines_into_the_json(tmp_path):
 # ------------------------------------------------------------------------ fixing
 
 
-def _apply_edits():
-    from jaxdoctor.static.fixes import apply_edits
-
-    return apply_edits
-
-
 def test_apply_cell_edits_changes_only_that_cells_source():
     outputs = [{"output_type": "stream", "name": "stdout", "text": ["é ✓\n"]}]
     nb = notebook([markdown_cell("# Títle\n"), code_cell("import jax\n", 1, outputs),
                    code_cell("x = 1\ny = 2\n", 2)])
     nb["cells"][2]["metadata"] = {"tags": ["keep"], "scrolled": True}
     text = jupyter_text(nb)
-    new = apply_cell_edits(text, {2: [Edit(2, 5, 2, 6, "3")]}, _apply_edits())
+    new = apply_cell_edits(text, {2: [Edit(2, 5, 2, 6, "3")]})
     assert json.loads(new)["cells"][2]["source"] == ["x = 1\n", "y = 3\n"]
     old_lines, new_lines = text.splitlines(), new.splitlines()
     assert len(old_lines) == len(new_lines)
     assert [(a, b) for a, b in zip(old_lines, new_lines) if a != b] == [('    "y = 2\\n"', '    "y = 3\\n"')]
     assert new.endswith("}\n")
-    assert apply_cell_edits(text, {}, _apply_edits()) == text
+    assert apply_cell_edits(text, {}) == text
 
 
 def test_apply_cell_edits_keeps_another_layout():
     nb = notebook([code_cell("x = 1\n")])
     text = json.dumps(nb, indent=2)  # not sorted, ASCII-escaped, no final newline
-    new = apply_cell_edits(text, {1: [Edit(1, 5, 1, 6, "2")]}, _apply_edits())
+    new = apply_cell_edits(text, {1: [Edit(1, 5, 1, 6, "2")]})
     assert new == text.replace('"x = 1\\n"', '"x = 2\\n"')
 
 
 def test_apply_cell_edits_refuses_to_break_a_cell():
     text = jupyter_text(notebook([code_cell("x = 1\n")]))
     with pytest.raises(ValueError, match="break cell 1"):
-        apply_cell_edits(text, {1: [Edit(1, 1, 1, 2, "(")]}, _apply_edits())
+        apply_cell_edits(text, {1: [Edit(1, 1, 1, 2, "(")]})
 
 
 INPLACE = "@jax.jit\ndef f(x):\n    x[0] = 1.0\n    return x\n"
