@@ -122,14 +122,17 @@ def lint(
         }
     except UsageError as e:
         raise _fail(str(e))
-    if fix or diff:
-        from jaxdoctor.static.fixes import run_fix_command
-
-        raise typer.Exit(run_fix_command(paths, settings, codes, per_file, jobs=jobs, diff=diff,
-                                         unsafe=unsafe_fixes, output_format=output_format.value,
-                                         quiet=quiet, exit_zero=exit_zero))
-    from jaxdoctor.progress import progress_bar
     from jaxdoctor.static.runner import InternalError
+
+    if fix or diff:
+        try:
+            status = _fix(paths, settings, codes, per_file, jobs=jobs, diff=diff, unsafe=unsafe_fixes,
+                          output_format=output_format.value, quiet=quiet, exit_zero=exit_zero)
+        except InternalError as e:
+            typer.echo(f"jaxdoctor: {e}", err=True)
+            raise typer.Exit(2)
+        raise typer.Exit(status)
+    from jaxdoctor.progress import progress_bar
 
     cache = None
     if settings.cache and not no_cache:
@@ -152,6 +155,37 @@ def lint(
     else:
         render(output_format.value, run.findings, sys.stdout, summary=not quiet, files=run.files)
     raise typer.Exit(0 if exit_zero or not run.findings else 1)
+
+
+def _fix(paths, settings, codes, per_file, *, jobs, diff: bool, unsafe: bool, output_format: str,
+         quiet: bool, exit_zero: bool) -> int:
+    """`lint --fix` / `lint --diff`: returns the exit status.
+
+    `--diff` prints the unified diff only (like ruff): 1 when there would be changes, else 0.
+    `--fix` writes the fixed files, then renders the findings that remain (status from those).
+    """
+    from jaxdoctor.render import render
+    from jaxdoctor.static.runner import fix_paths
+
+    run = fix_paths(paths, settings, codes, per_file, unsafe=unsafe, write=not diff, jobs=jobs)
+    changed = run.changed
+    if diff:
+        for ff in changed:
+            sys.stdout.write(ff.diff())
+        if not quiet:
+            n = run.applied
+            sys.stderr.write(f"Would fix {_count(n, 'finding')} in {_count(len(changed), 'file')}.\n"
+                             if n else "No fixes available.\n")
+        return 0 if exit_zero or not changed else 1
+    findings = run.findings
+    render(output_format, findings, sys.stdout, summary=not quiet, files=len(run.files))
+    if not quiet and run.applied:
+        sys.stderr.write(f"Fixed {_count(run.applied, 'finding')} in {_count(len(changed), 'file')}.\n")
+    return 0 if exit_zero or not findings else 1
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
 @app.command()

@@ -200,13 +200,8 @@ def codes_for(display: str, codes: frozenset[str], per_file_ignores: dict[str, f
 
 def check_file(candidate: Candidate, codes: frozenset[str],
                options: Mapping[str, str] | None = None) -> FileResult:
-    """Read and lint one file; an unreadable or undecodable file is a JD001 finding."""
-    if candidate.path.suffix == ".ipynb":
-        from jaxdoctor.static.notebook import check_notebook
-
-        result = check_notebook(candidate.path, candidate.display, static_rules(codes), codes, options)
-        result.findings = [f for f in result.findings if f.code in codes]
-        return result
+    """Read and lint one Python file; an unreadable or undecodable file is a JD001 finding.
+    (A notebook is `static.notebook.check_notebook`'s: the runner chooses.)"""
     try:
         source = read_text(candidate.path)
     except SourceError as e:

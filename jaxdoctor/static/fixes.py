@@ -1,4 +1,5 @@
-"""Applying fixes: text edits, the fix loop over one file, and `--fix` / `--diff` over many.
+"""Applying fixes: text edits and the fix loop over one Python file (`static.runner` runs
+`--fix` / `--diff` over many files, `static.notebook` fixes notebooks cell by cell).
 
 `apply_edits` is the one primitive (notebooks reuse it cell by cell). `fix_source` runs the lint,
 applies the chosen non-overlapping fixes, re-lints and repeats (ruff's loop) until nothing is
@@ -20,7 +21,7 @@ import libcst as cst
 
 from jaxdoctor.findings import Applicability, Edit, Finding, Fix
 from jaxdoctor.static.discovery import Candidate
-from jaxdoctor.static.engine import lint_source, sort_findings, static_rules
+from jaxdoctor.static.engine import check_file, lint_source, sort_findings, static_rules
 from jaxdoctor.static.rule import LintRule
 from jaxdoctor.source import SourceError, decode, encode_like, read_bytes, write_atomic
 
@@ -215,18 +216,10 @@ class FileFix:
 
 def fix_file(candidate: Candidate, codes: frozenset[str], *, unsafe: bool = False,
              write: bool = True, options: Mapping[str, str] | None = None) -> FileFix:
-    """Fix one `.py` file. With `write=False` (`--diff`) nothing is written.
-
-    Files that cannot be read or decoded, and notebooks (fixed cell by cell elsewhere, with
-    `apply_edits`), are linted as usual and left untouched.
-    """
-    from jaxdoctor.static.engine import check_file
-
+    """Fix one Python file. With `write=False` (`--diff`) nothing is written. A file that
+    cannot be read or decoded is linted as usual and left untouched. (A notebook is
+    `static.notebook.fix_notebook`'s: the runner chooses.)"""
     out = FileFix(candidate.display)
-    if candidate.path.suffix == ".ipynb":  # cell by cell, keeping outputs and metadata
-        from jaxdoctor.static.notebook import fix_notebook
-
-        return fix_notebook(candidate, codes, unsafe=unsafe, write=write, options=options)
     try:
         data = read_bytes(candidate.path)
         text = decode(data)
@@ -247,96 +240,13 @@ def fix_file(candidate: Candidate, codes: frozenset[str], *, unsafe: bool = Fals
     return out
 
 
-def _fix_work(args: tuple[Candidate, frozenset[str], bool, bool, dict[str, str]]) -> FileFix:
-    candidate, codes, unsafe, write, options = args
-    return fix_file(candidate, codes, unsafe=unsafe, write=write, options=options)
-
-
-@dataclass
-class FixRun:
-    files: list[FileFix] = field(default_factory=list)
-
-    @property
-    def findings(self) -> list[Finding]:
-        return sort_findings(f for ff in self.files for f in ff.findings)
-
-    @property
-    def applied(self) -> int:
-        return sum(ff.applied for ff in self.files)
-
-    @property
-    def changed(self) -> list[FileFix]:
-        return [ff for ff in self.files if ff.changed]
-
-
-def fix_paths(paths: list[str], settings, codes: frozenset[str],
-              per_file_ignores: dict[str, frozenset[str]], *, unsafe: bool = False,
-              write: bool = True, jobs: int | None = None) -> FixRun:
-    """`--fix` (write=True) or `--diff` (write=False) over files and directories."""
-    from concurrent.futures import ProcessPoolExecutor
-
-    from jaxdoctor.static.discovery import discover
-    from jaxdoctor.static.engine import codes_for
-    from jaxdoctor.static.options import run_options
-    from jaxdoctor.static.runner import PARALLEL_THRESHOLD
-
-    candidates = discover(paths, settings.exclude + settings.extend_exclude, settings.root)
-    options = run_options(settings)
-    work = [(c, codes_for(c.display, codes, per_file_ignores), unsafe, write, options)
-            for c in candidates]
-    jobs = jobs or settings.jobs or os.cpu_count() or 1
-    if jobs > 1 and len(work) >= PARALLEL_THRESHOLD:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            files = list(pool.map(_fix_work, work, chunksize=max(1, len(work) // (jobs * 8))))
-    else:
-        files = [_fix_work(w) for w in work]
-    return FixRun(files)
-
-
-def run_fix_command(paths: list[str], settings, codes: frozenset[str],
-                    per_file_ignores: dict[str, frozenset[str]], *, jobs: int | None, diff: bool,
-                    unsafe: bool, output_format: str, quiet: bool, exit_zero: bool) -> int:
-    """`lint --fix` / `lint --diff`: returns the exit status.
-
-    `--diff` prints the unified diff only (like ruff): 1 when there would be changes, else 0.
-    `--fix` writes the fixed files, then renders the findings that remain (status from those).
-    """
-    import sys
-
-    from jaxdoctor.render import render
-
-    run = fix_paths(paths, settings, codes, per_file_ignores, unsafe=unsafe, write=not diff, jobs=jobs)
-    changed = run.changed
-    if diff:
-        for ff in changed:
-            sys.stdout.write(ff.diff())
-        if not quiet:
-            n = run.applied
-            sys.stderr.write(
-                f"Would fix {n} finding{'s' if n != 1 else ''} in {len(changed)} "
-                f"file{'s' if len(changed) != 1 else ''}.\n" if n else "No fixes available.\n"
-            )
-        return 0 if exit_zero or not changed else 1
-    findings = run.findings
-    render(output_format, findings, sys.stdout, summary=not quiet, files=len(run.files))
-    if not quiet and run.applied:
-        sys.stderr.write(
-            f"Fixed {run.applied} finding{'s' if run.applied != 1 else ''} in {len(changed)} "
-            f"file{'s' if len(changed) != 1 else ''}.\n"
-        )
-    return 0 if exit_zero or not findings else 1
-
-
 __all__ = [
     "MAX_ROUNDS",
     "FileFix",
     "FixResult",
-    "FixRun",
     "OverlappingEdits",
     "apply_edits",
     "choose_fixes",
     "fix_file",
-    "fix_paths",
     "fix_source",
-    "run_fix_command",
 ]

@@ -33,6 +33,9 @@ from jaxdoctor.notebook import (
     write_cells,
 )
 from jaxdoctor.source import SourceError, read_bytes, write_atomic
+from jaxdoctor.static.discovery import Candidate
+from jaxdoctor.static.engine import PARSE_ERROR, FileResult, lint_source, parse_error, static_rules
+from jaxdoctor.static.fixes import MAX_ROUNDS, FileFix, apply_edits, choose_fixes
 
 # --------------------------------------------------------------------------- linting
 
@@ -56,16 +59,9 @@ def _cell_syntax_errors(cells: Iterable[CodeCell]) -> dict[int, tuple[int, int, 
 
 
 def lint_notebook_text(text: str, path: str, rules: list, codes: frozenset[str],
-                       options: Mapping[str, str] | None = None):
+                       options: Mapping[str, str] | None = None) -> FileResult:
     """Lint a notebook's JSON text; findings carry `cell` and cell-relative positions.
     `options` are the run options passed on to `engine.lint_source`."""
-    from jaxdoctor.static.engine import (
-        PARSE_ERROR,
-        FileResult,
-        lint_source,
-        parse_error,
-    )
-
     try:
         nb = parse_notebook(text)
     except NotebookError as e:
@@ -120,16 +116,17 @@ def _to_cell(f: Finding, layout: Layout) -> Finding:
     return replace(f, line=line, end_line=end_line, end_column=end_column, cell=cell.number, fix=fix)
 
 
-def check_notebook(path: Path, display: str, rules: list, codes: frozenset[str],
-                   options: Mapping[str, str] | None = None):
-    """Read and lint one `.ipynb` file; unreadable or non-UTF-8 files are a JD001 finding."""
-    from jaxdoctor.static.engine import PARSE_ERROR, FileResult, parse_error
-
+def check_notebook(candidate: Candidate, codes: frozenset[str],
+                   options: Mapping[str, str] | None = None) -> FileResult:
+    """Read and lint one `.ipynb` file (the notebook's `engine.check_file`); unreadable or
+    non-UTF-8 files are a JD001 finding."""
     try:
-        text = decode_notebook(read_bytes(path))
+        text = decode_notebook(read_bytes(candidate.path))
     except SourceError as e:
-        return FileResult([parse_error(display, str(e))] if PARSE_ERROR in codes else [])
-    return lint_notebook_text(text, display, rules, codes, options)
+        return FileResult([parse_error(candidate.display, str(e))] if PARSE_ERROR in codes else [])
+    result = lint_notebook_text(text, candidate.display, static_rules(codes), codes, options)
+    result.findings = [f for f in result.findings if f.code in codes]
+    return result
 
 
 # --------------------------------------------------------------------------- for renderers
@@ -172,8 +169,6 @@ def apply_cell_edits(text: str, edits_by_cell: Mapping[int, Sequence[Edit]]) -> 
     """Apply edits (cell-relative positions) to the code cells numbered in `edits_by_cell` and
     return the notebook's new JSON text. Only those cells' sources change; everything else,
     including the JSON layout, is kept. A cell whose new source does not parse is an error."""
-    from jaxdoctor.static.fixes import apply_edits
-
     edits_by_cell = {n: list(e) for n, e in edits_by_cell.items() if e}
     if not edits_by_cell:
         return text
@@ -211,9 +206,7 @@ def fix_notebook_text(text: str, path: str, rules: list, codes: frozenset[str], 
     """The notebook version of `fixes.fix_source`: lint, apply the chosen fixes cell by cell,
     re-lint, until nothing is left to fix. Returns (new text, fixes applied, remaining findings).
     A fix that would leave its cell unparsable is dropped."""
-    from jaxdoctor.static import fixes
-
-    rounds_left = max_rounds if max_rounds is not None else fixes.MAX_ROUNDS
+    rounds_left = max_rounds if max_rounds is not None else MAX_ROUNDS
     applied = 0
     rejected: set[tuple] = set()
     findings = lint_notebook_text(text, path, rules, codes, options).findings
@@ -223,7 +216,7 @@ def fix_notebook_text(text: str, path: str, rules: list, codes: frozenset[str], 
             if f.cell is not None:
                 by_cell.setdefault(f.cell, []).append(f)
         chosen = {
-            cell: [fx for fx in fixes.choose_fixes([f for f in cell_findings if f.code in codes], unsafe)
+            cell: [fx for fx in choose_fixes([f for f in cell_findings if f.code in codes], unsafe)
                    if (cell, fx.title, fx.edits) not in rejected]
             for cell, cell_findings in by_cell.items()
         }
@@ -253,19 +246,16 @@ def fix_notebook_text(text: str, path: str, rules: list, codes: frozenset[str], 
     return text, applied, findings
 
 
-def fix_notebook(candidate, codes: frozenset[str], *, unsafe: bool = False, write: bool = True,
-                 options: Mapping[str, str] | None = None):
+def fix_notebook(candidate: Candidate, codes: frozenset[str], *, unsafe: bool = False, write: bool = True,
+                 options: Mapping[str, str] | None = None) -> FileFix:
     """`fixes.fix_file` for a `.ipynb` file: only the changed cells' sources are rewritten."""
-    from jaxdoctor.static import fixes
-    from jaxdoctor.static.engine import check_file, static_rules
-
-    out = fixes.FileFix(candidate.display)
+    out = FileFix(candidate.display)
     try:
         data = read_bytes(candidate.path)
         text = decode_notebook(data)
         parse_notebook(text)
     except (SourceError, NotebookError):
-        out.findings = check_file(candidate, codes, options).findings
+        out.findings = check_notebook(candidate, codes, options).findings
         return out
     fixed, applied, findings = fix_notebook_text(
         text, candidate.display, static_rules(codes), codes, unsafe=unsafe, options=options
