@@ -357,6 +357,8 @@ def file_positions(text: str) -> FilePositions | None:
         scan = _positions_decoder()
         start = len(text) - len(text.lstrip())
         data, _ = scan(text, start)
+        if not isinstance(data, dict):
+            return None
         cells: list[list[_PosStr]] = []
         for cell in _raw_cells(data):
             if not isinstance(cell, dict) or cell.get("cell_type") != "code":

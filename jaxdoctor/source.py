@@ -7,6 +7,7 @@ from __future__ import annotations
 import codecs
 import io
 import os
+import re
 import stat
 import tokenize
 from pathlib import Path
@@ -61,6 +62,18 @@ def decode(data: bytes) -> str:
 
 def read_text(path: Path) -> str:
     return decode(read_bytes(path))
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of `text` without their line breaks, split where Python (and libcst's line
+    numbers) split them: at `\\n`, `\\r\\n` and a lone `\\r`."""
+    lines = _LINE_BREAK.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()  # the text ends with a line break
+    return lines
 
 
 def encode_like(text: str, original: bytes) -> bytes:

@@ -1,5 +1,6 @@
-"""Hostile input never crashes or hangs `jaxdoctor lint`: each unparsable file is a JD001 finding
-naming it, the other files are linted, the exit status stays 0/1, and there is no traceback."""
+"""Hostile input never crashes or hangs `jaxdoctor lint`, in any output format: each unparsable
+file is a JD001 finding naming it, the other files are linted, the exit status stays 0/1, and
+there is no traceback."""
 
 from __future__ import annotations
 
@@ -99,3 +100,15 @@ def test_hostile_folder_in_process(tmp_path: Path) -> None:
     assert text.returncode == 1 and "Traceback" not in text.stdout + text.stderr
     for name in ("fifo.py", "deep_parens.py", "dangling.py", "inner.py"):
         assert name in text.stdout
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs and symlinks (POSIX)")
+@pytest.mark.parametrize("fmt", ["text", "concise", "sarif", "github"])
+def test_hostile_folder_in_every_format(tmp_path: Path, fmt: str) -> None:
+    """The renderers never open the linted files: a FIFO named x.py must not block them."""
+    d = build(tmp_path, many=False)
+    proc = run_cli(tmp_path, "--format", fmt, "--jobs", "1", str(d))
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback (most recent call last)" not in proc.stdout + proc.stderr
+    for name in [*UNPARSABLE, "ok.py", "inner.py"]:
+        assert name in proc.stdout, (fmt, name)

@@ -13,13 +13,8 @@ import pytest
 from jaxdoctor import registry
 from jaxdoctor.findings import Edit
 from jaxdoctor.static.engine import static_rules
-from jaxdoctor.notebook import blank_ipython
-from jaxdoctor.static.notebook import (
-    apply_cell_edits,
-    cell_lines,
-    file_position,
-    lint_notebook_text,
-)
+from jaxdoctor.notebook import blank_ipython, file_positions
+from jaxdoctor.static.notebook import apply_cell_edits, lint_notebook_text
 
 TRACED_IF = "@jax.jit\ndef f(x):\n    if x > 0:\n        return x\n    return -x\n"
 
@@ -202,18 +197,18 @@ def test_suppression_comment_in_a_cell():
     assert lint(text) == []
 
 
-def test_string_sources_and_cell_lines(tmp_path):
+def test_string_sources_and_the_quoted_cell_line():
     nb = notebook([code_cell("import jax\n"), code_cell("")])
     nb["cells"][1]["source"] = TRACED_IF  # nbformat also allows one string
-    path = tmp_path / "s.ipynb"
-    path.write_text(jupyter_text(nb))
-    (f,) = lint(path.read_text())
+    text = jupyter_text(nb)
+    (f,) = lint(text)
     assert (f.cell, f.line) == (2, 3)
-    assert cell_lines(str(path), 2)[2] == "    if x > 0:"
-    assert cell_lines(str(path), 9) is None
+    assert f.quote.text == "    if x > 0:"  # the renderers quote this; they never read the file
+    start, end = f.quote.file_start, f.quote.file_end
+    assert text.splitlines()[start[0] - 1][start[1] - 1:end[1] - 1] == "x > 0"
 
 
-def test_file_position_maps_cell_lines_into_the_json(tmp_path):
+def test_file_positions_map_cell_lines_into_the_json(tmp_path):
     cells = [code_cell("import jax\n"), code_cell('s = "é\\tü"\n' + TRACED_IF)]
     for name, nb in (("list.ipynb", notebook(cells)), ("str.ipynb", notebook([dict(c) for c in cells]))):
         if name == "str.ipynb":
@@ -222,11 +217,13 @@ def test_file_position_maps_cell_lines_into_the_json(tmp_path):
         for ensure_ascii in (True, False):
             path = tmp_path / name
             path.write_text(json.dumps(nb, indent=1, ensure_ascii=ensure_ascii) + "\n", encoding="utf-8")
-            line, col = file_position(str(path), 2, 4, 8)
-            end_line, end_col = file_position(str(path), 2, 4, 13)
+            position = file_positions(path.read_text(encoding="utf-8"))
+            line, col = position(2, 4, 8)
+            end_line, end_col = position(2, 4, 13)
             assert end_line == line
             assert path.read_text(encoding="utf-8").splitlines()[line - 1][col - 1:end_col - 1] == "x > 0"
-    assert file_position(str(tmp_path / "missing.ipynb"), 1, 1, 1) is None
+            assert position(9, 1, 1) is None
+    assert file_positions("[1, 2]") is None  # not a notebook
 
 
 # ------------------------------------------------------------------------ fixing

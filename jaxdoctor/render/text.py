@@ -1,11 +1,11 @@
 """`--format text`: code, message, location, the source line with a caret, the fix hint.
 
+The source line is the one the finding quotes (`Finding.quote`): this never reads a file.
 Colour only on a terminal (rich decides; NO_COLOR and FORCE_COLOR are honoured).
 """
 
 from __future__ import annotations
 
-import linecache
 from typing import TextIO
 
 from rich.console import Console
@@ -17,29 +17,11 @@ from jaxdoctor.findings import Finding, Severity
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
 
 
-def _source_line(f: Finding, sources: dict[str, list[str]] | None) -> str | None:
-    """The finding's line: from `sources` (keyed by path, or `path:cell N` for a notebook cell),
-    else from the file (a notebook's cell is read from the `.ipynb`: linecache can't see it)."""
-    key = f.path if f.cell is None else f"{f.path}:cell {f.cell}"
-    lines: list[str] | None = None
-    if sources is not None and key in sources:
-        lines = sources[key]
-    elif f.cell is not None:
-        from jaxdoctor.static.notebook import cell_lines
-
-        lines = cell_lines(f.path, f.cell)
-    if lines is not None:
-        return lines[f.line - 1] if 0 < f.line <= len(lines) else None
-    line = linecache.getline(f.path, f.line)
-    return line.rstrip("\r\n") if line else None
-
-
 def render_text(
     findings: list[Finding],
     out: TextIO,
     *,
     summary: bool = True,
-    sources: dict[str, list[str]] | None = None,
     files: int | None = None,
     **_options,
 ) -> None:
@@ -52,7 +34,7 @@ def render_text(
         head.append(f" [{f.name}] ", style="dim")
         head.append(f.message)
         console.print(head)
-        line = _source_line(f, sources)
+        line = f.quote.text if f.quote is not None else None
         if line is not None and line.strip():
             expanded = line.expandtabs(4)
             width = len(str(f.line))

@@ -12,20 +12,20 @@ import ast
 import fnmatch
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping
 
 import libcst as cst
 
 from jaxdoctor import registry
-from jaxdoctor.findings import Edit, Finding, Fix, Origin, Severity
+from jaxdoctor.findings import Edit, Finding, Fix, Quote, Severity, unique
+from jaxdoctor.source import SourceError, read_text, split_lines
 from jaxdoctor.static.discovery import Candidate
 from jaxdoctor.static.guard import TooDeeplyNested
 from jaxdoctor.static.guard import parse_module as guarded_parse
 from jaxdoctor.static.positions import positions as node_positions
 from jaxdoctor.static.rule import FileContext, LintRule, Report
-from jaxdoctor.source import SourceError, read_text
 from jaxdoctor.static.suppress import is_suppressed, suppressions
 from jaxdoctor.static.traced import SemanticModel
 from jaxdoctor.static.walker import walk
@@ -42,12 +42,7 @@ def static_rules(codes: Iterable[str]) -> list[type[LintRule]]:
 
 
 def parse_error(path: str, message: str, line: int = 1, column: int = 1, cell: int | None = None) -> Finding:
-    rule = registry.all_rules()[PARSE_ERROR]
-    return Finding(
-        code=PARSE_ERROR, name=rule.name, severity=rule.severity, message=message, path=path,
-        line=line, column=column, end_line=line, end_column=column, origin=Origin.STATIC,
-        fix_title=rule.fix_title, cell=cell,
-    )
+    return registry.all_rules()[PARSE_ERROR].finding(message, path, line, column, line, column, cell=cell)
 
 
 _HANDLERS: dict[type, list[tuple[str, type, bool]]] = {}
@@ -78,7 +73,22 @@ class FileResult:
 def lint_source(source: str, path: str, rules: list[type[LintRule]],
                 options: Mapping[str, str] | None = None) -> FileResult:
     """Lint Python source text. `path` is only used in findings; `options` reach rules as
-    `ctx.options` (see `jaxdoctor.static.options.run_options`)."""
+    `ctx.options` (see `jaxdoctor.static.options.run_options`). Each finding quotes its line."""
+    result = _lint(source, path, rules, options)
+    if result.findings:
+        result.findings = quoted(result.findings, source)
+    return result
+
+
+def quoted(findings: list[Finding], text: str) -> list[Finding]:
+    """The findings, each with the text of its first line of `text` as its quote."""
+    lines = split_lines(text)
+    return [replace(f, quote=Quote(lines[f.line - 1] if 0 < f.line <= len(lines) else None))
+            for f in findings]
+
+
+def _lint(source: str, path: str, rules: list[type[LintRule]],
+          options: Mapping[str, str] | None) -> FileResult:
     if not GATE.search(source):
         return FileResult()
     try:
@@ -150,29 +160,17 @@ def _to_findings(ctx: FileContext) -> list[Finding]:
     positions = node_positions(ctx.module, _report_nodes(ctx.reports))
     table = suppressions(ctx.source)
     out: list[Finding] = []
-    seen: set[tuple] = set()
     for report in ctx.reports:
         rng = positions.get(report.node)
         if rng is None:
             continue
         line, col = rng.start.line, rng.start.column + 1
         end_line, end_col = rng.end.line, rng.end.column + 1
-        code = report.rule.code
-        if is_suppressed(table, code, line, end_line):
+        if is_suppressed(table, report.rule.code, line, end_line):
             continue
-        key = (code, line, col, report.message)
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append(
-            Finding(
-                code=code, name=report.rule.name, severity=report.rule.severity,
-                message=report.message, path=ctx.path, line=line, column=col,
-                end_line=end_line, end_column=end_col, fix_title=report.fix_title,
-                fix=_to_fix(ctx, report, positions), origin=Origin.STATIC,
-            )
-        )
-    return out
+        out.append(report.rule.finding(report.message, ctx.path, line, col, end_line, end_col,
+                                       fix_title=report.fix_title, fix=_to_fix(ctx, report, positions)))
+    return unique(out)
 
 
 def _to_fix(ctx: FileContext, report: Report, positions) -> Fix | None:

@@ -13,17 +13,16 @@ The format itself (cells, IPython syntax, positions) is `jaxdoctor.notebook`; he
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from pathlib import Path
 
 import libcst as cst
 
-from jaxdoctor.findings import Edit, Finding, Fix
+from jaxdoctor.findings import Edit, Finding, Fix, Quote
 from jaxdoctor.notebook import (
     CodeCell,
     Layout,
+    Notebook,
     NotebookError,
     blank_ipython,
     decode_notebook,
@@ -34,7 +33,7 @@ from jaxdoctor.notebook import (
 )
 from jaxdoctor.source import SourceError, read_bytes, write_atomic
 from jaxdoctor.static.discovery import Candidate
-from jaxdoctor.static.engine import PARSE_ERROR, FileResult, lint_source, parse_error, static_rules
+from jaxdoctor.static.engine import PARSE_ERROR, FileResult, lint_source, parse_error, quoted, static_rules
 from jaxdoctor.static.fixes import MAX_ROUNDS, FileFix, apply_edits, choose_fixes
 
 # --------------------------------------------------------------------------- linting
@@ -65,7 +64,7 @@ def lint_notebook_text(text: str, path: str, rules: list, codes: frozenset[str],
     try:
         nb = parse_notebook(text)
     except NotebookError as e:
-        return FileResult([parse_error(path, str(e))] if PARSE_ERROR in codes else [])
+        return FileResult(quoted([parse_error(path, str(e))], text) if PARSE_ERROR in codes else [])
     if not nb.is_python or not nb.cells:
         return FileResult()
 
@@ -91,8 +90,27 @@ def lint_notebook_text(text: str, path: str, rules: list, codes: frozenset[str],
             findings.append(parse_error(path, f.message, line, f.column, cell=cell.number))
             continue
         findings.append(_to_cell(f, layout))
-    result.findings = findings
+    result.findings = _quote_cells(findings, nb, text)
     return result
+
+
+def _quote_cells(findings: list[Finding], nb: Notebook, text: str) -> list[Finding]:
+    """Each finding quotes its line of its cell, and where it starts and ends in the `.ipynb`
+    text (SARIF and GitHub annotations point into the file)."""
+    if not findings:
+        return findings
+    lines = {cell.number: cell.source.splitlines() for cell in nb.cells}
+    position = file_positions(text)
+    out = []
+    for f in findings:
+        cell = lines.get(f.cell, [])
+        quote = Quote(
+            cell[f.line - 1] if 0 < f.line <= len(cell) else None,
+            position(f.cell, f.line, f.column) if position is not None else None,
+            position(f.cell, f.end_line, f.end_column) if position is not None else None,
+        )
+        out.append(replace(f, quote=quote))
+    return out
 
 
 def _to_cell(f: Finding, layout: Layout) -> Finding:
@@ -127,39 +145,6 @@ def check_notebook(candidate: Candidate, codes: frozenset[str],
     result = lint_notebook_text(text, candidate.display, static_rules(codes), codes, options)
     result.findings = [f for f in result.findings if f.code in codes]
     return result
-
-
-# --------------------------------------------------------------------------- for renderers
-
-
-@functools.lru_cache(maxsize=64)
-def _cells_of(path: str, mtime_ns: int) -> tuple[tuple[str, ...], ...]:
-    text = decode_notebook(read_bytes(Path(path)))
-    return tuple(tuple(c.source.splitlines()) for c in parse_notebook(text).cells)
-
-
-def cell_lines(path: str, cell: int) -> list[str] | None:
-    """The lines of code cell `cell` of the notebook at `path` (for source snippets), or None."""
-    try:
-        cells = _cells_of(path, Path(path).stat().st_mtime_ns)
-    except (OSError, SourceError, NotebookError, ValueError):
-        return None
-    return list(cells[cell - 1]) if 0 < cell <= len(cells) else None
-
-
-@functools.lru_cache(maxsize=16)
-def _positions_of(path: str, mtime_ns: int):
-    return file_positions(decode_notebook(read_bytes(Path(path))))
-
-
-def file_position(path: str, cell: int, line: int, column: int) -> tuple[int, int] | None:
-    """Where (cell, line, column) of a notebook lies in the `.ipynb` file itself, as a 1-based
-    (line, column) of the JSON text. None when the file can't be read or has changed."""
-    try:
-        position = _positions_of(path, Path(path).stat().st_mtime_ns)
-    except (OSError, SourceError):
-        return None
-    return position(cell, line, column) if position is not None else None
 
 
 # --------------------------------------------------------------------------- fixing

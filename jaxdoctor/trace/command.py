@@ -14,12 +14,12 @@ import importlib.util
 import linecache
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Sequence
 
 from jaxdoctor.errors import UsageError
-from jaxdoctor.findings import Finding, Origin, Severity
+from jaxdoctor.findings import Finding, Origin, Quote, Severity
 from jaxdoctor.trace import runner
 from jaxdoctor.trace.frames import source_line
 from jaxdoctor.trace.inputs import parse_inputs, parse_vmap
@@ -181,7 +181,15 @@ def _run_one(opts: TraceOptions, cwd: str, program_stdout: IO | int | None,
         "cost": opts.cost, "retrace_threshold": opts.retrace_threshold, "args": list(opts.args),
     }
     child = runner.run_child([job], device=opts.device, timeout=opts.timeout, cwd=cwd, stdout=program_stdout)
-    return _enabled_only(interpret(child, target, opts), codes)
+    result = interpret(child, target, opts)
+    result.findings = [_quoted(f) for f in result.findings]
+    return _enabled_only(result, codes)
+
+
+def _quoted(f: Finding) -> Finding:
+    """The finding with the text of its line, for the renderers (which never read files)."""
+    line = linecache.getline(f.path, f.line)
+    return replace(f, quote=Quote(line.rstrip("\r\n") if line else None))
 
 
 def interpret(child: runner.ChildResult, target: Target, opts: TraceOptions) -> TraceResult:
