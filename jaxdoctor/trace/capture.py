@@ -282,24 +282,20 @@ class Capture:
             if not stack:
                 return
             site = (stack[0][0], stack[0][2], 1)
-        from jaxdoctor.rules.jaxpr import LeakedTracer  # metadata lives with the jaxpr rules
+        from jaxdoctor.rules.jaxpr import LeakedTracer
 
         names = [jax.tree_util.keystr(p) for p, _ in leaked]
         shown = ", ".join(f"`{n}`" for n in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-        self.session.emit(
-            {
-                "code": LeakedTracer.code,
-                "name": LeakedTracer.name,
-                "message": (
-                    f"`{where}` returned {len(leaked)} leaked tracer(s) ({shown}) created inside the JAX "
-                    f"transform traced here (`{func or 'fn'}`): a raw `jax.lax`/`jax.vmap` transform "
-                    "around Flax submodule calls; using these values later raises `UnexpectedTracerError`"
-                ),
-                "path": site[0], "line": site[1], "column": site[2],
-                "fix_title": "Use Flax's lifted transforms (`nn.scan`, `nn.cond`, `nn.vmap`, `nn.jit`) inside Linen modules",
-                "details": {"outputs": names[:20], "transform_function": func},
-            }
+        message = (
+            f"`{where}` returned {len(leaked)} leaked tracer(s) ({shown}) created inside the JAX "
+            f"transform traced here (`{func or 'fn'}`): a raw `jax.lax`/`jax.vmap` transform "
+            "around Flax submodule calls; using these values later raises `UnexpectedTracerError`"
         )
+        self.session.emit(LeakedTracer.finding(
+            message, site[0], site[1], site[2], site[1], 1,
+            fix_title="Use Flax's lifted transforms (`nn.scan`, `nn.cond`, `nn.vmap`, `nn.jit`) inside Linen modules",
+            details={"outputs": names[:20], "transform_function": func},
+        ))
 
 
 def _is_user_function(dbg: Any) -> bool:

@@ -18,6 +18,8 @@ import time
 import traceback
 from typing import Any
 
+from jaxdoctor.findings import Finding
+
 PLATFORMS = {"cpu": "cpu", "gpu": "cuda", "tpu": "tpu"}
 
 
@@ -36,8 +38,8 @@ class Session:
             self._file.write(json.dumps(obj, default=_jsonable) + "\n")
             self._file.flush()
 
-    def emit(self, finding: dict) -> None:
-        self.write({"finding": finding})
+    def emit(self, finding: Finding) -> None:
+        self.write({"finding": finding.to_dict()})
 
     def note(self, message: str) -> None:
         self.write({"note": message})
@@ -47,6 +49,7 @@ class Session:
 
     @property
     def findings(self) -> list[dict]:
+        """The findings written so far, as their records (`Finding.to_dict`)."""
         return [r["finding"] for r in self.records if "finding" in r]
 
     def analyze(self, closed: Any, *, batch_axes: Any = None, batch_size: Any = None,
@@ -68,7 +71,7 @@ class Session:
             self.note(f"analyzer error on `{entry_name}`: {type(exc).__name__}: {exc}")
             return
         for f in found or ():
-            self.emit(f.to_dict() if hasattr(f, "to_dict") else dict(f))
+            self.emit(f)
 
 
 def _jsonable(x: Any) -> Any:
@@ -269,7 +272,7 @@ def _run_program(target: Any, job: dict, capture: Any, session: Session, fn: Any
     except BaseException as exc:  # noqa: BLE001 - explain whatever the program raised
         phase = "import" if isinstance(exc, (ImportError, SyntaxError)) else "run"
         finding = explain(exc, phase=phase)
-        if finding["code"] == "JD517" and any(f.get("code") == "JD504" for f in session.findings):
+        if finding.code == "JD517" and any(f["code"] == "JD504" for f in session.findings):
             session.note("the UnexpectedTracerError comes from the leaked tracers reported above (JD504)")
         else:
             session.emit(finding)
@@ -366,11 +369,7 @@ def _abstract(fn: Any, target: Any, job: dict, companion: Any, session: Session)
         except Exception as exc:  # noqa: BLE001
             session.note(f"--cost failed: {type(exc).__name__}: {exc}")
             return
-        if isinstance(report, dict):
-            session.write({"cost": report})
-        else:
-            for f in report if isinstance(report, (list, tuple)) else [report]:
-                session.emit(f.to_dict() if hasattr(f, "to_dict") else dict(f))
+        session.write({"cost": report})
 
 
 # ---------------------------------------------------------------- process entry

@@ -2,8 +2,8 @@
 
 JAX, Flax and Equinox raise trace errors deep inside themselves and, under `eqx.filter_jit`,
 name equinox's internal arguments (`dynamic_nodonate['rest'][2]`). `explain(exc)` returns a
-finding dict (the child's wire format) located at the first frame in the user's own code —
-JAX's `JaxStackTraceBeforeTransformation` cause first — with the argument name recovered.
+`Finding` located at the first frame in the user's own code — JAX's
+`JaxStackTraceBeforeTransformation` cause first — with the argument name recovered.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import re
 import traceback
 from typing import Any
 
+from jaxdoctor.findings import Finding, Origin, Severity
 from jaxdoctor.registry import all_rules
 from jaxdoctor.trace.frames import is_user_file, source_line
 
@@ -226,14 +227,14 @@ def _is_rng_vmap(exc: BaseException) -> bool:
     return rngs
 
 
-def explain(exc: BaseException, *, phase: str = "run") -> dict:
-    """A finding dict for `exc`; `phase` is "import" for errors raised importing the target."""
+def explain(exc: BaseException, *, phase: str = "run") -> Finding:
+    """The finding for `exc`; `phase` is "import" for errors raised importing the target. With
+    no user frame to point at, its path is empty and its line 0 (the parent places it)."""
     if phase == "import" and not _is_trace_error(exc):
         code = "JD514"
     else:
         code = classify(exc)
     rule = all_rules()[code]
-    fix_title = rule.trace_fix_title or rule.fix_title
     loc = _syntax_location(exc) or first_user_frame(exc)
     if code == "JD517":
         loc = _leak_origin(exc) or loc
@@ -241,19 +242,15 @@ def explain(exc: BaseException, *, phase: str = "run") -> dict:
     args = _arg_names(exc)
     if args:
         details["arguments"] = args
-    if loc is None:
-        return {
-            "code": code, "name": rule.name, "severity": "error", "message": _message(code, exc, None, args),
-            "path": "", "line": 0, "column": 0, "end_line": 0, "end_column": 0,
-            "fix_title": fix_title, "details": details, "unlocated": True,
-        }
-    path, line, col, end_line, end_col = loc
-    return {
-        "code": code, "name": rule.name, "severity": "error", "message": _message(code, exc, (path, line), args),
-        "path": path, "line": line, "column": col, "end_line": end_line,
-        "end_column": end_col if end_line > line or end_col > col else col, "fix_title": fix_title,
-        "details": details,
-    }
+    path, line, col, end_line, end_col = loc if loc is not None else ("", 0, 0, 0, 0)
+    if end_line <= line and end_col <= col:
+        end_col = col
+    return rule.finding(
+        _message(code, exc, (path, line) if loc is not None else None, args),
+        path, line, col, end_line, end_col,
+        severity=Severity.ERROR, fix_title=rule.trace_fix_title or rule.fix_title,
+        origin=Origin.TRACE, details=details,
+    )
 
 
 def _is_trace_error(exc: BaseException) -> bool:

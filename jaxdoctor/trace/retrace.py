@@ -14,10 +14,10 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from jaxdoctor.findings import Finding
+from jaxdoctor.rules.trace_runtime import RetracedFunction
 from jaxdoctor.trace.frames import is_user_file
 
-CODE = "JD510"
-NAME = "retraced-function"
 _SRC_INFO = re.compile(r"^(?P<name>.*) at (?P<file>.+):(?P<line>\d+)$")
 
 
@@ -55,7 +55,7 @@ class RetraceLog:
         entry.signatures.append(signature)
         entry.identities.append(identity)
 
-    def findings(self) -> list[dict]:
+    def findings(self) -> list[Finding]:
         out = []
         for entry in self.entries.values():
             n = len(entry.signatures)
@@ -89,13 +89,8 @@ class RetraceLog:
                 details.update(argument=None)
                 fix = "Create the jitted function once, outside the loop, and reuse it"
             end_col = len(linecache.getline(path, line).rstrip("\n")) + 1 if line else col
-            out.append(
-                {
-                    "code": CODE, "name": NAME, "message": message, "path": path, "line": line,
-                    "column": col, "end_line": line, "end_column": max(end_col, col),
-                    "fix_title": fix, "details": details,
-                }
-            )
+            out.append(RetracedFunction.finding(message, path, line, col, line, max(end_col, col),
+                                                fix_title=fix, details=details))
         return out
 
 

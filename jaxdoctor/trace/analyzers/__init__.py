@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from jaxdoctor.findings import Finding
+from jaxdoctor.findings import Finding, unique
 from jaxdoctor.trace.analyzers._walk import Analyzer, Walk, run_walk
 from jaxdoctor.trace.analyzers.batched_broadcast import BatchedBroadcastAnalyzer
 from jaxdoctor.trace.analyzers.float64_upcast import Float64UpcastAnalyzer
@@ -100,12 +100,5 @@ def analyze_jaxpr(
     )
     analyzers = [cls(walk) for cls in classes]
     run_walk(walk, analyzers)
-    findings: list[Finding] = []
-    seen: set[tuple] = set()
-    for a in analyzers:
-        for f in a.finish():
-            key = (f.code, f.path, f.line, f.message)
-            if key not in seen:
-                seen.add(key)
-                findings.append(f)
+    findings = unique(f for a in analyzers for f in a.finish())
     return sorted(findings, key=lambda f: f.sort_key)
