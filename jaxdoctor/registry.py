@@ -1,16 +1,17 @@
 """Every rule, by code; selection of rules by code prefix.
 
 The registry only collects: a rule is a subclass of `jaxdoctor.rule.Rule` that sets its `code`,
-defined in a module of the package `RULES` (whose `__init__` imports them all). That package is
-imported on the first call of `all_rules()`, by name: importing the registry never imports a
-rule, so rules, the passes and the renderers can all depend on the registry without a loop.
-Importing this module never imports jax.
+defined in a module of the package `RULES`. Every module of that package is imported on the
+first call of `all_rules()`, by name: importing the registry never imports a rule, so rules, the
+passes and the renderers can all depend on the registry without a loop. Importing this module
+never imports jax.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import pkgutil
 import re
 from typing import Iterable
 
@@ -33,7 +34,9 @@ def _leaf_subclasses(base: type) -> Iterable[type]:
 @functools.cache
 def all_rules() -> dict[str, type[Rule]]:
     """code → rule class, for every static and trace rule, sorted by code."""
-    importlib.import_module(RULES)  # defines (and so registers) every rule class
+    package = importlib.import_module(RULES)
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{RULES}.{module.name}")  # defines (and so registers) its rules
     found: dict[str, type[Rule]] = {}
     for cls in _leaf_subclasses(Rule):
         if cls.code in found and found[cls.code] is not cls:
