@@ -94,23 +94,12 @@ def _source(path: str, line: int) -> str:
 
 
 def recover_arg_names(exc: BaseException, names: list[str]) -> list[str]:
-    """Replace equinox's internal argument names with the user's, using `_call`'s frame locals."""
+    """Replace equinox's internal argument names with the user's (from its `filter_jit` call)."""
     if not any(n.startswith("dynamic_") for n in names):
         return names
-    mapping: dict[str, str] = {}
-    for tb in _tb_objects(exc):
-        frame = tb.tb_frame
-        if frame.f_code.co_name == "_call" and "equinox" in frame.f_code.co_filename:
-            try:
-                loc = frame.f_locals
-                preprocess = frame.f_globals["_preprocess"]
-                _, _, static = preprocess(loc["info"], loc["args"], loc["kwargs"], return_static=True)
-                from jaxdoctor.trace.capture import eqx_argument_names
+    from jaxdoctor.trace.eqx_internals import names_from_traceback
 
-                mapping = eqx_argument_names(static)
-            except Exception:  # noqa: BLE001 - best effort
-                mapping = {}
-            break
+    mapping = names_from_traceback(exc)
     return [mapping.get(n, n) for n in names]
 
 
