@@ -4,16 +4,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_support import jaxdoctor
 
 from jaxdoctor import registry
 from jaxdoctor.findings import Edit
-from jaxdoctor.static.engine import static_rules
 from jaxdoctor.notebook import blank_ipython, file_positions
+from jaxdoctor.static.engine import static_rules
 from jaxdoctor.static.notebook import apply_cell_edits, lint_notebook_text
 
 TRACED_IF = "@jax.jit\ndef f(x):\n    if x > 0:\n        return x\n    return -x\n"
@@ -60,11 +59,6 @@ def lint(text: str, codes=None):
     return lint_notebook_text(text, "nb.ipynb", static_rules(codes), codes).findings
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jaxdoctor", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120, env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin", "HOME": str(cwd)})
-
-
 # ------------------------------------------------------------------------ linting
 
 
@@ -76,13 +70,13 @@ def test_traced_if_in_second_code_cell_is_flagged_in_that_cell(tmp_path):
         markdown_cell("Now a jitted function:\n"),
         code_cell(TRACED_IF, 2),
     ])
-    proc = run("lint", "--isolated", "--format", "json", "demo.ipynb", cwd=tmp_path)
+    proc = jaxdoctor("lint", "--isolated", "--format", "json", "demo.ipynb", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     (f,) = json.loads(proc.stdout)
     assert (f["code"], f["cell"], f["line"], f["column"], f["end_column"]) == ("JD101", 2, 3, 8, 13)
     assert f["path"] == "demo.ipynb"
 
-    proc = run("lint", "--isolated", "demo.ipynb", cwd=tmp_path)
+    proc = jaxdoctor("lint", "--isolated", "demo.ipynb", cwd=tmp_path)
     assert "demo.ipynb:cell 2:3:8: JD101" in proc.stdout
     assert "3 |     if x > 0:" in proc.stdout  # the cell's own line, not line 3 of the JSON file
     assert "^^^^^" in proc.stdout
@@ -177,7 +171,7 @@ def test_syntax_error_cell_is_jd001_and_other_cells_are_linted():
 def test_not_a_notebook_is_jd001_for_the_file(tmp_path, content, reason):
     (tmp_path / "x.ipynb").write_text(content)
     (tmp_path / "ok.py").write_text("import jax\n" + TRACED_IF)
-    proc = run("lint", "--isolated", "--format", "json", ".", cwd=tmp_path)
+    proc = jaxdoctor("lint", "--isolated", "--format", "json", ".", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     found = json.loads(proc.stdout)
     bad = [f for f in found if f["path"] == "x.ipynb"]
@@ -270,12 +264,12 @@ def test_fix_and_diff_on_a_notebook(tmp_path):
     path.write_text(jupyter_text(nb), encoding="utf-8")
     original = path.read_bytes()
 
-    proc = run("lint", "--isolated", "--diff", "fix.ipynb", cwd=tmp_path)
+    proc = jaxdoctor("lint", "--isolated", "--diff", "fix.ipynb", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     assert '-    "    x[0] = 1.0\\n",' in proc.stdout and '+    "    x = x.at[0].set(1.0)\\n",' in proc.stdout
     assert path.read_bytes() == original  # --diff writes nothing
 
-    proc = run("lint", "--isolated", "--fix", "fix.ipynb", cwd=tmp_path)
+    proc = jaxdoctor("lint", "--isolated", "--fix", "fix.ipynb", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     fixed = json.loads(path.read_text(encoding="utf-8"))
     assert fixed["cells"][2]["source"] == ["@jax.jit\n", "def f(x):\n", "    x = x.at[0].set(1.0)\n", "    return x\n"]
@@ -285,5 +279,5 @@ def test_fix_and_diff_on_a_notebook(tmp_path):
     assert path.read_text(encoding="utf-8") == jupyter_text(expected)  # Jupyter's layout kept
 
     after = path.read_bytes()
-    proc = run("lint", "--isolated", "--fix", "fix.ipynb", cwd=tmp_path)
+    proc = jaxdoctor("lint", "--isolated", "--fix", "fix.ipynb", cwd=tmp_path)
     assert proc.returncode == 0 and path.read_bytes() == after  # a second --fix is a no-op

@@ -8,20 +8,11 @@ import re
 import subprocess
 import sys
 
+from cli_support import BAD
+
 from jaxdoctor.findings import Finding, Severity
 from jaxdoctor.render import render
 from jaxdoctor.render.github import annotation, escape_data, escape_property
-
-BAD = """\
-import jax
-
-
-@jax.jit
-def f(x):
-    if x > 0:
-        return x
-    return -x
-"""
 
 COMMAND = re.compile(r"^::(error|warning|notice) ((?:[A-Za-z]+=[^,:]*)(?:,[A-Za-z]+=[^,:]*)*)::(.*)$")
 

@@ -1,5 +1,6 @@
 """Every rule has a doc in rules/, and every static rule's doc examples are tests: the bad
-block is flagged exactly on its `# JDxxx` lines, the good block not at all (by any rule)."""
+block is flagged exactly on its `# JDxxx` lines, the good block not at all (by any rule).
+(The trace rules' examples run in test_trace_docs.py and test_trace_analyzers_docs.py.)"""
 
 from __future__ import annotations
 
@@ -53,6 +54,17 @@ def test_doc_bad_example_is_flagged_on_marked_lines(code):
 def test_doc_good_example_is_clean(code):
     _, good = _blocks((DOCS / f"{code}.md").read_text())
     assert actual(good) == set()
+
+
+def test_parse_error_doc_examples():
+    """JD001's bad example is not Python, so it can't carry a `# JD001` marker: it is flagged
+    once, on the line Python's own parser rejects. Neither example mentions jax, which the text
+    gate wants before it parses a file, so both are linted after an `import jax` line."""
+    bad, good = _blocks((DOCS / "JD001.md").read_text())
+    with pytest.raises(SyntaxError) as rejected:
+        compile(bad, "JD001.md", "exec")
+    assert actual("import jax\n" + bad) == {(rejected.value.lineno + 1, "JD001")}
+    assert actual("import jax\n" + good) == set()
 
 
 def test_rule_codes_and_names_are_unique_and_well_formed():
