@@ -367,7 +367,6 @@ def file_positions(text: str) -> FilePositions | None:
             cells.append([value] if isinstance(value, str) else list(value))
     except (ValueError, RecursionError, NotebookError):
         return None
-    newlines = [i for i, ch in enumerate(text) if ch == "\n"]
 
     def position(cell: int, line: int, column: int) -> tuple[int, int] | None:
         if not 0 < cell <= len(cells):
@@ -388,9 +387,8 @@ def file_positions(text: str) -> FilePositions | None:
                 rest = piece[offset_in_piece:].split("\n", 1)[0]
                 take = offset_in_piece + min(max(0, column - 1), len(rest))
                 index = _raw_offset(text, piece.offset, take)
-                file_line = bisect.bisect_left(newlines, index) + 1
-                line_start = newlines[file_line - 2] + 1 if file_line > 1 else 0
-                return file_line, index - line_start + 1
+                line_start = text.rfind("\n", 0, index) + 1
+                return text.count("\n", 0, index) + 1, index - line_start + 1
         return None
 
     return position
