@@ -108,7 +108,7 @@ def lint(
     from jaxdoctor import config as config_mod
     from jaxdoctor import registry
     from jaxdoctor.render import render
-    from jaxdoctor.static.runner import lint_paths
+    from jaxdoctor.static.runner import InternalError, lint_paths
 
     paths = paths or ["."]
     try:
@@ -122,8 +122,6 @@ def lint(
         }
     except UsageError as e:
         raise _fail(str(e))
-    from jaxdoctor.static.runner import InternalError
-
     if fix or diff:
         try:
             status = _fix(paths, settings, codes, per_file, jobs=jobs, diff=diff, unsafe=unsafe_fixes,

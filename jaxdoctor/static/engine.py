@@ -3,7 +3,8 @@
 Per file: the text gate skips files that never mention jax/flax/equinox; libcst parses once;
 `SemanticModel` indexes names and tracedness; then every enabled rule's `visit_*`/`leave_*`
 methods run in a single walk. Positions (the expensive part of libcst metadata) are computed only
-for files that have findings; suppression comments are read only then too.
+for files that have findings; suppression comments are read only then too. Each finding quotes
+its line of the text, for the renderers. Reading a notebook instead is `static.notebook`'s.
 """
 
 from __future__ import annotations
