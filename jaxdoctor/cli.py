@@ -234,7 +234,7 @@ def _plural(n: int, word: str) -> str:
 
 
 def _report(findings, out, *, fmt: str, quiet: bool, statistics: bool, show_fixes: bool,
-            files: int | None, sources=None) -> None:
+            files: int | None) -> None:
     from jaxdoctor.render import render
 
     if statistics:
@@ -242,7 +242,7 @@ def _report(findings, out, *, fmt: str, quiet: bool, statistics: bool, show_fixe
 
         render_statistics(findings, out, fmt=fmt)
     else:
-        render(fmt, findings, out, summary=not quiet, files=files, show_fixes=show_fixes, sources=sources)
+        render(fmt, findings, out, summary=not quiet, files=files, show_fixes=show_fixes)
 
 
 def _lint(plans, *, jobs, cache, fmt: str, quiet: bool, statistics: bool, show_fixes: bool, out) -> int:
@@ -283,9 +283,13 @@ def _fix(plans, *, jobs, diff: bool, unsafe: bool, fmt: str, quiet: bool, statis
          show_fixes: bool, out) -> int:
     """`lint --fix` / `--diff`. `--diff` prints the unified diff only (like ruff): 1 when there
     would be changes, else 0. `--fix` writes the fixed files, then reports what remains."""
-    from jaxdoctor.static.fixes import fix_files
+    from jaxdoctor.static.runner import InternalError, fix_files
 
-    run = fix_files(plans, unsafe=unsafe, write=not diff, jobs=jobs)
+    try:
+        run = fix_files(plans, unsafe=unsafe, write=not diff, jobs=jobs)
+    except InternalError as e:
+        typer.echo(f"jaxdoctor: {e}", err=True)
+        return 2
     changed = run.changed
     if diff:
         for ff in changed:
@@ -310,7 +314,7 @@ def _add_noqa(plans, *, jobs, quiet: bool) -> int:
     from jaxdoctor.static.fixes import encode_like
     from jaxdoctor.static.noqa import add_noqa_text
     from jaxdoctor.static.runner import lint_files
-    from jaxdoctor.static.source import SourceError, decode, read_bytes, write_atomic
+    from jaxdoctor.source import SourceError, decode, read_bytes, write_atomic
 
     run = lint_files(plans, jobs)
     by_file: dict[str, list] = {}
@@ -347,10 +351,9 @@ def _lint_stdin(resolver, stdin_filename: Optional[str], *, fmt: str, fix: bool,
     import difflib
 
     from jaxdoctor.static.discovery import Candidate
-    from jaxdoctor.static.engine import check_text
-    from jaxdoctor.static.fixes import fix_text
+    from jaxdoctor.static.runner import check_text, fix_text
     from jaxdoctor.static.plan import Planner
-    from jaxdoctor.static.source import SourceError, decode
+    from jaxdoctor.source import SourceError, decode
 
     display = stdin_filename or "-"
     notebook = display.endswith(".ipynb")
@@ -362,15 +365,6 @@ def _lint_stdin(resolver, stdin_filename: Optional[str], *, fmt: str, fix: bool,
         return 2
     plan = Planner(resolver).plan(Candidate(Path(display), display, explicit=True))
 
-    def sources(text: str) -> dict[str, list[str]] | None:
-        if notebook:
-            from jaxdoctor.static.notebook import NotebookError, parse_notebook
-
-            try:
-                return {f"{display}:cell {c.number}": c.source.splitlines() for c in parse_notebook(text).cells}
-            except NotebookError:
-                return None
-        return {display: text.splitlines()}
 
     if fix or diff:
         result = fix_text(text, display, plan.codes, unsafe=unsafe, options=plan.options, notebook=notebook)
@@ -383,11 +377,10 @@ def _lint_stdin(resolver, stdin_filename: Optional[str], *, fmt: str, fix: bool,
         sys.stdout.flush()
         if not quiet or statistics:
             _report(result.findings, sys.stderr, fmt=fmt, quiet=quiet, statistics=statistics,
-                    show_fixes=show_fixes, files=1, sources=sources(result.source))
+                    show_fixes=show_fixes, files=1)
         return 1 if result.findings else 0
     findings = check_text(text, display, plan.codes, plan.options, notebook=notebook).findings
-    _report(findings, out, fmt=fmt, quiet=quiet, statistics=statistics, show_fixes=show_fixes, files=1,
-            sources=sources(text))
+    _report(findings, out, fmt=fmt, quiet=quiet, statistics=statistics, show_fixes=show_fixes, files=1)
     return 1 if findings else 0
 
 

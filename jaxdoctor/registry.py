@@ -1,47 +1,27 @@
 """Every rule, by code; selection of rules by code prefix.
 
-A rule is a class with its identity as class attributes (code, kebab-case name, severity,
-summary, fix title, fix safety). Static rules subclass `jaxdoctor.static.rule.LintRule`;
-trace-only rules (JD5xx) are metadata here and are produced by the trace analyzers.
-Importing this module never imports jax.
+The registry only collects: a rule is a subclass of `jaxdoctor.rule.Rule` that sets its `code`,
+defined in a module of the package `RULES`. Every module of that package is imported on the
+first call of `all_rules()`, by name: importing the registry never imports a rule, so rules, the
+passes and the renderers can all depend on the registry without a loop. Importing this module
+never imports jax.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
+import pkgutil
 import re
-from typing import ClassVar, Iterable
+from typing import Iterable
 
 from jaxdoctor.errors import UsageError
-from jaxdoctor.findings import Applicability, Origin, Severity
+from jaxdoctor.rule import Rule
 
 CODE_RE = re.compile(r"^JD\d{3}$")
 
-
-class Rule:
-    code: ClassVar[str]
-    name: ClassVar[str]
-    summary: ClassVar[str]
-    severity: ClassVar[Severity] = Severity.WARNING
-    origin: ClassVar[Origin] = Origin.STATIC
-    fix_title: ClassVar[str | None] = None
-    #: `None` when the rule offers no automatic fix.
-    fix_applicability: ClassVar[Applicability | None] = None
-    #: False for rules that stay off unless selected explicitly.
-    default_enabled: ClassVar[bool] = True
-
-    @classmethod
-    def describe(cls) -> dict:
-        return {
-            "code": cls.code,
-            "name": cls.name,
-            "severity": cls.severity.value,
-            "origin": cls.origin.value,
-            "summary": cls.summary,
-            "fix_title": cls.fix_title,
-            "fix": cls.fix_applicability.value if cls.fix_applicability else None,
-            "default": cls.default_enabled,
-        }
+#: The package that holds every rule module.
+RULES = "jaxdoctor.rules"
 
 
 def _leaf_subclasses(base: type) -> Iterable[type]:
@@ -54,8 +34,9 @@ def _leaf_subclasses(base: type) -> Iterable[type]:
 @functools.cache
 def all_rules() -> dict[str, type[Rule]]:
     """code → rule class, for every static and trace rule, sorted by code."""
-    import jaxdoctor.rules  # noqa: F401  (registers the rule classes by importing them)
-
+    package = importlib.import_module(RULES)
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{RULES}.{module.name}")  # defines (and so registers) its rules
     found: dict[str, type[Rule]] = {}
     for cls in _leaf_subclasses(Rule):
         if cls.code in found and found[cls.code] is not cls:

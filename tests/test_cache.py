@@ -7,12 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cli_support import BAD
+
 from jaxdoctor import registry
 from jaxdoctor.config import Settings
 from jaxdoctor.static.cache import Cache
 from jaxdoctor.static.runner import lint_paths
 
-BAD = "import jax\n\n@jax.jit\ndef f(x):\n    if x > 0:\n        return x\n    return -x\n"
 GOOD = "import jax\n\n@jax.jit\ndef f(x):\n    return jax.numpy.where(x > 0, x, -x)\n"
 
 

@@ -3,28 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
-BAD = """\
-import jax
-
-
-@jax.jit
-def f(x):
-    if x > 0:
-        return x
-    return -x
-"""
-
-
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "jaxdoctor", *args], cwd=cwd, capture_output=True, text=True, timeout=120,
-        env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin", "HOME": str(cwd or Path.cwd())},
-    )
+from cli_support import BAD, jaxdoctor
 
 
 def write(path: Path, text: str) -> Path:
@@ -34,26 +16,26 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_version():
-    proc = run("--version")
+    proc = jaxdoctor("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("jaxdoctor ")
 
 
 def test_exit_codes(tmp_path):
     write(tmp_path / "bad.py", BAD)
     write(tmp_path / "good.py", "import jax\n\nf = jax.jit(lambda x: x + 1)\n")
-    assert run("lint", "good.py", cwd=tmp_path).returncode == 0
-    proc = run("lint", "bad.py", cwd=tmp_path)
+    assert jaxdoctor("lint", "good.py", cwd=tmp_path).returncode == 0
+    proc = jaxdoctor("lint", "bad.py", cwd=tmp_path)
     assert proc.returncode == 1
     assert "bad.py:6:8: JD101" in proc.stdout
     assert "help:" in proc.stdout and "^^^^^" in proc.stdout
-    assert run("lint", "--exit-zero", "bad.py", cwd=tmp_path).returncode == 0
+    assert jaxdoctor("lint", "--exit-zero", "bad.py", cwd=tmp_path).returncode == 0
 
 
 def test_concise_and_json_schema(tmp_path):
     write(tmp_path / "bad.py", BAD)
-    proc = run("lint", "--format", "concise", "bad.py", cwd=tmp_path)
+    proc = jaxdoctor("lint", "--format", "concise", "bad.py", cwd=tmp_path)
     assert proc.stdout.splitlines()[0].startswith("bad.py:6:8: JD101 ")
-    proc = run("lint", "--format", "json", "bad.py", cwd=tmp_path)
+    proc = jaxdoctor("lint", "--format", "json", "bad.py", cwd=tmp_path)
     data = json.loads(proc.stdout)
     assert len(data) == 1
     finding = data[0]
@@ -68,7 +50,7 @@ def test_concise_and_json_schema(tmp_path):
 
 def test_unknown_rule_code_is_a_one_line_usage_error(tmp_path):
     write(tmp_path / "bad.py", BAD)
-    proc = run("lint", "--select", "JD999", "bad.py", cwd=tmp_path)
+    proc = jaxdoctor("lint", "--select", "JD999", "bad.py", cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "JD999" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -77,7 +59,7 @@ def test_unknown_rule_code_is_a_one_line_usage_error(tmp_path):
 def test_bad_config_key_is_a_one_line_error(tmp_path):
     write(tmp_path / "pyproject.toml", '[tool.jaxdoctor]\nselct = ["JD1"]\n')
     write(tmp_path / "bad.py", BAD)
-    proc = run("lint", "bad.py", cwd=tmp_path)
+    proc = jaxdoctor("lint", "bad.py", cwd=tmp_path)
     assert proc.returncode == 2
     assert "unknown key 'selct'" in proc.stderr and "did you mean 'select'" in proc.stderr
     assert proc.stderr.strip().count("\n") == 0
@@ -86,13 +68,13 @@ def test_bad_config_key_is_a_one_line_error(tmp_path):
 def test_bad_config_values_and_codes(tmp_path):
     write(tmp_path / "bad.py", BAD)
     write(tmp_path / "pyproject.toml", '[tool.jaxdoctor]\nignore = "JD7"\n')
-    proc = run("lint", "bad.py", cwd=tmp_path)
+    proc = jaxdoctor("lint", "bad.py", cwd=tmp_path)
     assert proc.returncode == 2 and "JD7" in proc.stderr
     write(tmp_path / "pyproject.toml", '[tool.jaxdoctor]\nselect = 3\n')
-    proc = run("lint", "bad.py", cwd=tmp_path)
+    proc = jaxdoctor("lint", "bad.py", cwd=tmp_path)
     assert proc.returncode == 2 and "list of strings" in proc.stderr
     write(tmp_path / "pyproject.toml", '[tool.jaxdoctor\n')
-    proc = run("lint", "bad.py", cwd=tmp_path)
+    proc = jaxdoctor("lint", "bad.py", cwd=tmp_path)
     assert proc.returncode == 2 and "invalid TOML" in proc.stderr
 
 
@@ -103,31 +85,31 @@ def test_config_select_ignore_and_per_file_ignores(tmp_path):
         [tool.jaxdoctor]
         per-file-ignores = { "tests/*" = ["JD101"] }
     """)
-    proc = run("lint", ".", "--format", "concise", cwd=tmp_path)
+    proc = jaxdoctor("lint", ".", "--format", "concise", cwd=tmp_path)
     assert proc.returncode == 1
     assert "pkg/bad.py:6:8: JD101" in proc.stdout and "test_bad.py" not in proc.stdout
     write(tmp_path / "pyproject.toml", '[tool.jaxdoctor]\nignore = ["JD1"]\n')
-    assert run("lint", ".", cwd=tmp_path).returncode == 0
+    assert jaxdoctor("lint", ".", cwd=tmp_path).returncode == 0
     # the command line overrides the config
-    proc = run("lint", ".", "--select", "JD101", cwd=tmp_path)
+    proc = jaxdoctor("lint", ".", "--select", "JD101", cwd=tmp_path)
     assert proc.returncode == 1
     write(tmp_path / "pyproject.toml", '[tool.jaxdoctor]\nexclude = ["tests"]\n')
-    proc = run("lint", ".", "--format", "concise", cwd=tmp_path)
+    proc = jaxdoctor("lint", ".", "--format", "concise", cwd=tmp_path)
     assert "test_bad.py" not in proc.stdout and "pkg/bad.py" in proc.stdout
 
 
 def test_inline_suppressions(tmp_path):
     src = BAD.replace("if x > 0:", "if x > 0:  # jaxdoctor: ignore[JD101]")
     write(tmp_path / "a.py", src)
-    assert run("lint", "a.py", cwd=tmp_path).returncode == 0
+    assert jaxdoctor("lint", "a.py", cwd=tmp_path).returncode == 0
     write(tmp_path / "b.py", BAD.replace("if x > 0:", "if x > 0:  # noqa: JD101"))
-    assert run("lint", "b.py", cwd=tmp_path).returncode == 0
+    assert jaxdoctor("lint", "b.py", cwd=tmp_path).returncode == 0
     write(tmp_path / "c.py", BAD.replace("if x > 0:", "if x > 0:  # noqa: E501"))
-    assert run("lint", "c.py", cwd=tmp_path).returncode == 1
+    assert jaxdoctor("lint", "c.py", cwd=tmp_path).returncode == 1
     write(tmp_path / "d.py", BAD.replace("if x > 0:", "if x > 0:  # jaxdoctor: ignore"))
-    assert run("lint", "d.py", cwd=tmp_path).returncode == 0
+    assert jaxdoctor("lint", "d.py", cwd=tmp_path).returncode == 0
     write(tmp_path / "e.py", BAD.replace("if x > 0:", "if x > 0:  # jaxdoctor: ignore[JD102]"))
-    assert run("lint", "e.py", cwd=tmp_path).returncode == 1
+    assert jaxdoctor("lint", "e.py", cwd=tmp_path).returncode == 1
 
 
 def test_lint_never_runs_user_code(tmp_path):
@@ -137,7 +119,7 @@ def test_lint_never_runs_user_code(tmp_path):
         open({str(marker)!r}, "w").write("ran")
         sys.exit(3)
     """)
-    proc = run("lint", "evil.py", cwd=tmp_path)
+    proc = jaxdoctor("lint", "evil.py", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not marker.exists()
 
@@ -147,7 +129,7 @@ def test_unreadable_and_broken_files_are_reported_and_the_run_goes_on(tmp_path):
     write(tmp_path / "broken.py", "import jax\ndef f(:\n")
     (tmp_path / "binary.py").write_bytes(b"import jax\x00\x01\x02")
     (tmp_path / "latin.py").write_bytes(b"import jax\ns = '\xff\xfe'\n")
-    proc = run("lint", ".", "missing.py", "--format", "concise", cwd=tmp_path)
+    proc = jaxdoctor("lint", ".", "missing.py", "--format", "concise", cwd=tmp_path)
     assert proc.returncode == 1
     out = proc.stdout
     assert "bad.py:6:8: JD101" in out
@@ -157,23 +139,23 @@ def test_unreadable_and_broken_files_are_reported_and_the_run_goes_on(tmp_path):
 
 
 def test_rules_and_explain():
-    proc = run("rules", "--format", "json")
+    proc = jaxdoctor("rules", "--format", "json")
     codes = [r["code"] for r in json.loads(proc.stdout)]
     assert "JD101" in codes and codes == sorted(codes)
-    proc = run("explain", "jd101")
+    proc = jaxdoctor("explain", "jd101")
     assert proc.returncode == 0 and "python-control-flow-on-tracer" in proc.stdout
-    proc = run("explain", "JD999")
+    proc = jaxdoctor("explain", "JD999")
     assert proc.returncode == 2 and "unknown rule code" in proc.stderr
 
 
 def test_trace_honours_select_and_ignore():
     root = Path(__file__).resolve().parent.parent
     example = str(root / "examples" / "trace_cond_loop.py") + ":main"
-    proc = run("trace", example, "--format", "concise", cwd=root)
+    proc = jaxdoctor("trace", example, "--format", "concise", cwd=root)
     assert proc.returncode == 1 and "JD501" in proc.stdout
-    proc = run("trace", example, "--ignore", "JD501", cwd=root)
+    proc = jaxdoctor("trace", example, "--ignore", "JD501", cwd=root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    proc = run("trace", example, "--select", "JD9", cwd=root)
+    proc = jaxdoctor("trace", example, "--select", "JD9", cwd=root)
     assert proc.returncode == 2 and "JD9" in proc.stderr
 
 

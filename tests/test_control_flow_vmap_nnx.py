@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import textwrap
 
+import jax
+import jax.numpy as jnp
 import pytest
+from flax import nnx
 from markers import actual
-
-jax = pytest.importorskip("jax")
-jnp = pytest.importorskip("jax.numpy")
-nnx = pytest.importorskip("flax.nnx")
 
 
 def codes(src: str) -> set[str]:

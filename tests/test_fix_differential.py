@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from jaxdoctor import registry
-from jaxdoctor.static.fixes import fix_text
+from jaxdoctor.static.runner import fix_text
 
 ROOT = Path(__file__).resolve().parent.parent
 _BLOCK = re.compile(r"```python\n(.*?)```", re.S)

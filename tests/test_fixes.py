@@ -11,10 +11,10 @@ import os
 import py_compile
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_support import jaxdoctor
 
 from jaxdoctor import registry
 from jaxdoctor.findings import Applicability, Edit, Finding, Fix, Severity
@@ -32,10 +32,7 @@ ALL_RULES = static_rules(registry.all_rules())
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "jaxdoctor", "lint", "--isolated", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=120, check=False,
-    )
+    return jaxdoctor("lint", "--isolated", *args, cwd=cwd)
 
 
 # ------------------------------------------------------------------ apply_edits

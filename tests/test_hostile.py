@@ -1,17 +1,17 @@
-"""Hostile input never crashes or hangs `jaxdoctor lint`: each unparsable file is a JD001 finding
-naming it, the other files are linted, the exit status stays 0/1, and there is no traceback."""
+"""Hostile input never crashes or hangs `jaxdoctor lint`, in any output format: each unparsable
+file is a JD001 finding naming it, the other files are linted, the exit status stays 0/1, and
+there is no traceback."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_support import BAD, BAD_JD101, jaxdoctor
 
-BAD = "import jax\n\n@jax.jit\ndef f(x):\n    if x > 0:\n        return x\n    return -x\n"  # JD101 at 5:8
 #: name → why it can't be linted (each must be a JD001 finding that names the file)
 UNPARSABLE = {
     "binary.py": "binary",
@@ -59,10 +59,7 @@ def build(root: Path, many: bool = True) -> Path:
 
 
 def run_cli(cwd: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "jaxdoctor", "lint", "--isolated", "--no-cache", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout,
-    )
+    return jaxdoctor("lint", "--isolated", "--no-cache", *args, cwd=cwd, timeout=timeout)
 
 
 def check(proc: subprocess.CompletedProcess, many: bool) -> None:
@@ -76,7 +73,7 @@ def check(proc: subprocess.CompletedProcess, many: bool) -> None:
     # the loop partner is either reported or not, but no readable file is a JD001
     assert not set(jd001) - set(UNPARSABLE) - {"loop_b.py"}, jd001
     jd101 = {(Path(f["path"]).name, f["line"], f["column"]) for f in findings if f["code"] == "JD101"}
-    assert {("ok.py", 5, 8), ("bom.py", 5, 8), ("crlf.py", 5, 8), ("inner.py", 5, 8)} <= jd101, jd101
+    assert {(name, *BAD_JD101) for name in ("ok.py", "bom.py", "crlf.py", "inner.py")} <= jd101, jd101
     if many:
         assert not any(Path(f["path"]).name == "many.py" for f in findings)
 
@@ -99,3 +96,15 @@ def test_hostile_folder_in_process(tmp_path: Path) -> None:
     assert text.returncode == 1 and "Traceback" not in text.stdout + text.stderr
     for name in ("fifo.py", "deep_parens.py", "dangling.py", "inner.py"):
         assert name in text.stdout
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs and symlinks (POSIX)")
+@pytest.mark.parametrize("fmt", ["text", "concise", "sarif", "github"])
+def test_hostile_folder_in_every_format(tmp_path: Path, fmt: str) -> None:
+    """The renderers never open the linted files: a FIFO named x.py must not block them."""
+    d = build(tmp_path, many=False)
+    proc = run_cli(tmp_path, "--format", fmt, "--jobs", "1", str(d))
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback (most recent call last)" not in proc.stdout + proc.stderr
+    for name in [*UNPARSABLE, "ok.py", "inner.py"]:
+        assert name in proc.stdout, (fmt, name)

@@ -4,22 +4,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_support import jaxdoctor
 
 from jaxdoctor import registry
 from jaxdoctor.findings import Edit
+from jaxdoctor.notebook import blank_ipython, file_positions
 from jaxdoctor.static.engine import static_rules
-from jaxdoctor.static.notebook import (
-    apply_cell_edits,
-    blank_ipython,
-    cell_lines,
-    file_position,
-    lint_notebook_text,
-)
+from jaxdoctor.static.notebook import apply_cell_edits, lint_notebook_text
 
 TRACED_IF = "@jax.jit\ndef f(x):\n    if x > 0:\n        return x\n    return -x\n"
 
@@ -65,11 +59,6 @@ def lint(text: str, codes=None):
     return lint_notebook_text(text, "nb.ipynb", static_rules(codes), codes).findings
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jaxdoctor", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120, env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin", "HOME": str(cwd)})
-
-
 # ------------------------------------------------------------------------ linting
 
 
@@ -81,13 +70,13 @@ def test_traced_if_in_second_code_cell_is_flagged_in_that_cell(tmp_path):
         markdown_cell("Now a jitted function:\n"),
         code_cell(TRACED_IF, 2),
     ])
-    proc = run("lint", "--isolated", "--format", "json", "demo.ipynb", cwd=tmp_path)
+    proc = jaxdoctor("lint", "--isolated", "--format", "json", "demo.ipynb", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     (f,) = json.loads(proc.stdout)
     assert (f["code"], f["cell"], f["line"], f["column"], f["end_column"]) == ("JD101", 2, 3, 8, 13)
     assert f["path"] == "demo.ipynb"
 
-    proc = run("lint", "--isolated", "demo.ipynb", cwd=tmp_path)
+    proc = jaxdoctor("lint", "--isolated", "demo.ipynb", cwd=tmp_path)
     assert "demo.ipynb:cell 2:3:8: JD101" in proc.stdout
     assert "3 |     if x > 0:" in proc.stdout  # the cell's own line, not line 3 of the JSON file
     assert "^^^^^" in proc.stdout
@@ -182,7 +171,7 @@ def test_syntax_error_cell_is_jd001_and_other_cells_are_linted():
 def test_not_a_notebook_is_jd001_for_the_file(tmp_path, content, reason):
     (tmp_path / "x.ipynb").write_text(content)
     (tmp_path / "ok.py").write_text("import jax\n" + TRACED_IF)
-    proc = run("lint", "--isolated", "--format", "json", ".", cwd=tmp_path)
+    proc = jaxdoctor("lint", "--isolated", "--format", "json", ".", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     found = json.loads(proc.stdout)
     bad = [f for f in found if f["path"] == "x.ipynb"]
@@ -202,18 +191,18 @@ def test_suppression_comment_in_a_cell():
     assert lint(text) == []
 
 
-def test_string_sources_and_cell_lines(tmp_path):
+def test_string_sources_and_the_quoted_cell_line():
     nb = notebook([code_cell("import jax\n"), code_cell("")])
     nb["cells"][1]["source"] = TRACED_IF  # nbformat also allows one string
-    path = tmp_path / "s.ipynb"
-    path.write_text(jupyter_text(nb))
-    (f,) = lint(path.read_text())
+    text = jupyter_text(nb)
+    (f,) = lint(text)
     assert (f.cell, f.line) == (2, 3)
-    assert cell_lines(str(path), 2)[2] == "    if x > 0:"
-    assert cell_lines(str(path), 9) is None
+    assert f.quote.text == "    if x > 0:"  # the renderers quote this; they never read the file
+    start, end = f.quote.file_start, f.quote.file_end
+    assert text.splitlines()[start[0] - 1][start[1] - 1:end[1] - 1] == "x > 0"
 
 
-def test_file_position_maps_cell_lines_into_the_json(tmp_path):
+def test_file_positions_map_cell_lines_into_the_json(tmp_path):
     cells = [code_cell("import jax\n"), code_cell('s = "é\\tü"\n' + TRACED_IF)]
     for name, nb in (("list.ipynb", notebook(cells)), ("str.ipynb", notebook([dict(c) for c in cells]))):
         if name == "str.ipynb":
@@ -222,20 +211,16 @@ def test_file_position_maps_cell_lines_into_the_json(tmp_path):
         for ensure_ascii in (True, False):
             path = tmp_path / name
             path.write_text(json.dumps(nb, indent=1, ensure_ascii=ensure_ascii) + "\n", encoding="utf-8")
-            line, col = file_position(str(path), 2, 4, 8)
-            end_line, end_col = file_position(str(path), 2, 4, 13)
+            position = file_positions(path.read_text(encoding="utf-8"))
+            line, col = position(2, 4, 8)
+            end_line, end_col = position(2, 4, 13)
             assert end_line == line
             assert path.read_text(encoding="utf-8").splitlines()[line - 1][col - 1:end_col - 1] == "x > 0"
-    assert file_position(str(tmp_path / "missing.ipynb"), 1, 1, 1) is None
+            assert position(9, 1, 1) is None
+    assert file_positions("[1, 2]") is None  # not a notebook
 
 
 # ------------------------------------------------------------------------ fixing
-
-
-def _apply_edits():
-    from jaxdoctor.static.fixes import apply_edits
-
-    return apply_edits
 
 
 def test_apply_cell_edits_changes_only_that_cells_source():
@@ -244,26 +229,26 @@ def test_apply_cell_edits_changes_only_that_cells_source():
                    code_cell("x = 1\ny = 2\n", 2)])
     nb["cells"][2]["metadata"] = {"tags": ["keep"], "scrolled": True}
     text = jupyter_text(nb)
-    new = apply_cell_edits(text, {2: [Edit(2, 5, 2, 6, "3")]}, _apply_edits())
+    new = apply_cell_edits(text, {2: [Edit(2, 5, 2, 6, "3")]})
     assert json.loads(new)["cells"][2]["source"] == ["x = 1\n", "y = 3\n"]
     old_lines, new_lines = text.splitlines(), new.splitlines()
     assert len(old_lines) == len(new_lines)
     assert [(a, b) for a, b in zip(old_lines, new_lines) if a != b] == [('    "y = 2\\n"', '    "y = 3\\n"')]
     assert new.endswith("}\n")
-    assert apply_cell_edits(text, {}, _apply_edits()) == text
+    assert apply_cell_edits(text, {}) == text
 
 
 def test_apply_cell_edits_keeps_another_layout():
     nb = notebook([code_cell("x = 1\n")])
     text = json.dumps(nb, indent=2)  # not sorted, ASCII-escaped, no final newline
-    new = apply_cell_edits(text, {1: [Edit(1, 5, 1, 6, "2")]}, _apply_edits())
+    new = apply_cell_edits(text, {1: [Edit(1, 5, 1, 6, "2")]})
     assert new == text.replace('"x = 1\\n"', '"x = 2\\n"')
 
 
 def test_apply_cell_edits_refuses_to_break_a_cell():
     text = jupyter_text(notebook([code_cell("x = 1\n")]))
     with pytest.raises(ValueError, match="break cell 1"):
-        apply_cell_edits(text, {1: [Edit(1, 1, 1, 2, "(")]}, _apply_edits())
+        apply_cell_edits(text, {1: [Edit(1, 1, 1, 2, "(")]})
 
 
 INPLACE = "@jax.jit\ndef f(x):\n    x[0] = 1.0\n    return x\n"
@@ -279,12 +264,12 @@ def test_fix_and_diff_on_a_notebook(tmp_path):
     path.write_text(jupyter_text(nb), encoding="utf-8")
     original = path.read_bytes()
 
-    proc = run("lint", "--isolated", "--diff", "fix.ipynb", cwd=tmp_path)
+    proc = jaxdoctor("lint", "--isolated", "--diff", "fix.ipynb", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     assert '-    "    x[0] = 1.0\\n",' in proc.stdout and '+    "    x = x.at[0].set(1.0)\\n",' in proc.stdout
     assert path.read_bytes() == original  # --diff writes nothing
 
-    proc = run("lint", "--isolated", "--fix", "fix.ipynb", cwd=tmp_path)
+    proc = jaxdoctor("lint", "--isolated", "--fix", "fix.ipynb", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     fixed = json.loads(path.read_text(encoding="utf-8"))
     assert fixed["cells"][2]["source"] == ["@jax.jit\n", "def f(x):\n", "    x = x.at[0].set(1.0)\n", "    return x\n"]
@@ -294,5 +279,5 @@ def test_fix_and_diff_on_a_notebook(tmp_path):
     assert path.read_text(encoding="utf-8") == jupyter_text(expected)  # Jupyter's layout kept
 
     after = path.read_bytes()
-    proc = run("lint", "--isolated", "--fix", "fix.ipynb", cwd=tmp_path)
+    proc = jaxdoctor("lint", "--isolated", "--fix", "fix.ipynb", cwd=tmp_path)
     assert proc.returncode == 0 and path.read_bytes() == after  # a second --fix is a no-op

@@ -10,19 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_support import BAD
 
 ROOT = Path(__file__).resolve().parent.parent
 
-BAD = """\
-import jax
-
-
-@jax.jit
-def f(x):
-    if x > 0:
-        return x
-    return -x
-"""
 
 
 def _git(cwd: Path, *args: str) -> None:

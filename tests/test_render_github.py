@@ -8,20 +8,11 @@ import re
 import subprocess
 import sys
 
+from cli_support import BAD
+
 from jaxdoctor.findings import Finding, Severity
 from jaxdoctor.render import render
 from jaxdoctor.render.github import annotation, escape_data, escape_property
-
-BAD = """\
-import jax
-
-
-@jax.jit
-def f(x):
-    if x > 0:
-        return x
-    return -x
-"""
 
 COMMAND = re.compile(r"^::(error|warning|notice) ((?:[A-Za-z]+=[^,:]*)(?:,[A-Za-z]+=[^,:]*)*)::(.*)$")
 
@@ -87,12 +78,12 @@ def test_cli_github_end_to_end(tmp_path):
                            "title=JD101 python-control-flow-on-tracer::Python `if` on traced value `x > 0`")
 
 
-def test_notebook_annotation_lands_on_the_cell_line_in_the_file(tmp_path, monkeypatch):
-    from test_notebook import TRACED_IF, code_cell, write_notebook
+def test_notebook_annotation_lands_on_the_cell_line_in_the_file(tmp_path):
+    from test_notebook import TRACED_IF, code_cell, lint, write_notebook
 
     nb = write_notebook(tmp_path / "nb.ipynb", [code_cell("import jax\n"), code_cell(TRACED_IF)])
-    monkeypatch.chdir(tmp_path)
-    f = finding(path="nb.ipynb", cell=2, line=3, column=8, end_line=3, end_column=13)
+    (f,) = lint(nb.read_text())  # the pass that read the notebook placed it in the file
+    assert (f.cell, f.line, f.column, f.end_line, f.end_column) == (2, 3, 8, 3, 13)
     _, props, message = parse(annotation(f))
     assert message.startswith("cell 2, line 3: ")
     line = nb.read_text().splitlines()[int(props["line"]) - 1]

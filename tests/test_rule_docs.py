@@ -1,5 +1,6 @@
 """Every rule has a doc in rules/, and every static rule's doc examples are tests: the bad
-block is flagged exactly on its `# JDxxx` lines, the good block not at all (by any rule)."""
+block is flagged exactly on its `# JDxxx` lines, the good block not at all (by any rule).
+(The trace rules' examples run in test_trace_docs.py and test_trace_analyzers_docs.py.)"""
 
 from __future__ import annotations
 
@@ -55,6 +56,17 @@ def test_doc_good_example_is_clean(code):
     assert actual(good) == set()
 
 
+def test_parse_error_doc_examples():
+    """JD001's bad example is not Python, so it can't carry a `# JD001` marker: it is flagged
+    once, on the line Python's own parser rejects. Neither example mentions jax, which the text
+    gate wants before it parses a file, so both are linted after an `import jax` line."""
+    bad, good = _blocks((DOCS / "JD001.md").read_text())
+    with pytest.raises(SyntaxError) as rejected:
+        compile(bad, "JD001.md", "exec")
+    assert actual("import jax\n" + bad) == {(rejected.value.lineno + 1, "JD001")}
+    assert actual("import jax\n" + good) == set()
+
+
 def test_rule_codes_and_names_are_unique_and_well_formed():
     rules = registry.all_rules()
     names = [r.name for r in rules.values()]
@@ -63,3 +75,12 @@ def test_rule_codes_and_names_are_unique_and_well_formed():
         assert registry.CODE_RE.match(code)
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", rule.name), rule.name
         assert rule.summary and not rule.summary.endswith(" ")
+
+
+def test_rule_class_names_are_unique_and_spell_the_rule_name():
+    """`PrngKeyReuse` → `prng-key-reuse` (STYLE.md: names line up)."""
+    rules = registry.all_rules()
+    classes = [r.__name__ for r in rules.values()]
+    assert len(set(classes)) == len(classes), sorted(c for c in classes if classes.count(c) > 1)
+    for code, rule in rules.items():
+        assert re.sub(r"(?<!^)(?=[A-Z])", "-", rule.__name__).lower() == rule.name, (code, rule.__name__)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
-from pathlib import Path
+
+from cli_support import jaxdoctor
 
 from jaxdoctor.findings import Applicability, Edit, Finding, Fix, Severity
 from jaxdoctor.render.statistics import render_statistics, statistics
@@ -50,18 +49,13 @@ def test_empty():
     assert json.loads(out.getvalue()) == []
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jaxdoctor", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120, env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin", "HOME": str(cwd)})
-
-
 def test_cli_statistics(tmp_path):
     (tmp_path / "a.py").write_text(
         "import jax\n\n\n@jax.jit\ndef f(x, y):\n    if x > 0:\n        return x\n    while y < 0:\n"
         "        y = y + 1\n    return y\n"
     )
     (tmp_path / "b.py").write_text("import jax\ndef broken(:\n")
-    proc = run("lint", "--isolated", "--select", "JD001,JD101", "--statistics", ".", cwd=tmp_path)
+    proc = jaxdoctor("lint", "--isolated", "--select", "JD001,JD101", "--statistics", ".", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout.splitlines() == [
         "2\tJD101\tpython-control-flow-on-tracer",
@@ -70,7 +64,7 @@ def test_cli_statistics(tmp_path):
     ]
     assert "a.py:" not in proc.stdout  # the findings themselves are not listed
 
-    proc = run("lint", "--isolated", "--select", "JD001,JD101", "--statistics", "--format", "json", ".", cwd=tmp_path)
+    proc = jaxdoctor("lint", "--isolated", "--select", "JD001,JD101", "--statistics", "--format", "json", ".", cwd=tmp_path)
     assert proc.returncode == 1
     assert json.loads(proc.stdout) == [
         {"code": "JD101", "name": "python-control-flow-on-tracer", "count": 2, "fixable": 0, "unsafe_fixable": 0},
@@ -79,5 +73,5 @@ def test_cli_statistics(tmp_path):
 
     (tmp_path / "b.py").unlink()
     (tmp_path / "a.py").write_text("import jax\n")
-    proc = run("lint", "--isolated", "--statistics", "--format", "json", ".", cwd=tmp_path)
+    proc = jaxdoctor("lint", "--isolated", "--statistics", "--format", "json", ".", cwd=tmp_path)
     assert proc.returncode == 0 and json.loads(proc.stdout) == []

@@ -6,11 +6,10 @@ from __future__ import annotations
 import inspect
 import time
 
-import pytest
-
-jax = pytest.importorskip("jax")
+import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxdoctor.findings import Origin
 from jaxdoctor.trace.analyzers import ANALYZERS, analyze_jaxpr

@@ -13,9 +13,8 @@ import re
 import sys
 from pathlib import Path
 
+import jax
 import pytest
-
-jax = pytest.importorskip("jax")
 
 from jaxdoctor.trace.analyzers import ANALYZERS, analyze_jaxpr
 
@@ -23,7 +22,7 @@ DOCS = Path(__file__).resolve().parent.parent / "rules"
 _BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 _MARK = re.compile(r"#\s*((?:JD\d{3}[\s,]*)+)\s*$")
 CODES = sorted(cls.code for cls in ANALYZERS)
-#: JD504 is found at run time by the capture, not in a jaxpr.
+#: JD504 is found at run time by the capture, not in a jaxpr (its examples: test_trace_docs.py).
 RUNTIME_ONLY = {"JD504"}
 
 

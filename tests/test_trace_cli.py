@@ -13,15 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_support import jaxdoctor
 from trace_support import EXAMPLES, ROOT
 
 from jaxdoctor.errors import UsageError
 
 
 def jd(*args, cwd=None, timeout=120):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "jaxdoctor", *args], cwd=cwd or ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return jaxdoctor(*args, cwd=cwd or ROOT, timeout=timeout, env=dict(os.environ, PYTHONPATH=str(ROOT)))
 
 
 def write(tmp_path: Path, name: str, body: str) -> Path:

@@ -1,6 +1,7 @@
-"""The docs of the trace-runtime rules (JD510–JD518) are tests: each bad example, run under the
-doctor through its `main()`, is reported exactly on its `# JDxxx` lines; each good one is silent.
-Timeouts and crashes go through the real child process; the rest share this process."""
+"""The docs of the rules found while a program runs under the doctor (JD504, JD510–JD518) are
+tests: each bad example, run through its `main()`, is reported exactly on its `# JDxxx` lines;
+each good one is silent. Timeouts and crashes go through the real child process; the rest share
+this process."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from trace_support import ROOT, located, marks, run_in_process
 
 DOCS = ROOT / "rules"
-CODES = [f"JD5{n}" for n in range(10, 19)]
+CODES = ["JD504"] + [f"JD5{n}" for n in range(10, 19)]
 IN_CHILD = {"JD512": 12.0, "JD513": 60.0}  # code → --timeout
 _BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 

@@ -66,7 +66,7 @@ def test_capture_does_not_change_results():
     spec.loader.exec_module(mod)
     expected_out = np.asarray(mod.main())
     from jaxdoctor.trace.capture import Capture
-    from jaxdoctor.trace.child import Session
+    from jaxdoctor.trace.protocol import Session
     from jaxdoctor.trace.retrace import RetraceLog
 
     cap = Capture(Session(), RetraceLog())

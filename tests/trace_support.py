@@ -19,7 +19,8 @@ def run_in_process(path: str | Path, function: str | None = "main", **job) -> li
     """Run `path:function` (or the script) with `jaxdoctor.trace.child.run_job` here; finding dicts."""
     import jax
 
-    from jaxdoctor.trace.child import Session, run_job
+    from jaxdoctor.trace.child import run_job
+    from jaxdoctor.trace.protocol import Session
 
     jax.config.update("jax_traceback_filtering", "off")
     kind = "file" if function else "script"

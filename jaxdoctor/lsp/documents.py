@@ -17,8 +17,7 @@ from lsprotocol import types as lsp
 
 from jaxdoctor.findings import Applicability, Edit, Finding, Severity
 from jaxdoctor.static.discovery import Candidate
-from jaxdoctor.static.engine import check_text
-from jaxdoctor.static.fixes import fix_text
+from jaxdoctor.static.runner import check_text, fix_text
 from jaxdoctor.static.noqa import NOT_SUPPRESSIBLE, noqa_edits
 from jaxdoctor.static.plan import FilePlan, Planner
 

@@ -1,4 +1,5 @@
-"""Renderers: findings in, text out. They never see a libcst node or a jaxpr equation."""
+"""Renderers: findings in, text out. They never see a libcst node, a jaxpr equation or the disk
+(what they quote of the source travels in `Finding.quote`)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@
 `::error` for errors, `::warning` for warnings, `::notice` for info. Values are escaped as the
 Actions toolkit does (`@actions/core`, `command.ts`): in the message `%`, `\\r` and `\\n`; in
 properties also `:` and `,`. A notebook finding is placed on the line of the `.ipynb` file that
-holds that line of the cell, and the message starts with `cell N, line L:`.
+holds that line of the cell (`Finding.quote`), and the message starts with `cell N, line L:`.
 """
 
 from __future__ import annotations
@@ -28,12 +28,10 @@ def escape_property(text: str) -> str:
 def _position(f: Finding) -> dict[str, int]:
     if f.cell is None:
         return {"line": f.line, "col": f.column, "endLine": f.end_line, "endColumn": f.end_column}
-    from jaxdoctor.static.notebook import file_position
-
-    start = file_position(f.path, f.cell, f.line, f.column)
+    start = f.quote.file_start if f.quote is not None else None
     if start is None:
         return {}
-    end = file_position(f.path, f.cell, f.end_line, f.end_column)
+    end = f.quote.file_end
     if end is None or end[0] != start[0]:
         return {"line": start[0], "col": start[1]}
     return {"line": start[0], "col": start[1], "endLine": end[0], "endColumn": end[1]}

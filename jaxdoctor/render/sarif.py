@@ -8,9 +8,9 @@ replacement text.
 Locations: a path under the working directory is written relative to it with
 `uriBaseId: %SRCROOT%` (the working directory, given in `originalUriBaseIds`); columns count
 Unicode code points, as jaxdoctor's do. A notebook finding points at the line of the `.ipynb`
-file that holds that line of the cell's source (so annotations land on it), the cell and its
-line are named in the message and in the result's properties, and its fix is left out: a fix to a
-cell is not an edit of the JSON text.
+file that holds that line of the cell's source (so annotations land on it; the pass that read the
+file put it in `Finding.quote`), the cell and its line are named in the message and in the
+result's properties, and its fix is left out: a fix to a cell is not an edit of the JSON text.
 """
 
 from __future__ import annotations
@@ -108,13 +108,10 @@ def _region(line: int, column: int, end_line: int, end_column: int) -> dict[str,
 
 
 def _notebook_region(f: Finding) -> dict[str, int] | None:
-    from jaxdoctor.static.notebook import file_position
-
-    assert f.cell is not None
-    start = file_position(f.path, f.cell, f.line, f.column)
+    start = f.quote.file_start if f.quote is not None else None
     if start is None:
         return None
-    end = file_position(f.path, f.cell, f.end_line, f.end_column)
+    end = f.quote.file_end
     if end is None or end[0] != start[0]:  # a span over several source strings: keep the start line
         return {"startLine": start[0], "startColumn": start[1]}
     return _region(start[0], start[1], end[0], end[1])

@@ -1,11 +1,11 @@
 """`--format text`: code, message, location, the source line with a caret, the fix hint.
 
+The source line is the one the finding quotes (`Finding.quote`): this never reads a file.
 Colour only on a terminal (rich decides; NO_COLOR and FORCE_COLOR are honoured).
 """
 
 from __future__ import annotations
 
-import linecache
 from typing import TextIO
 
 from rich.console import Console
@@ -18,37 +18,23 @@ from jaxdoctor.render.summary import fixable_phrase
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
 
 
-def _lines(f: Finding, sources: dict[str, list[str]] | None) -> list[str] | None:
-    """The lines of the finding's file: from `sources` (keyed by path, or `path:cell N` for a
-    notebook cell), else from the file (a notebook's cell is read from the `.ipynb`: linecache
-    can't see it)."""
-    key = f.path if f.cell is None else f"{f.path}:cell {f.cell}"
-    if sources is not None and key in sources:
-        return sources[key]
-    if f.cell is not None:
-        from jaxdoctor.static.notebook import cell_lines
-
-        return cell_lines(f.path, f.cell)
-    lines = linecache.getlines(f.path)
-    return [line.rstrip("\r\n") for line in lines] if lines else None
+def _context(f: Finding) -> dict[int, str]:
+    """Line number → text of the lines the finding quotes (its span and its fix's)."""
+    q = f.quote
+    if q is None or not q.context:
+        return {}
+    return {q.context_first + i: line for i, line in enumerate(q.context)}
 
 
-def _source_line(f: Finding, sources: dict[str, list[str]] | None) -> str | None:
-    lines = _lines(f, sources)
-    if lines is None:
-        return None
-    return lines[f.line - 1] if 0 < f.line <= len(lines) else None
-
-
-def fix_preview(f: Finding, lines: list[str] | None) -> tuple[int, list[str], list[str]] | None:
+def fix_preview(f: Finding, lines: dict[int, str]) -> tuple[int, list[str], list[str]] | None:
     """(first line, old lines, new lines) of the text the finding's fix changes, or None."""
-    if f.fix is None or not f.fix.edits or lines is None:
+    if f.fix is None or not f.fix.edits:
         return None
     first = min(e.line for e in f.fix.edits)
     last = max(e.end_line for e in f.fix.edits)
-    if first < 1 or last > len(lines):
+    if any(n not in lines for n in range(first, last + 1)):
         return None
-    old = lines[first - 1 : last]
+    old = [lines[n] for n in range(first, last + 1)]
     starts = [0]
     for line in old:
         starts.append(starts[-1] + len(line) + 1)
@@ -80,7 +66,6 @@ def render_text(
     out: TextIO,
     *,
     summary: bool = True,
-    sources: dict[str, list[str]] | None = None,
     files: int | None = None,
     show_fixes: bool = False,
     **_options,
@@ -94,7 +79,7 @@ def render_text(
         head.append(f" [{f.name}] ", style="dim")
         head.append(f.message)
         console.print(head)
-        line = _source_line(f, sources)
+        line = f.quote.text if f.quote is not None else None
         if line is not None and line.strip():
             expanded = line.expandtabs(4)
             width = len(str(f.line))
@@ -115,7 +100,7 @@ def render_text(
             applicable = f" ({f.fix.applicability.value} fix available)" if f.fix else ""
             console.print(f"{' ' * len(str(f.line))} [blue]=[/] [green]help[/]: {escape(f.fix_title)}{applicable}")
         if show_fixes:
-            _print_preview(console, f, sources)
+            _print_preview(console, f)
         console.print()
     if summary:
         if findings:
@@ -127,9 +112,9 @@ def render_text(
             console.print(f"[bold green]All checks passed{checked}.[/]")
 
 
-def _print_preview(console: Console, f: Finding, sources: dict[str, list[str]] | None) -> None:
+def _print_preview(console: Console, f: Finding) -> None:
     """`--show-fixes`: the lines the fix changes, as `-` old / `+` new."""
-    preview = fix_preview(f, _lines(f, sources)) if f.fix is not None else None
+    preview = fix_preview(f, _context(f)) if f.fix is not None else None
     if preview is None:
         return
     first, old, new = preview

@@ -1,27 +1,7 @@
-"""Every rule module; importing this package registers all rule classes with the registry.
+"""Every rule module: one per JAX concept for the static rules; `jaxpr` and `trace_runtime`
+hold the metadata of the trace-only rules (JD5xx). No module here imports jax.
 
-Static rules are grouped by JAX concept. `jaxpr` and `trace_runtime` hold the metadata of the
-trace-only rules (JD5xx); no module here imports jax.
+`jaxdoctor.registry` imports every module of this package on first use, which defines (and so
+registers) each rule class; importing one module, e.g. `rules.jaxpr` for the trace pass, loads
+only what that module needs.
 """
-
-from jaxdoctor.rules import (  # noqa: F401
-    api,  # noqa: F401
-    arrays,  # noqa: F401
-    compilation,  # noqa: F401
-    control_flow,  # noqa: F401
-    dtypes,  # noqa: F401
-    equinox,
-    gradients,  # noqa: F401
-    jaxpr,  # noqa: F401
-    linen,
-    nnx,  # noqa: F401
-    numpy_on_tracer,  # noqa: F401
-    parse,  # noqa: F401
-    random,  # noqa: F401
-    side_effects,  # noqa: F401
-    suppressions,  # noqa: F401
-    timing,  # noqa: F401
-    trace_runtime,  # noqa: F401
-    tracing,  # noqa: F401
-    vmap,  # noqa: F401
-)

@@ -16,25 +16,25 @@ from jaxdoctor.static.index import target_names
 from jaxdoctor.static.syntax import call_arg
 from jaxdoctor.static.index import FunctionInfo
 from jaxdoctor.static.model import SemanticModel
-from jaxdoctor.static.transforms import PARTIALS
+from jaxdoctor.static.transforms import PARTIALS, TRANSFORMS, Flow
 from jaxdoctor.static.walker import children
 
 _SCOPES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
 
-#: Control-flow primitives with a `(carry) -> carry`-style body, by qualified name:
+#: The transforms these rules reason about. Linen's lifted loops and branches take the module
+#: first and are the Linen rules' (JD201, JD202): they are left out.
+_OURS = {q: t for q, t in TRANSFORMS.items() if t.family != "linen"}
+
+#: Loops with a `(carry) -> carry`-style body, by qualified name:
 #: (kind, body position, body keyword, init position, init keyword)
 LOOPS: dict[str, tuple[str, int, str, int, str]] = {
-    "jax.lax.fori_loop": ("fori", 2, "body_fun", 3, "init_val"),
-    "flax.nnx.fori_loop": ("fori", 2, "body_fun", 3, "init_val"),
-    "jax.lax.while_loop": ("while", 1, "body_fun", 2, "init_val"),
-    "flax.nnx.while_loop": ("while", 1, "body_fun", 2, "init_val"),
-    "jax.lax.scan": ("scan", 0, "f", 1, "init"),
+    q: (q.rsplit(".", 1)[1].split("_")[0], t.fn_positions[-1], t.fn_keywords[-1], *t.carry)
+    for q, t in _OURS.items() if t.carry is not None
 }
 #: Every loop primitive (`nnx.scan` and `lax.map` have other signatures but are loops too).
-LOOP_NAMES = frozenset(LOOPS) | {"flax.nnx.scan", "jax.lax.map"}
-CONDS = frozenset({"jax.lax.cond", "flax.nnx.cond", "jax.lax.switch", "flax.nnx.switch"})
-VMAPS = frozenset({"jax.vmap", "flax.nnx.vmap", "equinox.filter_vmap", "jax.pmap", "flax.nnx.pmap",
-                   "equinox.filter_pmap"})
+LOOP_NAMES = frozenset(q for q, t in _OURS.items() if t.flow is Flow.LOOP)
+CONDS = frozenset(q for q, t in _OURS.items() if t.flow is Flow.BRANCH)
+VMAPS = frozenset(q for q, t in _OURS.items() if t.maps)
 
 
 def own_nodes(fn: cst.FunctionDef | cst.Lambda) -> Iterator[cst.CSTNode]:

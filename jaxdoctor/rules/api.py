@@ -298,6 +298,7 @@ class RemovedApi(_ApiRule):
     severity = Severity.ERROR
     summary = "API removed in the target version of jax/flax/equinox/optax (table in `jaxdoctor/data/`)"
     fix_title = "Use the replacement named in the message"
+    trace_fix_title = "Use the replacement API (e.g. `jax.tree.map` for `jax.tree_map`)"
     fix_applicability = Applicability.SAFE
     status = "removed"
 

@@ -55,6 +55,7 @@ class InplaceArrayUpdate(LintRule):
     severity = Severity.ERROR
     summary = "`x[i] = v` / `x[i] += v` on a JAX array (JAX arrays are immutable)"
     fix_title = "Use an out-of-place update: `x = x.at[i].set(v)` (`.add`, `.multiply`, ...)"
+    trace_fix_title = "Use `x = x.at[i].set(v)` (or `.add`, `.mul`, ...) instead of `x[i] = v`"
     fix_applicability = Applicability.SAFE
 
     def __init__(self, ctx) -> None:

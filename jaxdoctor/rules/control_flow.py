@@ -369,6 +369,7 @@ class CarryStructureMismatch(LintRule):
         "Return exactly the structure the loop was given (same tuple arity and nesting; "
         "`scan` bodies return `(carry, y)`), and the same structure from every branch"
     )
+    trace_fix_title = "Return a carry with exactly the structure, shapes and dtypes of the initial carry"
 
     def visit_Call(self, node: cst.Call) -> None:
         q = self.ctx.names.qualname(node.func)
@@ -452,7 +453,7 @@ _WEIGHTY = re.compile(
 )
 
 
-class LoopInvariantCarry(LintRule):
+class CarriedLoopInvariant(LintRule):
     code = "JD106"
     name = "carried-loop-invariant"
     severity = Severity.WARNING

@@ -75,6 +75,10 @@ class PythonFlagUnderScan(LintRule):
         "Keep the flag a Python bool: switch modes outside the loop with `eqx.nn.inference_mode(model)` "
         "or `eqx.tree_at`, and run one `scan` per mode (or select with `jax.lax.cond` on the traced flag)"
     )
+    trace_fix_title = (
+        "Keep the flag a Python bool (decide it outside `scan`/`jit`, e.g. with "
+        "`eqx.nn.inference_mode`)"
+    )
     requires = ("equinox",)
 
     def __init__(self, ctx) -> None:
@@ -230,6 +234,10 @@ class RawTransformOnEqxModule(LintRule):
     fix_title = (
         "Use `eqx.filter_jit`/`eqx.filter_grad`/`eqx.filter_value_and_grad`/`eqx.filter_vmap`, or "
         "`eqx.partition(model, eqx.is_array)` and transform only the array part"
+    )
+    trace_fix_title = (
+        "Use `eqx.filter_jit`/`eqx.filter_grad`/`eqx.filter_vmap`, or `eqx.partition` the module "
+        "into arrays and static parts around the JAX transform"
     )
     requires = ("equinox",)
 

@@ -6,15 +6,11 @@ rule). This module must not import jax: `jaxdoctor lint` and `jaxdoctor rules` i
 
 from __future__ import annotations
 
-from jaxdoctor.findings import Origin, Severity
-from jaxdoctor.registry import Rule
+from jaxdoctor.findings import Severity
+from jaxdoctor.rule import TraceRule
 
 
-class JaxprRule(Rule):
-    origin = Origin.TRACE
-
-
-class BatchedBroadcast(JaxprRule):
+class BatchedBroadcast(TraceRule):
     code = "JD501"
     name = "batched-broadcast"
     summary = (
@@ -29,7 +25,7 @@ class BatchedBroadcast(JaxprRule):
     )
 
 
-class LoopInvariantCarry(JaxprRule):
+class LoopInvariantCarry(TraceRule):
     code = "JD502"
     name = "loop-invariant-carry"
     summary = "A large loop carry that the body returns unchanged (`W * 1.0`, `stop_gradient(W)`, identity `jit`)"
@@ -37,7 +33,7 @@ class LoopInvariantCarry(JaxprRule):
     fix_title = "Close over the unchanged value (or pass it as a `scan` constant) instead of carrying it"
 
 
-class PrngKeyReuseTraced(JaxprRule):
+class TracedPrngKeyReuse(TraceRule):
     code = "JD503"
     name = "traced-prng-key-reuse"
     summary = "The same PRNG key is consumed twice in the traced program (JAX's key-reuse checker)"
@@ -47,7 +43,7 @@ class PrngKeyReuseTraced(JaxprRule):
     )
 
 
-class LeakedTracer(JaxprRule):
+class LeakedTracer(TraceRule):
     code = "JD504"
     name = "leaked-tracer"
     summary = (
@@ -58,7 +54,7 @@ class LeakedTracer(JaxprRule):
     fix_title = "Use the framework's lifted transform (`nn.scan`, `nn.cond`, `nnx.*`) instead of the raw `jax` one"
 
 
-class UnrolledPythonLoop(JaxprRule):
+class TracedUnrolledLoop(TraceRule):
     code = "JD505"
     name = "traced-unrolled-loop"
     summary = "A Python loop traced many times in a row: the jaxpr (and compile time) grows with the trip count"
@@ -66,7 +62,7 @@ class UnrolledPythonLoop(JaxprRule):
     fix_title = "Use `jax.lax.fori_loop` or `jax.lax.scan` for the loop"
 
 
-class LargeCapturedConstant(JaxprRule):
+class LargeCapturedConstant(TraceRule):
     code = "JD506"
     name = "large-captured-constant"
     summary = "A large array closed over by a traced function is embedded in the program as a constant"
@@ -74,7 +70,7 @@ class LargeCapturedConstant(JaxprRule):
     fix_title = "Pass the array as an argument of the traced function instead of closing over it"
 
 
-class HostCallbackInLoop(JaxprRule):
+class HostCallbackInLoop(TraceRule):
     code = "JD507"
     name = "host-callback-in-loop"
     summary = "A host callback (`jax.debug.print`, `pure_callback`, `io_callback`) runs on every loop iteration"
@@ -82,7 +78,7 @@ class HostCallbackInLoop(JaxprRule):
     fix_title = "Move the callback out of the loop, or guard it with `jax.lax.cond` so it runs rarely"
 
 
-class Float64Upcast(JaxprRule):
+class Float64Upcast(TraceRule):
     code = "JD508"
     name = "float64-upcast"
     summary = "A float32 computation is silently promoted to float64 (a NumPy float64 constant or array under x64)"
@@ -90,7 +86,7 @@ class Float64Upcast(JaxprRule):
     fix_title = "Give the constant an explicit `dtype=jnp.float32` (or cast it with `.astype(x.dtype)`)"
 
 
-class UnusedInput(JaxprRule):
+class UnusedInput(TraceRule):
     code = "JD509"
     name = "unused-input"
     summary = "An array argument of the traced function is never used"

@@ -176,6 +176,10 @@ class RawTransformInLinenModule(LintRule):
     severity = Severity.ERROR
     summary = "Raw `jax.lax.cond`/`scan`/... or `jax.vmap`/`jit`/`checkpoint` around submodule calls in a Linen method"
     fix_title = "Use Flax's lifted transform (`nn.cond`, `nn.scan`, `nn.vmap`, `nn.jit`, `nn.remat`, `nn.while_loop`)"
+    trace_fix_title = (
+        "Use Flax's lifted transforms (`nn.scan`, `nn.cond`, `nn.vmap`, `nn.jit`) inside Linen "
+        "modules"
+    )
     requires = ("flax",)
 
     def visit_Call(self, node: cst.Call) -> None:
@@ -236,6 +240,10 @@ class LinenCondMisuse(LintRule):
     fix_title = (
         "Write each branch as `def branch(mdl, *operands)` using `mdl.<submodule>`, and make every "
         "branch call the same submodules (or call them all once while initialising)"
+    )
+    trace_fix_title = (
+        "Pass the module as the first argument of both `nn.cond` branches and create the same "
+        "variables in both"
     )
     requires = ("flax",)
 

@@ -45,6 +45,7 @@ class NnxVmapUnsplitRngs(LintRule):
         "Decorate with `@nnx.split_rngs(splits=N)` above `@nnx.vmap` (or pass "
         "`rngs.fork(split=N)` / split keys with `in_axes=0`)"
     )
+    trace_fix_title = "Wrap the vmapped function in `nnx.split_rngs(splits=N)` and map the `Rngs` along axis 0"
     requires = ("flax.nnx",)
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
@@ -201,6 +202,10 @@ class RawTransformOnNnxModule(LintRule):
     fix_title = (
         "Use the `nnx.*` transform (`nnx.jit`, `nnx.grad`, `nnx.vmap`, `nnx.scan`, ...), or pass "
         "`nnx.split(model)` state in and `nnx.merge` it inside"
+    )
+    trace_fix_title = (
+        "Use `nnx.jit`/`nnx.vmap`/`nnx.grad`/`nnx.scan`, or `nnx.split`/`nnx.merge` around the JAX "
+        "transform"
     )
     requires = ("flax.nnx",)
 

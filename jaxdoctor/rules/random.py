@@ -320,6 +320,7 @@ class PrngKeyReuse(LintRule):
         "Split the key first (`key, subkey = jax.random.split(key)`) and give each consumer its "
         "own subkey, or use `jax.random.fold_in(key, i)` in loops"
     )
+    trace_fix_title = "Split the key with `jax.random.split` and use each subkey once"
 
     def visit_Module(self, node: cst.Module) -> None:
         _KeyFlow(self).block(node.body)

@@ -6,15 +6,11 @@
 
 from __future__ import annotations
 
-from jaxdoctor.findings import Origin, Severity
-from jaxdoctor.registry import Rule
+from jaxdoctor.findings import Severity
+from jaxdoctor.rule import TraceRule
 
 
-class TraceRuntimeRule(Rule):
-    origin = Origin.TRACE
-
-
-class RetracedFunction(TraceRuntimeRule):
+class RetracedFunction(TraceRule):
     code = "JD510"
     name = "retraced-function"
     summary = (
@@ -25,7 +21,7 @@ class RetracedFunction(TraceRuntimeRule):
     fix_title = "Keep argument shapes, dtypes and static values fixed (pad/bucket shapes), or jit once outside the loop"
 
 
-class UncaughtException(TraceRuntimeRule):
+class UncaughtException(TraceRule):
     code = "JD511"
     name = "uncaught-exception"
     summary = "An exception escaped the user's program or the traced function (shown at the user's line)"
@@ -33,7 +29,7 @@ class UncaughtException(TraceRuntimeRule):
     fix_title = "Fix the error raised at this line"
 
 
-class TraceTimeout(TraceRuntimeRule):
+class TraceTimeout(TraceRule):
     code = "JD512"
     name = "trace-timeout"
     summary = "The program or trace did not finish within `--timeout` seconds (shown where it was stopped)"
@@ -41,7 +37,7 @@ class TraceTimeout(TraceRuntimeRule):
     fix_title = "Find the loop that does not end, or raise `--timeout` for long programs"
 
 
-class ProcessCrash(TraceRuntimeRule):
+class ProcessCrash(TraceRule):
     code = "JD513"
     name = "process-crash"
     summary = "The process running the user's code was killed by a signal (segfault, out of memory)"
@@ -49,7 +45,7 @@ class ProcessCrash(TraceRuntimeRule):
     fix_title = "Run the program on its own to reproduce the crash; check native extensions and memory use"
 
 
-class ImportFailure(TraceRuntimeRule):
+class ImportFailure(TraceRule):
     code = "JD514"
     name = "import-failure"
     summary = "The target module or script could not be imported (ImportError, SyntaxError, ...)"
@@ -57,7 +53,7 @@ class ImportFailure(TraceRuntimeRule):
     fix_title = "Fix the error that stops the module from importing"
 
 
-class VmapSizeMismatch(TraceRuntimeRule):
+class VmapSizeMismatch(TraceRule):
     code = "JD515"
     name = "vmap-size-mismatch"
     summary = "`vmap` maps arguments whose mapped axes have different sizes"
@@ -65,7 +61,7 @@ class VmapSizeMismatch(TraceRuntimeRule):
     fix_title = "Map arguments with the same batch size, or give broadcast arguments `in_axes=None`"
 
 
-class VmapUnmappedOutputBatched(TraceRuntimeRule):
+class VmapUnmappedOutputBatched(TraceRule):
     code = "JD516"
     name = "vmap-unmapped-output-batched"
     summary = "An output declared unbatched (`out_axes=None`) depends on batched inputs"
@@ -73,7 +69,7 @@ class VmapUnmappedOutputBatched(TraceRuntimeRule):
     fix_title = "Set `out_axes=0` for outputs that depend on batched inputs (or keep them unbatched)"
 
 
-class LeakedTracerUse(TraceRuntimeRule):
+class LeakedTracerUse(TraceRule):
     code = "JD517"
     name = "leaked-tracer-use"
     summary = "A traced value escaped its transformation and was used later (`UnexpectedTracerError`)"
@@ -81,7 +77,7 @@ class LeakedTracerUse(TraceRuntimeRule):
     fix_title = "Return traced values from the transformed function instead of storing them outside it"
 
 
-class BranchStructureMismatch(TraceRuntimeRule):
+class BranchStructureMismatch(TraceRule):
     code = "JD518"
     name = "branch-structure-mismatch"
     summary = "`cond`/`switch` branches return different pytree structures, shapes or dtypes"

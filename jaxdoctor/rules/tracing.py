@@ -37,6 +37,7 @@ class PythonControlFlowOnTracer(LintRule):
         "Use `jax.lax.cond`/`jax.lax.switch` or `jnp.where` for value-dependent choices, "
         "`jax.lax.while_loop` for value-dependent loops, or make the argument static"
     )
+    trace_fix_title = "Branch with `jax.lax.cond`/`jnp.where`, or mark the argument static (`static_argnums`)"
 
     def _check(self, test: cst.BaseExpression, keyword: str) -> None:
         if self.ctx.traced_function() is None:
@@ -102,6 +103,7 @@ class TracerConcretization(LintRule):
         "Keep the value as a JAX array (`jnp` ops, `jax.lax.fori_loop` for traced bounds), "
         "mark the argument static, or print it with `jax.debug.print`"
     )
+    trace_fix_title = "Keep the value a traced array (use `jnp` operations), or mark the argument static"
 
     def visit_Call(self, node: cst.Call) -> None:
         semantic = self.ctx.semantic

@@ -73,6 +73,7 @@ class VmapAxisOnNonArray(LintRule):
         "Broadcast the argument with `None` in `in_axes` (e.g. `in_axes=(0, None)`), close over "
         "it, or mark it static"
     )
+    trace_fix_title = "Use `in_axes=None` for arguments that are not batched arrays, e.g. `in_axes=(0, None)`"
 
     def _options(self, expr: cst.BaseExpression) -> tuple[str | None, cst.BaseExpression | None, bool]:
         """(vmap qualname, in_axes, whether options could be read) of a decorator expression."""

@@ -22,14 +22,14 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Iterable, Mapping
 
 from jaxdoctor import __version__
-from jaxdoctor.findings import Applicability, Edit, Finding, Fix, Origin, Severity
-from jaxdoctor.static.source import write_atomic
+from jaxdoctor.findings import Finding
+from jaxdoctor.source import write_atomic
 
-#: Bump when the entry format changes.
-SCHEMA = 1
+#: Bump when the entry format changes (2: findings carry their quoted source line).
+SCHEMA = 2
 
 
 def default_dir() -> Path:
@@ -100,7 +100,7 @@ class Cache:
                 entry = json.loads(f.read())
             if entry.get("key") != key:
                 raise ValueError("entry for another key")
-            found = ([finding_from_dict(d) for d in entry["findings"]], bool(entry["parsed"]))
+            found = ([Finding.from_dict(d) for d in entry["findings"]], bool(entry["parsed"]))
         except FileNotFoundError:
             self.misses += 1
             return None
@@ -115,27 +115,10 @@ class Cache:
         path = self._path(key)
         try:
             payload = json.dumps(
-                {"key": key, "parsed": parsed, "findings": [f.to_dict() for f in findings]},
+                {"key": key, "parsed": parsed, "findings": [f.to_dict(quote=True) for f in findings]},
                 separators=(",", ":"),
             ).encode()
             path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(path, payload, keep_mode=False, durable=False)
         except (OSError, ValueError, TypeError):
             pass
-
-
-def finding_from_dict(d: dict[str, Any]) -> Finding:
-    """The inverse of `Finding.to_dict`."""
-    fix = None
-    if d.get("fix"):
-        fd = d["fix"]
-        fix = Fix(
-            fd["title"], Applicability(fd["applicability"]),
-            tuple(Edit(e["line"], e["column"], e["end_line"], e["end_column"], e["content"]) for e in fd["edits"]),
-        )
-    return Finding(
-        code=d["code"], name=d["name"], severity=Severity(d["severity"]), message=d["message"],
-        path=d["path"], line=d["line"], column=d["column"], end_line=d["end_line"],
-        end_column=d["end_column"], fix_title=d.get("fix_title"), fix=fix,
-        origin=Origin(d.get("origin", "static")), cell=d.get("cell"), details=d.get("details") or {},
-    )

@@ -3,7 +3,8 @@
 Per file: the text gate skips files that never mention jax/flax/equinox; libcst parses once;
 `SemanticModel` indexes names and tracedness; then every enabled rule's `visit_*`/`leave_*`
 methods run in a single walk. Positions (the expensive part of libcst metadata) are computed only
-for files that have findings; suppression comments are read only then too.
+for files that have findings; suppression comments are read only then too. Each finding quotes
+its line of the text, for the renderers. Reading a notebook instead is `static.notebook`'s.
 """
 
 from __future__ import annotations
@@ -12,20 +13,20 @@ import ast
 import fnmatch
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping
 
 import libcst as cst
 
 from jaxdoctor import registry
-from jaxdoctor.findings import Edit, Finding, Fix, Origin, Severity
+from jaxdoctor.findings import Edit, Finding, Fix, Quote, Severity, unique
+from jaxdoctor.source import SourceError, read_text, split_lines
 from jaxdoctor.static.discovery import Candidate
 from jaxdoctor.static.guard import TooDeeplyNested
 from jaxdoctor.static.guard import parse_module as guarded_parse
 from jaxdoctor.static.positions import positions as node_positions
 from jaxdoctor.static.rule import FileContext, LintRule, Report
-from jaxdoctor.static.source import SourceError, read_text
 from jaxdoctor.static.model import SemanticModel
 from jaxdoctor.static.suppress import ALL, suppressing, suppressions, unused_directives
 from jaxdoctor.static.walker import walk
@@ -43,12 +44,7 @@ def static_rules(codes: Iterable[str]) -> list[type[LintRule]]:
 
 
 def parse_error(path: str, message: str, line: int = 1, column: int = 1, cell: int | None = None) -> Finding:
-    rule = registry.all_rules()[PARSE_ERROR]
-    return Finding(
-        code=PARSE_ERROR, name=rule.name, severity=rule.severity, message=message, path=path,
-        line=line, column=column, end_line=line, end_column=column, origin=Origin.STATIC,
-        fix_title=rule.fix_title, cell=cell,
-    )
+    return registry.all_rules()[PARSE_ERROR].finding(message, path, line, column, line, column, cell=cell)
 
 
 _HANDLERS: dict[type, list[tuple[str, type, bool]]] = {}
@@ -79,7 +75,21 @@ class FileResult:
 def lint_source(source: str, path: str, rules: list[type[LintRule]],
                 options: Mapping[str, str] | None = None) -> FileResult:
     """Lint Python source text. `path` is only used in findings; `options` reach rules as
-    `ctx.options` (see `jaxdoctor.static.options.run_options`)."""
+    `ctx.options` (see `jaxdoctor.static.options.run_options`). Each finding quotes its line."""
+    result = _lint(source, path, rules, options)
+    if result.findings:
+        result.findings = quoted(result.findings, source)
+    return result
+
+
+def quoted(findings: list[Finding], text: str) -> list[Finding]:
+    """The findings, each with the text of its first line of `text` as its quote."""
+    lines = split_lines(text)
+    return [replace(f, quote=Quote.of(f, lines)) for f in findings]
+
+
+def _lint(source: str, path: str, rules: list[type[LintRule]],
+          options: Mapping[str, str] | None) -> FileResult:
     want_unused = any(r.code == UNUSED_SUPPRESSION for r in rules)
     if not GATE.search(source):
         # no rule runs on this file, so any suppression of an enabled code suppresses nothing
@@ -158,7 +168,6 @@ def _to_findings(ctx: FileContext) -> tuple[list[Finding], set[tuple[int, str]]]
     table = suppressions(ctx.source)
     out: list[Finding] = []
     used: set[tuple[int, str]] = set()
-    seen: set[tuple] = set()
     for report in ctx.reports:
         rng = positions.get(report.node)
         if rng is None:
@@ -170,19 +179,9 @@ def _to_findings(ctx: FileContext) -> tuple[list[Finding], set[tuple[int, str]]]
         if silenced:
             used.update(silenced)
             continue
-        key = (code, line, col, report.message)
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append(
-            Finding(
-                code=code, name=report.rule.name, severity=report.rule.severity,
-                message=report.message, path=ctx.path, line=line, column=col,
-                end_line=end_line, end_column=end_col, fix_title=report.fix_title,
-                fix=_to_fix(ctx, report, positions), origin=Origin.STATIC,
-            )
-        )
-    return out, used
+        out.append(report.rule.finding(report.message, ctx.path, line, col, end_line, end_col,
+                                       fix_title=report.fix_title, fix=_to_fix(ctx, report, positions)))
+    return unique(out), used
 
 
 def _unused_suppressions(source: str, path: str, rules: list[type[LintRule]],
@@ -216,11 +215,7 @@ def _unused_suppressions(source: str, path: str, rules: list[type[LintRule]],
             parts.append(f"and names {what} {codes}" if parts else f"`{spelled}` names {what} {codes}")
         fix = Fix(rule.fix_title or "", rule.fix_applicability,
                   (Edit(d.line, start + 1, d.line, d.comment_end + 1, u.replacement),))
-        out.append(Finding(
-            code=UNUSED_SUPPRESSION, name=rule.name, severity=rule.severity, message=" ".join(parts),
-            path=path, line=d.line, column=d.start + 1, end_line=d.line, end_column=d.end + 1,
-            fix_title=rule.fix_title, fix=fix, origin=Origin.STATIC,
-        ))
+        out.append(rule.finding(" ".join(parts), path, d.line, d.start + 1, d.line, d.end + 1, fix=fix))
     return out
 
 
@@ -249,13 +244,8 @@ def codes_for(display: str, codes: frozenset[str], per_file_ignores: dict[str, f
 
 def check_file(candidate: Candidate, codes: frozenset[str],
                options: Mapping[str, str] | None = None) -> FileResult:
-    """Read and lint one file; an unreadable or undecodable file is a JD001 finding."""
-    if candidate.path.suffix == ".ipynb":
-        from jaxdoctor.static.notebook import check_notebook
-
-        result = check_notebook(candidate.path, candidate.display, static_rules(codes), codes, options)
-        result.findings = [f for f in result.findings if f.code in codes]
-        return result
+    """Read and lint one Python file; an unreadable or undecodable file is a JD001 finding.
+    (A notebook is `static.notebook.check_notebook`'s: the runner chooses.)"""
     try:
         source = read_text(candidate.path)
     except SourceError as e:
@@ -267,22 +257,8 @@ def check_file(candidate: Candidate, codes: frozenset[str],
     return result
 
 
-def check_text(text: str, display: str, codes: frozenset[str],
-               options: Mapping[str, str] | None = None, *, notebook: bool = False) -> FileResult:
-    """Lint text that is not (or not yet) on disk: stdin, an editor's buffer. `notebook`: the
-    text is a notebook's JSON."""
-    if notebook:
-        from jaxdoctor.static.notebook import lint_notebook_text
-
-        result = lint_notebook_text(text, display, static_rules(codes), codes, options)
-    else:
-        result = lint_source(text, display, static_rules(codes), options)
-    result.findings = [f for f in result.findings if f.code in codes]
-    return result
-
-
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: f.sort_key)
 
 
-__all__ = ["check_file", "check_text", "lint_source", "codes_for", "static_rules", "sort_findings", "Severity"]
+__all__ = ["check_file", "lint_source", "codes_for", "static_rules", "sort_findings", "Severity"]

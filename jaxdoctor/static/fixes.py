@@ -1,4 +1,5 @@
-"""Applying fixes: text edits, the fix loop over one file, and `--fix` / `--diff` over many.
+"""Applying fixes: text edits and the fix loop over one Python file (`static.runner` runs
+`--fix` / `--diff` over many files, `static.notebook` fixes notebooks cell by cell).
 
 `apply_edits` is the one primitive (notebooks reuse it cell by cell). `fix_source` runs the lint,
 applies the chosen non-overlapping fixes, re-lints and repeats (ruff's loop) until nothing is
@@ -9,13 +10,10 @@ keeping the original's permissions, encoding, BOM and newlines.
 
 from __future__ import annotations
 
-import codecs
 import difflib
-import io
 import itertools
 import os
 import re
-import tokenize
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,9 +22,9 @@ import libcst as cst
 
 from jaxdoctor.findings import Applicability, Edit, Finding, Fix
 from jaxdoctor.static.discovery import Candidate
-from jaxdoctor.static.engine import lint_source, sort_findings, static_rules
+from jaxdoctor.static.engine import check_file, lint_source, sort_findings, static_rules
 from jaxdoctor.static.rule import LintRule
-from jaxdoctor.static.source import SourceError, decode, read_bytes, write_atomic
+from jaxdoctor.source import SourceError, decode, encode_like, read_bytes, write_atomic
 
 #: A file is re-linted and fixed at most this many times (overlapping fixes need more rounds).
 MAX_ROUNDS = 10
@@ -184,28 +182,6 @@ def fix_source(source: str, path: str, rules: list[type[LintRule]], *, unsafe: b
     return FixResult(text, applied, findings, rounds, fixed)
 
 
-def fix_text(text: str, display: str, codes: frozenset[str], *, unsafe: bool = False,
-             options: Mapping[str, str] | None = None, notebook: bool = False) -> FixResult:
-    """`fix_source` for text that is not on disk (stdin, an editor's buffer); `notebook`: the
-    text is a notebook's JSON (only the changed cells' sources change)."""
-    if notebook:
-        from jaxdoctor.static.notebook import NotebookError, fix_notebook_text, parse_notebook
-
-        try:
-            parse_notebook(text)
-        except NotebookError:
-            from jaxdoctor.static.engine import check_text
-
-            return FixResult(text, 0, check_text(text, display, codes, options, notebook=True).findings)
-        counts: Counter = Counter()
-        new, applied, findings = fix_notebook_text(text, display, static_rules(codes), codes,
-                                                   unsafe=unsafe, options=options, counts=counts)
-        return FixResult(new, applied, [f for f in findings if f.code in codes], 0, counts)
-    result = fix_source(text, display, static_rules(codes), unsafe=unsafe, options=options)
-    result.findings = [f for f in result.findings if f.code in codes]
-    return result
-
-
 def _apply_fixes(text: str, fixes: list[Fix]) -> str | None:
     try:
         return apply_edits(text, [e for fx in fixes for e in fx.edits])
@@ -244,36 +220,12 @@ class FileFix:
         )
 
 
-def _encoding(data: bytes) -> str:
-    try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    except SyntaxError:
-        return "utf-8"
-    return codecs.lookup(encoding).name
-
-
-def encode_like(text: str, original: bytes) -> bytes:
-    """`text` in the original's encoding, with its BOM if it had one."""
-    encoding = _encoding(original)
-    if original.startswith(codecs.BOM_UTF8):
-        return codecs.BOM_UTF8 + text.encode("utf-8")
-    return text.encode("utf-8" if encoding == "utf-8-sig" else encoding)
-
-
 def fix_file(candidate: Candidate, codes: frozenset[str], *, unsafe: bool = False,
              write: bool = True, options: Mapping[str, str] | None = None) -> FileFix:
-    """Fix one `.py` file. With `write=False` (`--diff`) nothing is written.
-
-    Files that cannot be read or decoded, and notebooks (fixed cell by cell elsewhere, with
-    `apply_edits`), are linted as usual and left untouched.
-    """
-    from jaxdoctor.static.engine import check_file
-
+    """Fix one Python file. With `write=False` (`--diff`) nothing is written. A file that
+    cannot be read or decoded is linted as usual and left untouched. (A notebook is
+    `static.notebook.fix_notebook`'s: the runner chooses.)"""
     out = FileFix(candidate.display)
-    if candidate.path.suffix == ".ipynb":  # cell by cell, keeping outputs and metadata
-        from jaxdoctor.static.notebook import fix_notebook
-
-        return fix_notebook(candidate, codes, unsafe=unsafe, write=write, options=options)
     try:
         data = read_bytes(candidate.path)
         text = decode(data)
@@ -295,72 +247,13 @@ def fix_file(candidate: Candidate, codes: frozenset[str], *, unsafe: bool = Fals
     return out
 
 
-def _fix_work(args: tuple[Candidate, frozenset[str], bool, bool, dict[str, str]]) -> FileFix:
-    candidate, codes, unsafe, write, options = args
-    return fix_file(candidate, codes, unsafe=unsafe, write=write, options=options)
-
-
-@dataclass
-class FixRun:
-    files: list[FileFix] = field(default_factory=list)
-
-    @property
-    def findings(self) -> list[Finding]:
-        return sort_findings(f for ff in self.files for f in ff.findings)
-
-    @property
-    def applied(self) -> int:
-        return sum(ff.applied for ff in self.files)
-
-    @property
-    def changed(self) -> list[FileFix]:
-        return [ff for ff in self.files if ff.changed]
-
-
-def fix_paths(paths: list[str], settings, codes: frozenset[str],
-              per_file_ignores: dict[str, frozenset[str]], *, unsafe: bool = False,
-              write: bool = True, jobs: int | None = None) -> FixRun:
-    """`--fix` (write=True) or `--diff` (write=False) over files and directories, with one
-    configuration for all of them (see `fix_files` for per-file)."""
-    from jaxdoctor.static.discovery import discover
-    from jaxdoctor.static.engine import codes_for
-    from jaxdoctor.static.options import run_options
-    from jaxdoctor.static.plan import FilePlan
-
-    candidates = discover(paths, settings.exclude + settings.extend_exclude, settings.root)
-    options = run_options(settings)
-    plans = [FilePlan(c, codes_for(c.display, codes, per_file_ignores), options) for c in candidates]
-    return fix_files(plans, unsafe=unsafe, write=write, jobs=jobs or settings.jobs)
-
-
-def fix_files(plans, *, unsafe: bool = False, write: bool = True, jobs: int | None = None) -> FixRun:
-    """Fix each planned file with its own codes and options."""
-    from concurrent.futures import ProcessPoolExecutor
-
-    from jaxdoctor.static.runner import PARALLEL_THRESHOLD
-
-    work = [(p.candidate, p.codes, unsafe, write, dict(p.options)) for p in plans]
-    jobs = jobs or os.cpu_count() or 1
-    if jobs > 1 and len(work) >= PARALLEL_THRESHOLD:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            files = list(pool.map(_fix_work, work, chunksize=max(1, len(work) // (jobs * 8))))
-    else:
-        files = [_fix_work(w) for w in work]
-    return FixRun(files)
-
-
 __all__ = [
     "MAX_ROUNDS",
     "FileFix",
     "FixResult",
-    "FixRun",
     "OverlappingEdits",
     "apply_edits",
     "choose_fixes",
-    "encode_like",
     "fix_file",
-    "fix_paths",
-    "fix_files",
     "fix_source",
-    "fix_text",
 ]

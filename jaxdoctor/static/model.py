@@ -19,6 +19,7 @@ Error-severity rules ask `value(expr) == ARRAY` inside a function whose `traced`
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 import libcst as cst
 
@@ -256,8 +257,7 @@ class SemanticModel:
         passed = self._passed(info)
         if lifted and spec.family == "linen" and spec.control_flow:
             # `nn.scan(Block, ...)`: `__call__`'s parameters after `self` are the carry and inputs
-            spec = Transform(spec.qualname, spec.params, spec.fn_positions, spec.fn_keywords,
-                             spec.axes_position, False, spec.family, spec.static_keyword, spec.traces)
+            spec = replace(spec, flow=None)
         s = seed(info, spec, options, bound, decorated, self.names, passed)
         for name in list(s.values):
             if s.values[name] >= CONTAINER and self._static_class_param(info, name):

@@ -13,7 +13,7 @@ from typing import ClassVar, Mapping
 import libcst as cst
 
 from jaxdoctor.findings import Applicability
-from jaxdoctor.registry import Rule
+from jaxdoctor.rule import Rule
 from jaxdoctor.static.index import COMPREHENSIONS, Bind, FileIndex, FunctionInfo
 from jaxdoctor.static.model import SemanticModel
 from jaxdoctor.static.names import ImportTable

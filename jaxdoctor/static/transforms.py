@@ -27,6 +27,15 @@ class Params(enum.Enum):
     OPERANDS = "operands"
 
 
+class Flow(enum.Enum):
+    """What a control-flow primitive does with the functions it is given."""
+
+    #: calls its body again and again (scan, fori_loop, while_loop, map)
+    LOOP = "loop"
+    #: calls one of its branches (cond, switch)
+    BRANCH = "branch"
+
+
 @dataclass(frozen=True, slots=True)
 class Transform:
     qualname: str
@@ -37,8 +46,13 @@ class Transform:
     fn_keywords: tuple[str, ...] = ("fun", "f")
     #: positional index of `in_axes` / `argnums`, when the transform takes it positionally
     axes_position: int | None = None
-    #: a control-flow primitive (cond/switch/loops) rather than a function transform
-    control_flow: bool = False
+    #: a control-flow primitive (a loop or a branch) rather than a function transform
+    flow: Flow | None = None
+    #: a loop whose body maps a carry to a carry (after the index for `fori_loop`; `(carry, x)`
+    #: to `(carry, y)` for `scan`): the position and keyword of the initial carry
+    carry: tuple[int, str] | None = None
+    #: maps its function over an axis of its arguments (vmap, pmap)
+    maps: bool = False
     #: the family: "jax", "nnx", "linen" or "equinox"
     family: str = "jax"
     #: the keyword naming positions that stay Python values (`nondiff_argnums`)
@@ -49,6 +63,10 @@ class Transform:
     #: False for differentiation alone (`grad`, `vjp`, `jvp`, `linearize`, `eqx.filter_grad`):
     #: its tracers keep their concrete primal values, so a Python `if` on one still works
     stages: bool = True
+
+    @property
+    def control_flow(self) -> bool:
+        return self.flow is not None
 
 
 def _specs() -> dict[str, Transform]:
@@ -76,7 +94,8 @@ def _specs() -> dict[str, Transform]:
     )
     add(["jax.named_call"], Params.JIT, traces=False)
     add(["jax.linearize", "jax.vjp", "jax.jvp"], Params.JIT, stages=False)
-    add(["jax.vmap", "flax.nnx.vmap", "jax.pmap", "flax.nnx.pmap"], Params.IN_AXES, axes_position=1)
+    add(["jax.vmap", "flax.nnx.vmap", "jax.pmap", "flax.nnx.pmap"], Params.IN_AXES, axes_position=1,
+        maps=True)
     add(
         [
             "jax.grad", "jax.value_and_grad", "jax.jacfwd", "jax.jacrev", "jax.hessian",
@@ -86,8 +105,8 @@ def _specs() -> dict[str, Transform]:
         axes_position=1,
         stages=False,
     )
-    add(["equinox.filter_jit", "equinox.filter_vmap", "equinox.filter_pmap",
-         "equinox.filter_checkpoint"], Params.FILTER)
+    add(["equinox.filter_jit", "equinox.filter_checkpoint"], Params.FILTER)
+    add(["equinox.filter_vmap", "equinox.filter_pmap"], Params.FILTER, maps=True)
     add(["equinox.filter_grad", "equinox.filter_value_and_grad", "equinox.filter_jvp",
          "equinox.filter_vjp"], Params.FIRST, stages=False)
     # `nondiff_argnums` are Python values: custom_vjp rejects tracers there
@@ -95,23 +114,25 @@ def _specs() -> dict[str, Transform]:
         static_keyword="nondiff_argnums", traces=False)
     add(["jax.custom_gradient", "jax.lax.associative_scan", "jax.lax.reduce", "jax.lax.custom_root",
          "jax.lax.custom_linear_solve"], Params.OPERANDS)
-    add(["jax.lax.scan", "flax.nnx.scan", "jax.lax.map", "equinox.internal.scan"],
-        Params.OPERANDS,
-        fn_keywords=("f",), control_flow=True)
+    add(["jax.lax.scan", "equinox.internal.scan"], Params.OPERANDS, fn_keywords=("f",),
+        flow=Flow.LOOP, carry=(1, "init"))
+    # (`flax.nnx.map` is not a loop: it maps a function over a graph's state on the host)
+    add(["flax.nnx.scan", "jax.lax.map"], Params.OPERANDS, fn_keywords=("f",),
+        flow=Flow.LOOP)
     add(["jax.lax.fori_loop", "flax.nnx.fori_loop"], Params.OPERANDS, fn_positions=(2,),
-        fn_keywords=("body_fun",), control_flow=True)
+        fn_keywords=("body_fun",), flow=Flow.LOOP, carry=(3, "init_val"))
     add(["jax.lax.while_loop", "flax.nnx.while_loop", "equinox.internal.while_loop"], Params.OPERANDS,
         fn_positions=(0, 1),
-        fn_keywords=("cond_fun", "body_fun"), control_flow=True)
+        fn_keywords=("cond_fun", "body_fun"), flow=Flow.LOOP, carry=(2, "init_val"))
     add(["jax.lax.cond", "flax.nnx.cond", "flax.linen.cond"], Params.OPERANDS, fn_positions=(1, 2),
-        fn_keywords=("true_fun", "false_fun"), control_flow=True)
+        fn_keywords=("true_fun", "false_fun"), flow=Flow.BRANCH)
     add(["jax.lax.switch", "flax.nnx.switch", "flax.linen.switch"], Params.OPERANDS,
-        fn_positions=(1,), fn_keywords=("branches",), control_flow=True)
+        fn_positions=(1,), fn_keywords=("branches",), flow=Flow.BRANCH)
     # Linen's lifted loops take (module, carry, ...) bodies.
     add(["flax.linen.while_loop"], Params.OPERANDS, fn_positions=(0, 1),
-        fn_keywords=("cond_fn", "body_fn"), control_flow=True)
-    add(["flax.linen.scan", "flax.linen.vmap", "flax.linen.map_variables"], Params.OPERANDS,
-        fn_keywords=("target", "fn"))
+        fn_keywords=("cond_fn", "body_fn"), flow=Flow.LOOP)
+    add(["flax.linen.scan", "flax.linen.map_variables"], Params.OPERANDS, fn_keywords=("target", "fn"))
+    add(["flax.linen.vmap"], Params.OPERANDS, fn_keywords=("target", "fn"), maps=True)
     return out
 
 

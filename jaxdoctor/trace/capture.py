@@ -10,9 +10,12 @@ Installed in the child process before the user's code is imported:
   inside a jit is traced once with `make_jaxpr` and its jaxpr *evaluated*, so the user's Python
   runs exactly once, and the batched jaxpr reaches the analyzers with the batch axis of every
   input;
-- Flax Linen `init`/`init_with_output`/`apply` outputs are checked for leaked tracers (JD504).
+- Flax Linen `init`/`init_with_output`/`apply` outputs are checked for leaked tracers (JD504,
+  `trace.leaks`).
 
-Only traces that ran user code are analysed (a `jax.random.split` called eagerly is jitted
+Each jit trace is also logged for JD510 (`trace.retrace`). Every hook goes through
+`jax_internals`; Equinox's argument names come from `eqx_internals`. Only traces that ran user
+code are analysed (a `jax.random.split` called eagerly is jitted
 inside JAX; its jaxpr is not the user's). Nothing here changes what the program computes.
 """
 
@@ -23,7 +26,10 @@ import sys
 import threading
 from typing import Any, Callable
 
-from jaxdoctor.trace.frames import is_user_file
+from jaxdoctor.trace import eqx_internals as eqx
+from jaxdoctor.trace.frames import is_user_file, user_frames_on_stack
+from jaxdoctor.trace.leaks import leaked_tracers
+from jaxdoctor.trace.retrace import jit_signature
 
 _local = threading.local()
 
@@ -38,18 +44,6 @@ class _Deeper:
 
     def __exit__(self, *exc: Any) -> None:
         _local.depth = _depth() - 1
-
-
-def _stack_user_frames(skip: int = 2) -> list[tuple[str, str, int]]:
-    """(file, qualname, line) of the user's frames now on the Python stack, innermost first."""
-    out = []
-    f = sys._getframe(skip)
-    while f is not None:
-        code = f.f_code
-        if is_user_file(code.co_filename):
-            out.append((code.co_filename, getattr(code, "co_qualname", code.co_name), f.f_lineno))
-        f = f.f_back
-    return out
 
 
 class Capture:
@@ -94,9 +88,12 @@ class Capture:
                         _local.in_linen = False
                 if outer and _depth() == 0:
                     try:
-                        self._check_leaked(out, f"{type(self_mod).__name__}.{__meth}")
+                        found = leaked_tracers(out, f"{type(self_mod).__name__}.{__meth}", self._callsites)
                     except Exception as exc:  # noqa: BLE001 - never break the program
                         self.session.note(f"leaked-tracer check failed: {exc!r}")
+                    else:
+                        if found is not None:
+                            self.session.emit(found)
                 return out
 
             functools.update_wrapper(wrapper, original)
@@ -109,7 +106,7 @@ class Capture:
         from jaxdoctor.trace import jax_internals as ji
 
         outer = _depth() == 0
-        stack = _stack_user_frames() if outer else []
+        stack = user_frames_on_stack() if outer else []
         with _Deeper():
             params = call()
         if not outer:
@@ -131,24 +128,12 @@ class Capture:
                         arg_names, in_avals, stack) -> None:
         from jaxdoctor.trace import jax_internals as ji
 
-        src = getattr(dbg, "func_src_info", None)
+        src = ji.debug_info_source(dbg)
         if src is None:
             return
-        signature: dict[str, str] = {}
-        dyn_names = list(arg_names or ())[-len(in_avals):] if in_avals else []
-        eqx_names = _eqx_names(fun, args)
-        for i, aval in enumerate(in_avals):
-            raw = dyn_names[i] if i < len(dyn_names) else f"arg{i}"
-            signature[eqx_names.get(raw, raw)] = ji.aval_signature(aval)
-        for i in static_argnums:
-            if i < len(args):
-                if eqx_names and i == 2:  # equinox's static half: the non-array leaves
-                    signature.update(_eqx_static_signature(args, eqx_names))
-                    continue
-                signature[_param_name(fun, i)] = "static " + _short_repr(args[i])
-        for k in static_argnames:
-            if k in kwargs:
-                signature[k] = "static " + _short_repr(kwargs[k])
+        eqx_names = eqx.names_for_call(fun, args)
+        signature = jit_signature(fun, args, kwargs, static_argnums, static_argnames, arg_names, in_avals,
+                                  eqx_names)
         user_callsite = stack[0] if stack else None
         self.retrace.record(
             src + (f"#{name}" if eqx_names else ""), name, signature, src_info=src,
@@ -159,12 +144,12 @@ class Capture:
     def _readable_names(self, arg_names: Any, fun: Any, args: tuple) -> Any:
         if arg_names is None:
             return None
-        mapping = _eqx_names(fun, args)
+        mapping = eqx.names_for_call(fun, args)
         return [mapping.get(n, n) for n in arg_names]
 
     # ------------------------------------------------------------------ other traces
     def _on_trace_to_jaxpr(self, call: Callable, fun: Any, dbg: Any) -> Any:
-        stack = _stack_user_frames()
+        stack = user_frames_on_stack()
         if stack:
             self._callsites.append((dbg, (stack[0][0], stack[0][2], 1)))
             del self._callsites[:-2000]
@@ -185,27 +170,26 @@ class Capture:
 
     # ------------------------------------------------------------------ vmap
     def _patch_vmap(self) -> None:
-        import jax
-        from jax._src import api as _api
+        from jaxdoctor.trace import jax_internals as ji
 
-        original = jax.vmap
         capture = self
 
-        @functools.wraps(original)
-        def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = None,
-                 axis_size: Any = None, spmd_axis_name: Any = None, **extra: Any) -> Callable:
-            real = original(fun, in_axes=in_axes, out_axes=out_axes, axis_name=axis_name,
-                            axis_size=axis_size, spmd_axis_name=spmd_axis_name, **extra)
+        def make_vmap(original: Callable) -> Callable:
+            @functools.wraps(original)
+            def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = None,
+                     axis_size: Any = None, spmd_axis_name: Any = None, **extra: Any) -> Callable:
+                real = original(fun, in_axes=in_axes, out_axes=out_axes, axis_name=axis_name,
+                                axis_size=axis_size, spmd_axis_name=spmd_axis_name, **extra)
 
-            @functools.wraps(real)
-            def vmapped(*args: Any, **kwargs: Any) -> Any:
-                return capture._call_vmapped(real, fun, in_axes, axis_size, args, kwargs)
+                @functools.wraps(real)
+                def vmapped(*args: Any, **kwargs: Any) -> Any:
+                    return capture._call_vmapped(real, fun, in_axes, axis_size, args, kwargs)
 
-            return vmapped
+                return vmapped
 
-        jax.vmap = vmap
-        _api.vmap = vmap
-        self._uninstall.append(lambda: (setattr(jax, "vmap", original), setattr(_api, "vmap", original)))
+            return vmap
+
+        self._uninstall.append(ji.install_vmap_hook(make_vmap))
 
     def _call_vmapped(self, real: Callable, fun: Callable, in_axes: Any, axis_size: Any,
                       args: tuple, kwargs: dict) -> Any:
@@ -215,7 +199,7 @@ class Capture:
 
         if _depth() > 1 or not (ji.trace_state_clean() or ji.current_trace_is_staging()):
             return real(*args, **kwargs)
-        stack = _stack_user_frames()
+        stack = user_frames_on_stack()
         try:
             with _Deeper():
                 closed, out_shape = jax.make_jaxpr(real, return_shape=True)(*args, **kwargs)
@@ -259,52 +243,12 @@ class Capture:
         self.session.analyze(closed, batch_axes=batch_axes, batch_size=batch_size,
                              entry_name=entry_name, arg_names=arg_names)
 
-    # ------------------------------------------------------------------ leaked tracers (JD504)
-    def _check_leaked(self, out: Any, where: str) -> None:
-        import jax
-
-        from jaxdoctor.trace import jax_internals as ji
-
-        leaked = [(path, leaf) for path, leaf in jax.tree_util.tree_flatten_with_path(out)[0]
-                  if isinstance(leaf, jax.core.Tracer)]
-        if not leaked:
-            return
-        path, tracer = leaked[0]
-        dbg = ji.tracer_debug_info(tracer)
-        site = None
-        for d, s in reversed(self._callsites):
-            if d is dbg:
-                site = s
-                break
-        func, _ = ji.debug_info_parts(dbg)
-        if site is None:
-            stack = _stack_user_frames()
-            if not stack:
-                return
-            site = (stack[0][0], stack[0][2], 1)
-        from jaxdoctor.rules.jaxpr import LeakedTracer  # metadata lives with the jaxpr rules
-
-        names = [jax.tree_util.keystr(p) for p, _ in leaked]
-        shown = ", ".join(f"`{n}`" for n in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-        self.session.emit(
-            {
-                "code": LeakedTracer.code,
-                "name": LeakedTracer.name,
-                "message": (
-                    f"`{where}` returned {len(leaked)} leaked tracer(s) ({shown}) created inside the JAX "
-                    f"transform traced here (`{func or 'fn'}`): a raw `jax.lax`/`jax.vmap` transform "
-                    "around Flax submodule calls; using these values later raises `UnexpectedTracerError`"
-                ),
-                "path": site[0], "line": site[1], "column": site[2],
-                "fix_title": "Use Flax's lifted transforms (`nn.scan`, `nn.cond`, `nn.vmap`, `nn.jit`) inside Linen modules",
-                "details": {"outputs": names[:20], "transform_function": func},
-            }
-        )
-
 
 def _is_user_function(dbg: Any) -> bool:
     """Is the jitted function itself defined in the user's code (`"f at /path:12"`)?"""
-    src = getattr(dbg, "func_src_info", None) or ""
+    from jaxdoctor.trace import jax_internals as ji
+
+    src = ji.debug_info_source(dbg) or ""
     _, sep, where = src.rpartition(" at ")
     return bool(sep) and is_user_file(where.rsplit(":", 1)[0])
 
@@ -328,16 +272,6 @@ def _ran_user_code(closed: Any, stack: list) -> bool:
     return False
 
 
-def _param_name(fun: Any, i: int) -> str:
-    import inspect
-
-    try:
-        params = list(inspect.signature(fun).parameters)
-        return params[i] if i < len(params) else f"args[{i}]"
-    except (TypeError, ValueError):
-        return f"args[{i}]"
-
-
 def _leaf_names(fun: Any, args: tuple, kwargs: dict) -> list[str] | None:
     import inspect
 
@@ -356,80 +290,4 @@ def _leaf_names(fun: Any, args: tuple, kwargs: dict) -> list[str] | None:
         else:
             base = str(rest[0].key)
         out.append(base + jax.tree_util.keystr(tuple(rest[1:])))
-    return out
-
-
-def _short_repr(x: Any) -> str:
-    try:
-        r = repr(x)
-    except Exception:  # noqa: BLE001
-        r = f"<{type(x).__name__}>"
-    return r if len(r) <= 60 else r[:57] + "..."
-
-
-# ---------------------------------------------------------------- equinox's filter_jit names
-
-
-def _is_eqx_wrapped(fun: Any) -> bool:
-    return getattr(fun, "__module__", "") == "equinox._jit" or "equinox" in getattr(
-        getattr(fun, "__code__", None), "co_filename", ""
-    )
-
-
-def _eqx_names(fun: Any, args: tuple) -> dict[str, str]:
-    """Equinox's internal argument names (`dynamic_nodonate['rest'][2]`) → the user's names."""
-    if not _is_eqx_wrapped(fun) or len(args) != 3:
-        return {}
-    try:
-        return eqx_argument_names(args[2])
-    except Exception:  # noqa: BLE001
-        return {}
-
-
-def _eqx_static_signature(args: tuple, names: dict[str, str]) -> dict[str, str]:
-    static_fun, static_first, static_rest = args[2]
-    out = {}
-    for prefix, (leaves, _treedef) in (("first", static_first), ("rest", static_rest)):
-        for i, leaf in enumerate(leaves):
-            if leaf is not None:
-                name = names.get(f"dynamic_nodonate['{prefix}'][{i}]", f"{prefix}[{i}]")
-                out[name] = "static " + _short_repr(leaf)
-    return out
-
-
-def eqx_argument_names(static: Any) -> dict[str, str]:
-    """From equinox's `static = (static_fun, static_first, static_rest)` build
-    `{"dynamic_nodonate['rest'][2]": "x", ...}` for both the donate and nodonate spellings."""
-    import inspect
-
-    import jax
-
-    static_fun, static_first, static_rest = static
-    fun_leaves, fun_tree = static_fun
-    fun = jax.tree_util.tree_unflatten(fun_tree, list(fun_leaves))
-    try:
-        params = list(inspect.signature(fun).parameters)
-    except (TypeError, ValueError):
-        params = []
-    out: dict[str, str] = {}
-
-    def add(prefix: str, i: int, name: str) -> None:
-        for kind in ("dynamic_nodonate", "dynamic_donate"):
-            out[f"{kind}['{prefix}'][{i}]"] = name
-
-    first_leaves, first_tree = static_first
-    first_name = params[0] if params else "args[0]"
-    paths = jax.tree_util.tree_flatten_with_path(jax.tree_util.tree_unflatten(first_tree, list(range(len(first_leaves)))))[0]
-    for path, i in paths:
-        add("first", i, first_name + jax.tree_util.keystr(path))
-    rest_leaves, rest_tree = static_rest
-    paths = jax.tree_util.tree_flatten_with_path(jax.tree_util.tree_unflatten(rest_tree, list(range(len(rest_leaves)))))[0]
-    for path, i in paths:
-        top, rest = path[0].idx, path[1:]
-        if top == 0:
-            k = rest[0].idx + 1
-            base = params[k] if k < len(params) else f"args[{k}]"
-        else:
-            base = str(rest[0].key)
-        add("rest", i, base + jax.tree_util.keystr(tuple(rest[1:])))
     return out

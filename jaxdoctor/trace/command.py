@@ -14,12 +14,13 @@ import importlib.util
 import linecache
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any, Sequence
+from typing import IO, Sequence
 
 from jaxdoctor.errors import UsageError
-from jaxdoctor.findings import Finding, Origin, Severity
+from jaxdoctor.findings import Finding, Quote, Severity, unique
+from jaxdoctor.registry import all_rules
 from jaxdoctor.trace import runner
 from jaxdoctor.trace.frames import source_line
 from jaxdoctor.trace.inputs import parse_inputs, parse_vmap
@@ -181,7 +182,15 @@ def _run_one(opts: TraceOptions, cwd: str, program_stdout: IO | int | None,
         "cost": opts.cost, "retrace_threshold": opts.retrace_threshold, "args": list(opts.args),
     }
     child = runner.run_child([job], device=opts.device, timeout=opts.timeout, cwd=cwd, stdout=program_stdout)
-    return _enabled_only(interpret(child, target, opts), codes)
+    result = interpret(child, target, opts)
+    result.findings = [_quoted(f) for f in result.findings]
+    return _enabled_only(result, codes)
+
+
+def _quoted(f: Finding) -> Finding:
+    """The finding with the text of its line, for the renderers (which never read files)."""
+    line = linecache.getline(f.path, f.line)
+    return replace(f, quote=Quote(line.rstrip("\r\n") if line else None))
 
 
 def interpret(child: runner.ChildResult, target: Target, opts: TraceOptions) -> TraceResult:
@@ -195,7 +204,7 @@ def interpret(child: runner.ChildResult, target: Target, opts: TraceOptions) -> 
         elif rec.get("event") == "job-done":
             program_exit = rec.get("program_exit")
         elif "finding" in rec:
-            f = to_finding(rec["finding"], fallback)
+            f = _place(Finding.from_dict(rec["finding"]), fallback)
             if f is not None:
                 out.findings.append(f)
         elif "note" in rec:
@@ -278,25 +287,12 @@ def _enabled_only(result: TraceResult, codes: frozenset[str] | None) -> TraceRes
 
 
 def _process_finding(code: str, message: str, loc: tuple[str, int] | None, details: dict) -> Finding:
-    rule = _rule(code)
     path, line = loc if loc else ("<unknown>", 1)
     text = linecache.getline(path, line) if loc else ""
     col = len(text) - len(text.lstrip()) + 1 if text.strip() else 1
     end = len(text.rstrip("\n")) + 1 if text.strip() else col
-    return Finding(
-        code=code, name=rule.name if rule else code, severity=Severity.ERROR, message=message,
-        path=_display_path(path), line=line, column=col, end_line=line, end_column=max(end, col),
-        fix_title=rule.fix_title if rule else None, origin=Origin.TRACE, details=details,
-    )
-
-
-def _rule(code: str) -> Any:
-    try:
-        from jaxdoctor.registry import all_rules
-
-        return all_rules().get(code)
-    except Exception:  # noqa: BLE001 - a rule module being edited must not break trace
-        return None
+    return all_rules()[code].finding(message, _display_path(path), line, col, line, max(end, col),
+                                     severity=Severity.ERROR, details=details)
 
 
 def _display_path(path: str) -> str:
@@ -307,48 +303,24 @@ def _display_path(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
-def to_finding(d: dict, fallback: tuple[str, int] | None = None) -> Finding | None:
-    """A finding dict from the child → `Finding` (name/severity/fix from the registry)."""
-    code = d.get("code")
-    if not code:
-        return None
-    rule = _rule(code)
-    path, line = d.get("path") or "", int(d.get("line") or 0)
-    col, end_line, end_col = int(d.get("column") or 1), int(d.get("end_line") or 0), int(d.get("end_column") or 0)
+def _place(f: Finding, fallback: tuple[str, int] | None) -> Finding | None:
+    """A finding from the child, at the user's file as the user would write its path; one with
+    no user frame (no path or line) at `fallback`, the target's own line, or dropped."""
+    path, line, col, end_line, end_col = f.path, f.line, f.column, f.end_line, f.end_column
     if not path or line <= 0:
         if fallback is None:
             return None
         path, line = fallback
         col, end_line, end_col = 1, line, 1
-    sev = d.get("severity") or (rule.severity.value if rule else "warning")
-    try:
-        severity = Severity(sev)
-    except ValueError:
-        severity = Severity.WARNING
-    return Finding(
-        code=code,
-        name=(rule.name if rule else None) or d.get("name") or code,
-        severity=severity,
-        message=d.get("message") or (rule.summary if rule else code),
-        path=_display_path(path),
-        line=line,
-        column=max(col, 1),
-        end_line=max(end_line, line),
-        end_column=max(end_col, 1),
-        fix_title=d.get("fix_title") or (rule.fix_title if rule else None),
-        origin=Origin.TRACE,
-        cell=d.get("cell"),
-        details=d.get("details") or {},
-    )
+    return replace(f, path=_display_path(path), line=line, column=max(col, 1),
+                   end_line=max(end_line, line), end_column=max(end_col, 1))
+
+
+def place_finding(record: dict) -> Finding | None:
+    """A finding record of the trace protocol, decoded, placed at the user's path, quoted."""
+    f = _place(Finding.from_dict(record), None)
+    return _quoted(f) if f is not None else None
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
-    seen: set = set()
-    out = []
-    for f in findings:
-        key = (f.code, f.path, f.line)
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append(f)
-    return sorted(out, key=lambda f: f.sort_key)
+    return sorted(unique(findings), key=lambda f: f.sort_key)

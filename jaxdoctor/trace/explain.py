@@ -2,63 +2,19 @@
 
 JAX, Flax and Equinox raise trace errors deep inside themselves and, under `eqx.filter_jit`,
 name equinox's internal arguments (`dynamic_nodonate['rest'][2]`). `explain(exc)` returns a
-finding dict (the child's wire format) located at the first frame in the user's own code —
-JAX's `JaxStackTraceBeforeTransformation` cause first — with the argument name recovered.
+`Finding` located at the first frame in the user's own code — JAX's
+`JaxStackTraceBeforeTransformation` cause first — with the argument name recovered.
 """
 
 from __future__ import annotations
 
 import re
 import traceback
-from dataclasses import dataclass
 from typing import Any
 
+from jaxdoctor.findings import Finding, Origin, Severity
+from jaxdoctor.registry import all_rules
 from jaxdoctor.trace.frames import is_user_file, source_line
-
-
-@dataclass(frozen=True)
-class Kind:
-    code: str
-    name: str
-    fix: str
-
-
-K = {
-    "JD101": Kind("JD101", "python-control-flow-on-tracer",
-                  "Branch with `jax.lax.cond`/`jnp.where`, or mark the argument static (`static_argnums`)"),
-    "JD102": Kind("JD102", "tracer-concretization",
-                  "Keep the value a traced array (use `jnp` operations), or mark the argument static"),
-    "JD104": Kind("JD104", "inplace-array-update", "Use `x = x.at[i].set(v)` (or `.add`, `.mul`, ...) instead of `x[i] = v`"),
-    "JD401": Kind("JD401", "removed-api", "Use the replacement API (e.g. `jax.tree.map` for `jax.tree_map`)"),
-    "JD107": Kind("JD107", "carry-structure-mismatch",
-                  "Return a carry with exactly the structure, shapes and dtypes of the initial carry"),
-    "JD108": Kind("JD108", "vmap-axis-on-non-array",
-                  "Use `in_axes=None` for arguments that are not batched arrays, e.g. `in_axes=(0, None)`"),
-    "JD110": Kind("JD110", "prng-key-reuse", "Split the key with `jax.random.split` and use each subkey once"),
-    "JD201": Kind("JD201", "raw-transform-in-linen-module",
-                  "Use Flax's lifted transforms (`nn.scan`, `nn.cond`, `nn.vmap`, `nn.jit`) inside Linen modules"),
-    "JD202": Kind("JD202", "linen-cond-misuse",
-                  "Pass the module as the first argument of both `nn.cond` branches and create the same variables in both"),
-    "JD210": Kind("JD210", "nnx-vmap-unsplit-rngs",
-                  "Wrap the vmapped function in `nnx.split_rngs(splits=N)` and map the `Rngs` along axis 0"),
-    "JD211": Kind("JD211", "raw-transform-on-nnx-module",
-                  "Use `nnx.jit`/`nnx.vmap`/`nnx.grad`/`nnx.scan`, or `nnx.split`/`nnx.merge` around the JAX transform"),
-    "JD302": Kind("JD302", "raw-transform-on-eqx-module",
-                  "Use `eqx.filter_jit`/`eqx.filter_grad`/`eqx.filter_vmap`, or `eqx.partition` the module "
-                  "into arrays and static parts around the JAX transform"),
-    "JD301": Kind("JD301", "python-flag-under-scan",
-                  "Keep the flag a Python bool (decide it outside `scan`/`jit`, e.g. with `eqx.nn.inference_mode`)"),
-    "JD511": Kind("JD511", "uncaught-exception", "Fix the error raised at this line"),
-    "JD514": Kind("JD514", "import-failure", "Fix the error that stops the module from importing"),
-    "JD515": Kind("JD515", "vmap-size-mismatch",
-                  "Map arguments with the same batch size, or give broadcast arguments `in_axes=None`"),
-    "JD516": Kind("JD516", "vmap-unmapped-output-batched",
-                  "Set `out_axes=0` for outputs that depend on batched inputs (or keep them unbatched)"),
-    "JD517": Kind("JD517", "leaked-tracer-use",
-                  "Return traced values from the transformed function instead of storing them outside it"),
-    "JD518": Kind("JD518", "branch-structure-mismatch",
-                  "Make every branch return the same pytree structure, shapes and dtypes"),
-}
 
 _ARG = re.compile(r"depends on the values? of the arguments? (?P<names>.+?)\.(?:\s|$)")
 _CREATED = re.compile(r"created on line (?P<file>.+?):(?P<line>\d+)(?::(?P<col>\d+))?")
@@ -138,23 +94,12 @@ def _source(path: str, line: int) -> str:
 
 
 def recover_arg_names(exc: BaseException, names: list[str]) -> list[str]:
-    """Replace equinox's internal argument names with the user's, using `_call`'s frame locals."""
+    """Replace equinox's internal argument names with the user's (from its `filter_jit` call)."""
     if not any(n.startswith("dynamic_") for n in names):
         return names
-    mapping: dict[str, str] = {}
-    for tb in _tb_objects(exc):
-        frame = tb.tb_frame
-        if frame.f_code.co_name == "_call" and "equinox" in frame.f_code.co_filename:
-            try:
-                loc = frame.f_locals
-                preprocess = frame.f_globals["_preprocess"]
-                _, _, static = preprocess(loc["info"], loc["args"], loc["kwargs"], return_static=True)
-                from jaxdoctor.trace.capture import eqx_argument_names
+    from jaxdoctor.trace.eqx_internals import names_from_traceback
 
-                mapping = eqx_argument_names(static)
-            except Exception:  # noqa: BLE001 - best effort
-                mapping = {}
-            break
+    mapping = names_from_traceback(exc)
     return [mapping.get(n, n) for n in names]
 
 
@@ -271,13 +216,14 @@ def _is_rng_vmap(exc: BaseException) -> bool:
     return rngs
 
 
-def explain(exc: BaseException, *, phase: str = "run") -> dict:
-    """A finding dict for `exc`; `phase` is "import" for errors raised importing the target."""
+def explain(exc: BaseException, *, phase: str = "run") -> Finding:
+    """The finding for `exc`; `phase` is "import" for errors raised importing the target. With
+    no user frame to point at, its path is empty and its line 0 (the parent places it)."""
     if phase == "import" and not _is_trace_error(exc):
         code = "JD514"
     else:
         code = classify(exc)
-    kind = K[code]
+    rule = all_rules()[code]
     loc = _syntax_location(exc) or first_user_frame(exc)
     if code == "JD517":
         loc = _leak_origin(exc) or loc
@@ -285,19 +231,15 @@ def explain(exc: BaseException, *, phase: str = "run") -> dict:
     args = _arg_names(exc)
     if args:
         details["arguments"] = args
-    if loc is None:
-        return {
-            "code": code, "name": kind.name, "severity": "error", "message": _message(code, exc, None, args),
-            "path": "", "line": 0, "column": 0, "end_line": 0, "end_column": 0,
-            "fix_title": kind.fix, "details": details, "unlocated": True,
-        }
-    path, line, col, end_line, end_col = loc
-    return {
-        "code": code, "name": kind.name, "severity": "error", "message": _message(code, exc, (path, line), args),
-        "path": path, "line": line, "column": col, "end_line": end_line,
-        "end_column": end_col if end_line > line or end_col > col else col, "fix_title": kind.fix,
-        "details": details,
-    }
+    path, line, col, end_line, end_col = loc if loc is not None else ("", 0, 0, 0, 0)
+    if end_line <= line and end_col <= col:
+        end_col = col
+    return rule.finding(
+        _message(code, exc, (path, line) if loc is not None else None, args),
+        path, line, col, end_line, end_col,
+        severity=Severity.ERROR, fix_title=rule.trace_fix_title or rule.fix_title,
+        origin=Origin.TRACE, details=details,
+    )
 
 
 def _is_trace_error(exc: BaseException) -> bool:

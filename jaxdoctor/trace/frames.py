@@ -10,6 +10,7 @@ import functools
 import io
 import linecache
 import os
+import sys
 import sysconfig
 import tokenize
 
@@ -61,6 +62,17 @@ def is_user_file(filename: str) -> bool:
         for i, part in enumerate(parts[:-1])
     )
 
+
+def user_frames_on_stack(skip: int = 2) -> list[tuple[str, str, int]]:
+    """(file, qualname, line) of the user's frames now on the Python stack, innermost first."""
+    out = []
+    f = sys._getframe(skip)
+    while f is not None:
+        code = f.f_code
+        if is_user_file(code.co_filename):
+            out.append((code.co_filename, getattr(code, "co_qualname", code.co_name), f.f_lineno))
+        f = f.f_back
+    return out
 
 
 def source_line(path: str, line: int) -> str:

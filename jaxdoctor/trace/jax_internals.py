@@ -1,8 +1,11 @@
 """Every use of JAX's private or unstable API in jaxdoctor lives in this file.
 
-A JAX upgrade that moves `jax._src`, `source_info_util`, the jaxpr classes, the key-reuse
-checker or a batching rule touches this one file. Everything else in `jaxdoctor.trace` speaks
-to JAX through the functions here (or through public `jax.*` API).
+The contract: no other module imports `jax._src`, `jax.core`, `jax.interpreters` or
+`jax.extend`, or reads private attributes of JAX's objects (a jaxpr equation's `source_info`,
+a `DebugInfo`'s fields, a tracer's trace); it calls the functions here, or public `jax.*` API.
+(Equinox's private call layout has its own file: `eqx_internals.py`.) A JAX upgrade that moves
+`jax._src`, `source_info_util`, the jaxpr classes, the key-reuse checker, a batching rule or
+the tracing entry points we hook touches this one file; `tests/test_layout.py` keeps it so.
 
 The file has one section per owner; re-read it before editing.
 """
@@ -477,9 +480,30 @@ def vmap_in_axes_flat(in_axes: Any, args: tuple, kwargs: dict) -> list | None:
         return None
 
 
+def install_vmap_hook(make_vmap: Any) -> Any:
+    """Replace `jax.vmap` by `make_vmap(original)`, also where JAX's own modules (and so nnx.vmap,
+    eqx.filter_vmap, Linen's lifted vmap) look it up. Returns an uninstall callable."""
+    from jax._src import api as _api
+
+    original = jax.vmap
+    patched = make_vmap(original)
+    jax.vmap = patched
+    _api.vmap = patched
+    return lambda: (setattr(jax, "vmap", original), setattr(_api, "vmap", original))
+
+
+def is_tracer(x: Any) -> bool:
+    return isinstance(x, jax.core.Tracer)
+
+
 def tracer_debug_info(tracer: Any) -> Any:
     """The DebugInfo of the trace a (possibly leaked) tracer belongs to, or None."""
     return getattr(tracer, "_debug_info", None)
+
+
+def debug_info_source(dbg: Any) -> str | None:
+    """Where a DebugInfo's function is defined: `"f at /path/x.py:12"`, or None."""
+    return getattr(dbg, "func_src_info", None)
 
 
 def debug_info_parts(dbg: Any) -> tuple[str | None, tuple[str, ...] | None]:

@@ -61,7 +61,7 @@ class Doctor:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: Any) -> None:
         from jaxdoctor.trace.capture import Capture
-        from jaxdoctor.trace.child import Session
+        from jaxdoctor.trace.protocol import Session
         from jaxdoctor.trace.retrace import RetraceLog
 
         self.session = Session()
@@ -71,11 +71,11 @@ class Doctor:
 
     def _take(self, start: int, test: str) -> None:
         """The findings recorded since `start` belong to `test`."""
-        from jaxdoctor.trace.command import to_finding
+        from jaxdoctor.trace.command import place_finding
 
         for record in self.session.records[start:]:
             if "finding" in record:
-                f = to_finding(record["finding"])
+                f = place_finding(record["finding"])
                 if f is not None and f.code not in self.ignored:
                     self.by_test.setdefault(test, []).append(f)
             elif "note" in record:

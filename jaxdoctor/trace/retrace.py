@@ -1,7 +1,8 @@
 """JD510 retraced-function: a function JAX traces again and again during a run under the doctor.
 
 Every `jit` trace is a cache miss. `RetraceLog.record` is called once per trace with how the cache
-saw the call (abstract type of each dynamic argument, value of each static one); `findings()`
+saw the call (`jit_signature`: abstract type of each dynamic argument, value of each static one,
+by the user's names — Equinox's `filter_jit` ones included); `findings()`
 reports each function traced more than `threshold` times, naming the argument whose type,
 shape, weak type or static value changed between traces — or, when nothing changed, that the
 function object itself is new each time (`jax.jit` built inside a loop, a fresh lambda).
@@ -13,11 +14,12 @@ import linecache
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
+from jaxdoctor.findings import Finding
+from jaxdoctor.rules.trace_runtime import RetracedFunction
 from jaxdoctor.trace.frames import is_user_file
 
-CODE = "JD510"
-NAME = "retraced-function"
 _SRC_INFO = re.compile(r"^(?P<name>.*) at (?P<file>.+):(?P<line>\d+)$")
 
 
@@ -55,7 +57,7 @@ class RetraceLog:
         entry.signatures.append(signature)
         entry.identities.append(identity)
 
-    def findings(self) -> list[dict]:
+    def findings(self) -> list[Finding]:
         out = []
         for entry in self.entries.values():
             n = len(entry.signatures)
@@ -89,14 +91,52 @@ class RetraceLog:
                 details.update(argument=None)
                 fix = "Create the jitted function once, outside the loop, and reuse it"
             end_col = len(linecache.getline(path, line).rstrip("\n")) + 1 if line else col
-            out.append(
-                {
-                    "code": CODE, "name": NAME, "message": message, "path": path, "line": line,
-                    "column": col, "end_line": line, "end_column": max(end_col, col),
-                    "fix_title": fix, "details": details,
-                }
-            )
+            out.append(RetracedFunction.finding(message, path, line, col, line, max(end_col, col),
+                                                fix_title=fix, details=details))
         return out
+
+
+def jit_signature(fun: Any, args: tuple, kwargs: dict, static_argnums: tuple, static_argnames: tuple,
+                  arg_names: Any, in_avals: tuple, eqx_names: dict[str, str]) -> dict[str, str]:
+    """How jit's cache saw one call of `fun`: `{"x": "f32[3]", "n": "static 4", ...}`.
+    `arg_names`: jit's name for each flat input (the last `len(in_avals)` are the dynamic ones);
+    `eqx_names`: Equinox's internal names → the user's (`eqx_internals.names_for_call`)."""
+    from jaxdoctor.trace import eqx_internals as eqx
+    from jaxdoctor.trace import jax_internals as ji
+
+    signature: dict[str, str] = {}
+    dyn_names = list(arg_names or ())[-len(in_avals):] if in_avals else []
+    for i, aval in enumerate(in_avals):
+        raw = dyn_names[i] if i < len(dyn_names) else f"arg{i}"
+        signature[eqx_names.get(raw, raw)] = ji.aval_signature(aval)
+    for i in static_argnums:
+        if i < len(args):
+            if eqx_names and i == eqx.STATIC_ARGNUM:  # equinox's static half: the non-array leaves
+                signature.update(eqx.static_signature(args, eqx_names, _static))
+                continue
+            signature[_param_name(fun, i)] = _static(args[i])
+    for k in static_argnames:
+        if k in kwargs:
+            signature[k] = _static(kwargs[k])
+    return signature
+
+
+def _static(x: Any) -> str:
+    try:
+        r = repr(x)
+    except Exception:  # noqa: BLE001
+        r = f"<{type(x).__name__}>"
+    return "static " + (r if len(r) <= 60 else r[:57] + "...")
+
+
+def _param_name(fun: Any, i: int) -> str:
+    import inspect
+
+    try:
+        params = list(inspect.signature(fun).parameters)
+        return params[i] if i < len(params) else f"args[{i}]"
+    except (TypeError, ValueError):
+        return f"args[{i}]"
 
 
 def _changed_arguments(signatures: list[dict[str, str]]) -> list[tuple[str, list[str]]]:

@@ -1,9 +1,10 @@
 """Parent side of `jaxdoctor trace`: run the child process, survive whatever the user's code does.
 
 The child (`python -m jaxdoctor.trace.child`) gets a request file and streams JSON lines into a
-results file. Here we wait with a timeout; on a hang we make the child dump its Python stack
-(SIGUSR1 → faulthandler) to say *where* it hung, then kill its whole process group. A crash
-(segfault: negative return code) is located from faulthandler's crash output. Never imports jax.
+results file (`trace.protocol`). Here we wait with a timeout; on a hang we make the child dump
+its Python stack (SIGUSR1 → faulthandler) to say *where* it hung, then kill its whole process
+group. A crash (segfault: negative return code) is located from faulthandler's crash output.
+Never imports jax.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from jaxdoctor.trace.frames import is_user_file
+from jaxdoctor.trace.protocol import read_records
 
 DEFAULT_TIMEOUT = 120.0
 _FH_FRAME = re.compile(r'^\s*File "(?P<file>.+)", line (?P<line>\d+) in (?P<func>.+)$')
@@ -91,7 +93,7 @@ def run_child(jobs: list[dict], *, device: str | None = None, timeout: float | N
             _kill_group(proc)
             raise
         result.seconds = time.perf_counter() - start
-        result.records = _read_records(request["results"])
+        result.records = read_records(request["results"])
         if result.returncode is not None and result.returncode < 0:
             result.crash_frame = _user_frame(request["crash_file"])
         return result
@@ -127,23 +129,6 @@ def _kill_group(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:  # pragma: no cover - unkillable
         pass
-
-
-def _read_records(path: str) -> list[dict]:
-    out = []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue  # a line cut short by a kill
-    except OSError:
-        pass
-    return out
 
 
 def _user_frame(path: str) -> tuple[str, int, str] | None:

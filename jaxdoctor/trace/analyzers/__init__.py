@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from jaxdoctor.findings import Finding
+from jaxdoctor.findings import Finding, unique
 from jaxdoctor.trace.analyzers._walk import Analyzer, Walk, run_walk
 from jaxdoctor.trace.analyzers.batched_broadcast import BatchedBroadcastAnalyzer
 from jaxdoctor.trace.analyzers.float64_upcast import Float64UpcastAnalyzer
@@ -24,15 +24,15 @@ from jaxdoctor.trace.analyzers.large_captured_constant import (
     LargeCapturedConstantAnalyzer,
 )
 from jaxdoctor.trace.analyzers.loop_invariant_carry import LoopInvariantCarryAnalyzer
-from jaxdoctor.trace.analyzers.prng_key_reuse import PrngKeyReuseAnalyzer
-from jaxdoctor.trace.analyzers.unrolled_python_loop import UnrolledPythonLoopAnalyzer
+from jaxdoctor.trace.analyzers.traced_prng_key_reuse import TracedPrngKeyReuseAnalyzer
+from jaxdoctor.trace.analyzers.traced_unrolled_loop import TracedUnrolledLoopAnalyzer
 from jaxdoctor.trace.analyzers.unused_input import UnusedInputAnalyzer
 
 ANALYZERS: tuple[type[Analyzer], ...] = (
     BatchedBroadcastAnalyzer,
     LoopInvariantCarryAnalyzer,
-    PrngKeyReuseAnalyzer,
-    UnrolledPythonLoopAnalyzer,
+    TracedPrngKeyReuseAnalyzer,
+    TracedUnrolledLoopAnalyzer,
     LargeCapturedConstantAnalyzer,
     HostCallbackInLoopAnalyzer,
     Float64UpcastAnalyzer,
@@ -43,16 +43,10 @@ __all__ = ["ANALYZERS", "analyze_jaxpr"]
 
 
 def _default_codes() -> set[str]:
-    from jaxdoctor.rules import jaxpr as rules
+    from jaxdoctor.registry import all_rules
 
-    return {
-        cls.code
-        for cls in vars(rules).values()
-        if isinstance(cls, type)
-        and issubclass(cls, rules.JaxprRule)
-        and "code" in cls.__dict__
-        and cls.default_enabled
-    }
+    rules = all_rules()
+    return {cls.code for cls in ANALYZERS if rules[cls.code].default_enabled}
 
 
 def _live_user_frames() -> list[tuple[str, int, str]]:
@@ -106,12 +100,5 @@ def analyze_jaxpr(
     )
     analyzers = [cls(walk) for cls in classes]
     run_walk(walk, analyzers)
-    findings: list[Finding] = []
-    seen: set[tuple] = set()
-    for a in analyzers:
-        for f in a.finish():
-            key = (f.code, f.path, f.line, f.message)
-            if key not in seen:
-                seen.add(key)
-                findings.append(f)
+    findings = unique(f for a in analyzers for f in a.finish())
     return sorted(findings, key=lambda f: f.sort_key)

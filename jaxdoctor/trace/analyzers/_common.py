@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from jaxdoctor.findings import Finding, Origin
+from jaxdoctor.findings import Finding
+from jaxdoctor.rule import TraceRule
 from jaxdoctor.trace.source_map import SourceLocation
 
 MiB = 1 << 20
@@ -22,24 +23,12 @@ def fmt_bytes(n: int) -> str:
 
 
 def make_finding(
-    rule: Any,
+    rule: type[TraceRule],
     loc: SourceLocation,
     message: str,
     details: Mapping[str, Any] | None = None,
     *,
     fix_title: str | None = None,
 ) -> Finding:
-    return Finding(
-        code=rule.code,
-        name=rule.name,
-        severity=rule.severity,
-        message=message,
-        path=loc.path,
-        line=loc.line,
-        column=loc.column,
-        end_line=loc.end_line,
-        end_column=loc.end_column,
-        fix_title=fix_title or rule.fix_title,
-        origin=Origin.TRACE,
-        details=dict(details or {}),
-    )
+    return rule.finding(message, loc.path, loc.line, loc.column, loc.end_line, loc.end_column,
+                        fix_title=fix_title, details=details)

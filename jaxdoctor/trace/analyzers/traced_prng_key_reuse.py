@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jaxdoctor.rules.jaxpr import PrngKeyReuseTraced
+from jaxdoctor.rules.jaxpr import TracedPrngKeyReuse
 from jaxdoctor.trace import jax_internals as ji
 from jaxdoctor.trace import source_map as sm
 from jaxdoctor.trace.analyzers._common import make_finding
@@ -35,8 +35,8 @@ def _has_typed_keys(jaxpr: Any) -> bool:
     )
 
 
-class PrngKeyReuseAnalyzer(Analyzer):
-    code = PrngKeyReuseTraced.code
+class TracedPrngKeyReuseAnalyzer(Analyzer):
+    code = TracedPrngKeyReuse.code
 
     def __init__(self, walk) -> None:
         super().__init__(walk)
@@ -67,7 +67,7 @@ class PrngKeyReuseAnalyzer(Analyzer):
             )
             self.findings.append(
                 make_finding(
-                    PrngKeyReuseTraced,
+                    TracedPrngKeyReuse,
                     loc,
                     f"A PRNG key (`jax.random.PRNGKey`) is consumed {why}",
                     {"key": ji.aval_str(ji.aval_of(eqn.invars[0]))},
@@ -88,7 +88,7 @@ class PrngKeyReuseAnalyzer(Analyzer):
         if loc is not None:
             self.findings.append(
                 make_finding(
-                    PrngKeyReuseTraced,
+                    TracedPrngKeyReuse,
                     loc,
                     "A PRNG key from outside a loop is consumed inside the loop body: every iteration "
                     "draws the same numbers",
@@ -129,6 +129,6 @@ class PrngKeyReuseAnalyzer(Analyzer):
             return out
         msg = f"A PRNG key is consumed a second time here (JAX's key-reuse checker: {message})"
         out.append(
-            make_finding(PrngKeyReuseTraced, loc, msg, {"checker_message": message})
+            make_finding(TracedPrngKeyReuse, loc, msg, {"checker_message": message})
         )
         return out

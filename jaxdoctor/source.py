@@ -1,11 +1,13 @@
-"""Reading a file into text, or a clear reason why not (reported as JD001); writing one back
-atomically (`--fix`, the cache)."""
+"""Python source files, for both passes: reading one into text, or a clear reason why not
+(reported as JD001); encoding text back like the original; writing a file atomically (`--fix`,
+the cache)."""
 
 from __future__ import annotations
 
 import codecs
 import io
 import os
+import re
 import stat
 import tokenize
 from pathlib import Path
@@ -60,6 +62,30 @@ def decode(data: bytes) -> str:
 
 def read_text(path: Path) -> str:
     return decode(read_bytes(path))
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of `text` without their line breaks, split where Python (and libcst's line
+    numbers) split them: at `\\n`, `\\r\\n` and a lone `\\r`."""
+    lines = _LINE_BREAK.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()  # the text ends with a line break
+    return lines
+
+
+def encode_like(text: str, original: bytes) -> bytes:
+    """`text` in the original's encoding, with its BOM if it had one."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(original).readline)
+        encoding = codecs.lookup(encoding).name
+    except SyntaxError:
+        encoding = "utf-8"
+    if original.startswith(codecs.BOM_UTF8):
+        return codecs.BOM_UTF8 + text.encode("utf-8")
+    return text.encode("utf-8" if encoding == "utf-8-sig" else encoding)
 
 
 def _os_message(e: OSError) -> str:

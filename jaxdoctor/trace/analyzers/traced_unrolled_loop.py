@@ -1,4 +1,4 @@
-"""JD505 unrolled-python-loop: a Python loop traced over and over inside a traced function.
+"""JD505 traced-unrolled-loop: a Python loop traced over and over inside a traced function.
 
 A Python `for`/`while` under `jit` is unrolled: each iteration adds its equations again, so the
 jaxpr and the compile time grow with the trip count. Seen in the jaxpr as many equations of one
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jaxdoctor.rules.jaxpr import UnrolledPythonLoop
+from jaxdoctor.rules.jaxpr import TracedUnrolledLoop
 from jaxdoctor.trace import jax_internals as ji
 from jaxdoctor.trace import source_map as sm
 from jaxdoctor.trace.analyzers._common import make_finding
@@ -83,8 +83,8 @@ def _chain(jaxpr: Any, members: set[int], producers: dict) -> tuple[int, int]:
     return best, len(weights)
 
 
-class UnrolledPythonLoopAnalyzer(Analyzer):
-    code = UnrolledPythonLoop.code
+class TracedUnrolledLoopAnalyzer(Analyzer):
+    code = TracedUnrolledLoop.code
 
     def __init__(self, walk) -> None:
         super().__init__(walk)
@@ -130,7 +130,7 @@ class UnrolledPythonLoopAnalyzer(Analyzer):
                 f"{len(members)} times in a chain of {chain} (the jaxpr and compile time grow with the trip count)"
             )
             self.findings[(loc.path, loc.line)] = make_finding(
-                UnrolledPythonLoop,
+                TracedUnrolledLoop,
                 loc,
                 msg,
                 {"primitive": prim, "repeats": len(members), "chain": chain},
