@@ -24,6 +24,7 @@ import libcst as cst
 from jaxdoctor.findings import Applicability, Severity
 from jaxdoctor.static.names import canonical, dotted_parts
 from jaxdoctor.static.options import version_key
+from jaxdoctor.static.walker import iter_tree
 from jaxdoctor.static.rule import LintRule, NodeFix
 
 if sys.version_info >= (3, 11):
@@ -127,6 +128,30 @@ def _is_qualified(text: str) -> bool:
     return re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_]\w*)+", text) is not None
 
 
+_MISSING_ERRORS = frozenset({"builtins.ImportError", "builtins.ModuleNotFoundError", "builtins.AttributeError",
+                             "builtins.Exception"})
+
+
+def _catches_missing(handler: cst.ExceptHandler, names) -> bool:
+    """`except ImportError:` (or a tuple with it, or a bare `except:`)."""
+    if handler.type is None:
+        return True
+    types = [el.value for el in handler.type.elements] if isinstance(handler.type, cst.Tuple) else [handler.type]
+    return any(names.qualname(t) in _MISSING_ERRORS for t in types)
+
+
+def _version_test(test: cst.BaseExpression, names) -> bool:
+    """`hasattr(jax, "tree_map")`, `jax.__version__ < "0.4.30"`, `version.parse(...) >= ...`."""
+    for node in iter_tree(test):
+        if isinstance(node, cst.Call) and names.qualname(node.func) == "builtins.hasattr":
+            return True
+        if isinstance(node, cst.Attribute) and node.attr.value in ("__version__", "__version_info__"):
+            return True
+        if isinstance(node, cst.Name) and node.value in ("__version__",):
+            return True
+    return False
+
+
 class _ApiRule(LintRule):
     """Shared matching; subclasses pick the status they report."""
 
@@ -209,9 +234,26 @@ class _ApiRule(LintRule):
                     return NodeFix(((parent, text),), title, entry.safety)
         return None
 
+    def _version_guarded(self) -> bool:
+        """The current node only runs on versions that have the API, by the code's own test: in
+        the `except ImportError:`/`AttributeError` fallback of a compatibility import, in the
+        `try` of one (a removed API fails there and falls back), or under `if hasattr(...)` /
+        a `__version__` comparison."""
+        anc = self.ctx.ancestors
+        for i, node in enumerate(anc):
+            child = anc[i + 1] if i + 1 < len(anc) else None
+            if isinstance(node, cst.ExceptHandler) and _catches_missing(node, self.ctx.names):
+                return True
+            if (isinstance(node, cst.Try) and child is node.body and self.status == "removed"
+                    and any(_catches_missing(h, self.ctx.names) for h in node.handlers)):
+                return True
+            if isinstance(node, (cst.If, cst.IfExp)) and _version_test(node.test, self.ctx.names):
+                return True
+        return False
+
     def _check(self, node: cst.CSTNode, qualname: str, shown: str, fix_node: cst.CSTNode | None) -> None:
         entry = self.table.lookup(qualname)
-        if entry is None:
+        if entry is None or self._version_guarded():
             return
         target = self._target(entry.package)
         if entry.status(target) != self.status:
@@ -270,7 +312,7 @@ class _ApiRule(LintRule):
             if entry is None:
                 continue
             target = self._target(entry.package)
-            if entry.status(target) != self.status:
+            if entry.status(target) != self.status or self._version_guarded():
                 continue
             message, title = self._message(entry, entry.symbol if entry.module else q, target)
             self.report(alias, message, fix=self._import_fix(entry, node, alias, target, title), fix_title=title)

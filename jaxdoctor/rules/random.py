@@ -298,7 +298,7 @@ def _expects_error(item: cst.BaseExpression) -> bool:
         return False
     func = item.func
     last = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
-    return last.startswith("assertRaises") or last == "raises"
+    return last.startswith(("assertRaises", "assert_raises")) or last == "raises"
 
 
 def _names(target: cst.BaseExpression) -> list[str]:

@@ -38,7 +38,9 @@ class SideEffectInTracedFunction(LintRule):
             return
         q = self.ctx.qualname(node.func)
         if q == "builtins.print":
-            if (info.transform is None or info.transform.qualname not in ABSTRACT) and not self._eager(info):
+            # under `grad` alone a print shows the primal value; an eager shard_map shows shards
+            if info.staged and (info.transform is None or info.transform.qualname not in ABSTRACT) \
+                    and not self._eager(info):
                 self._print(node, info)
             return
         func = node.func

@@ -40,8 +40,9 @@ class PythonControlFlowOnTracer(LintRule):
     trace_fix_title = "Branch with `jax.lax.cond`/`jnp.where`, or mark the argument static (`static_argnums`)"
 
     def _check(self, test: cst.BaseExpression, keyword: str) -> None:
-        if self.ctx.traced_function() is None:
-            return
+        info = self.ctx.traced_function()
+        if info is None or not info.staged:
+            return  # under `grad` alone the primal values are concrete: Python can branch on them
         if self.ctx.semantic.value(test) == ARRAY or any(
                 self.ctx.semantic.value(part) == ARRAY for part in _operands(test)):
             self.report(

@@ -180,6 +180,15 @@ _TAKE_SEQUENCES = frozenset(
 )
 
 
+_NUMERIC_OPERATORS = (cst.Subtract, cst.Divide, cst.FloorDivide, cst.Power, cst.MatrixMultiply)
+
+
+def _number(x: cst.BaseExpression) -> bool:
+    if isinstance(x, cst.UnaryOperation) and isinstance(x.operator, cst.Minus):
+        x = x.expression
+    return isinstance(x, (cst.Integer, cst.Float, cst.Imaginary))
+
+
 def array_uses(body: cst.CSTNode, names: ImportTable) -> tuple[set[str], set[str]]:
     """Names a function's own code uses as arrays: (strong, weak). Strong: an attribute or
     method only arrays have (`x.shape`, `x.sum()`). Weak: an operand of arithmetic or a
@@ -210,14 +219,16 @@ def array_uses(body: cst.CSTNode, names: ImportTable) -> tuple[set[str], set[str
                 weak.update(a.value.value for a in node.args
                             if a.keyword is None and not a.star and isinstance(a.value, cst.Name))
         elif isinstance(node, cst.BinaryOperation):
+            # `x - 1`, `x @ w`, `x / n`: numbers and arrays only (tuples, lists and strings take
+            # `+` and `*`; objects may define `==`)
             sides = (node.left, node.right)
-            if not any(isinstance(x, (cst.List, cst.Tuple, cst.ListComp, cst.SimpleString,
-                                      cst.FormattedString, cst.ConcatenatedString)) for x in sides):
+            if isinstance(node.operator, _NUMERIC_OPERATORS) or any(_number(x) for x in sides):
                 weak.update(x.value for x in sides if isinstance(x, cst.Name))
         elif isinstance(node, cst.Comparison):
-            if not any(isinstance(c.operator, (cst.Is, cst.IsNot, cst.In, cst.NotIn)) for c in node.comparisons):
-                weak.update(x.value for x in (node.left, *(c.comparator for c in node.comparisons))
-                            if isinstance(x, cst.Name))
+            operands = (node.left, *(c.comparator for c in node.comparisons))
+            if not any(isinstance(c.operator, (cst.Is, cst.IsNot, cst.In, cst.NotIn)) for c in node.comparisons) \
+                    and any(_number(x) for x in operands):
+                weak.update(x.value for x in operands if isinstance(x, cst.Name))
         elif isinstance(node, cst.Subscript) and isinstance(node.value, cst.Name):
             if len(node.slice) > 1:  # `x[:, 0]`, `x[..., i]`: only arrays take several indices
                 weak.add(node.value.value)
@@ -389,8 +400,12 @@ class Evaluator:
             # `spec == PartitionSpec("in", "out")`, `axes == ("batch",)`: a traced pytree compared
             # with a Python object is metadata, not an array
             return STATIC if max(values) < TRACED else UNKNOWN
-        if any(v >= TRACED for v in values):
+        if ARRAY in values:
             return ARRAY
+        if TRACED in values:
+            # a traced pytree compared with a Python value can only be an array leaf; compared
+            # with something unknown (an axis object, an attribute) it may be metadata
+            return UNKNOWN if UNKNOWN in values or CONTAINER in values else ARRAY
         if UNKNOWN in values:
             return UNKNOWN
         return STATIC

@@ -453,6 +453,10 @@ class SemanticModel:
                         params[positional[0]] = STATIC  # the key path
                     state = flow.info.state
                     via = f"mapped over traced values in `{flow.info.name}`"
+                    if (flow.info.staged and not info.staged) or (flow.info.batched and not info.batched):
+                        info.staged = info.staged or flow.info.staged  # mapped inside the same trace
+                        info.batched = info.batched or flow.info.batched
+                        self._queue(info)
                 else:
                     params = {n: UNKNOWN for n in positional}
                     state = MAYBE_STATE
