@@ -87,6 +87,7 @@ class JitInLoop(LintRule):
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
+        self._looped: set[cst.Call] | None = None
 
     # ------------------------------------------------------------ re-jitting
     def visit_Call(self, node: cst.Call) -> None:
@@ -135,12 +136,12 @@ class JitInLoop(LintRule):
             local = b.node if b is not None and b.how == DEF else b.value if b is not None else None
         else:
             local = fn if isinstance(fn, cst.Lambda) else None
-        if info.name == "main" or info.name.startswith("test"):
-            fresh = False  # runs once
         if fresh and local is not None and self._closes_over_call(local, info):
             # the function closes over this call's own values (its arguments, what it
             # computed): each call is a different function by design
             fresh = False
+        if fresh and not self._called_repeatedly(info):
+            fresh = False  # a test, a set-up step, a helper called once: one compile is all it costs
         if fresh:
             self.report(
                 node,
@@ -162,6 +163,23 @@ class JitInLoop(LintRule):
                 if any(x.how != DEF and x.node is not local for x in b):
                     return True
         return False
+
+    def _made_unvarying(self, name: str, loop: cst.CSTNode) -> bool:
+        """`name` is assigned in the loop body, from an expression that reads nothing the loop
+        binds (its target, or names assigned in its body)."""
+        varying = _names_of(loop.target) if isinstance(loop, cst.For) else set()
+        values = []
+        for node in iter_tree(loop.body):
+            if isinstance(node, cst.Assign):
+                for t in node.targets:
+                    names = _names_of(t.target)
+                    if name in names:
+                        values.append(node.value)
+                    else:
+                        varying |= names
+        if not values:
+            return False
+        return not any(isinstance(n, cst.Name) and n.value in varying for v in values for n in iter_tree(v))
 
     def _made(self, fn: cst.BaseExpression, loop: cst.CSTNode) -> cst.CSTNode | None:
         """The lambda or `def` a loop body makes `fn` from, if it is one."""
@@ -208,6 +226,45 @@ class JitInLoop(LintRule):
                 return True
         return False
 
+    def _called_repeatedly(self, info) -> bool:
+        """Some call of `info`'s function in this file sits in a loop or a comprehension, or in
+        a function that runs per step (called in a loop itself): evidence that it runs again and
+        again, so a compile per call adds up."""
+        seen = set()
+        todo = [info]
+        while todo:
+            fn = todo.pop()
+            if fn in seen:
+                continue
+            seen.add(fn)
+            for call, scope, _order, _callee in self.ctx.semantic.sites.get(fn, ()):
+                if call in self._calls_in_loops():
+                    return True
+                caller = self.ctx.index.enclosing_function(scope)
+                if caller is not None and len(seen) < 4:
+                    todo.append(caller)
+        return False
+
+    def _calls_in_loops(self) -> set[cst.Call]:
+        """Every call inside a loop body or comprehension (found once per file, when needed)."""
+        if self._looped is None:
+            looped: set[cst.Call] = set()
+            stack: list[tuple[cst.CSTNode, bool]] = [(self.ctx.module, False)]
+            while stack:
+                node, inside = stack.pop()
+                if isinstance(node, cst.Call) and inside:
+                    looped.add(node)
+                if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+                    stack.extend((c, False) for c in children(node))
+                elif isinstance(node, (cst.For, cst.While)):
+                    stack.extend((c, inside or c is node.body) for c in children(node))
+                elif isinstance(node, _COMPS):
+                    stack.extend((c, True) for c in children(node))
+                else:
+                    stack.extend((c, inside) for c in children(node))
+            self._looped = looped
+        return self._looped
+
     def _fresh_each_iteration(self, fn: cst.BaseExpression, loop: cst.CSTNode) -> bool:
         """`fn` evaluates to a new function object on each pass through `loop`: a lambda, a
         `partial(...)`, `self.step` (a bound method is a new object on every access), an
@@ -224,9 +281,11 @@ class JitInLoop(LintRule):
                 info = self.ctx.function()
                 cls = info.cls if info is not None else None
                 return cls is not None and self.ctx.semantic.method(cls, fn.attr.value) is not None
-            # `opt.update` may be a plain function in a NamedTuple (optax): the same object
-            # each time, unless `opt` itself is made in the loop
-            return _bound_in(loop.body, fn.value.value)  # type: ignore[attr-defined]
+            # `opt.update` may be a plain function in a NamedTuple (optax): the same object each
+            # time. When `opt` itself is made in the loop from what the iteration varies (a
+            # configuration), each model compiles once by design; made from nothing that varies
+            # (`m = Model()`), it is the same program compiled again and again.
+            return self._made_unvarying(fn.value.value, loop)
         if isinstance(fn, cst.Name):
             return _bound_fresh_in(loop.body, fn.value, self.ctx.qualname)  # type: ignore[attr-defined]
         return False

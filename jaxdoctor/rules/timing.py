@@ -37,7 +37,7 @@ _STEP_LIKE = re.compile(r"(?i)(step|apply|forward|model|predict|infer|update|tra
 #: equinox 0.11.8): timing them measures the computation
 _BLOCKING = frozenset({"equinox.filter_jit", "equinox.filter_pmap"})
 #: `jax.*` modules whose calls launch device work
-_DEVICE_WORK = ("jax.numpy.", "jax.lax.", "jax.random.", "jax.nn.", "jax.scipy.", "jax.image.",
+_DEVICE_WORK = ("jax.numpy.", "jax.lax.", "jax.nn.", "jax.scipy.", "jax.image.",
                 "jax.ops.", "jax.device_put", "jax.vmap", "jax.pmap", "jax.grad", "jax.value_and_grad",
                 "jax.jacfwd", "jax.jacrev", "jax.hessian", "jax.vjp", "jax.jvp", "jax.linearize",
                 "jax.checkpoint", "jax.remat", "jax.lax.", "jax.tree.map", "jax.tree_util.tree_map")

@@ -24,6 +24,7 @@ from jaxdoctor.static.index import (
 )
 from jaxdoctor.static.syntax import annotation_expr
 from jaxdoctor.static.transforms import MODULE_BASES, PARTIALS, TRANSFORMS, Transform
+from jaxdoctor.static.walker import children
 
 #: calls that build a module instance from another (same class)
 _SAME_INSTANCE = frozenset({"flax.nnx.merge", "flax.nnx.clone", "copy.copy", "copy.deepcopy",
@@ -121,7 +122,14 @@ class Resolver:
                     for c in self.callees(fn, scope, order, depth + 1):
                         out.append(Callee(c.info, c.bound, spec, expr, False))
                 return out
-            return []
+            # `make_loss(cfg)(x)`, `step = make_step(); step(x)`: what a factory of this file returns
+            out = []
+            for factory in self.callees(expr.func, scope, order, depth + 1):
+                if factory.transform is not None or isinstance(factory.info.node, cst.Lambda):
+                    continue
+                for ret in _returned(factory.info.node):
+                    out.extend(self.callees(ret, factory.info.node, 1 << 30, depth + 1))
+            return out
         if isinstance(expr, (cst.List, cst.Tuple, cst.Set)):
             out = []
             for el in expr.elements:
@@ -309,6 +317,24 @@ class Resolver:
                 break
         self._family[cls] = family
         return family
+
+
+def _returned(fn: cst.FunctionDef) -> list[cst.BaseExpression]:
+    """The expressions a function returns (its own `return`s, not nested functions')."""
+    out = []
+    stack: list[cst.CSTNode] = [fn.body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            continue
+        if isinstance(node, cst.Return):
+            if node.value is not None:
+                out.append(node.value)
+            continue
+        if isinstance(node, cst.BaseExpression):
+            continue
+        stack.extend(children(node))
+    return out
 
 
 def bind_args(call: cst.Call, positional: list[str], callee: Callee) -> dict[str, cst.BaseExpression]:
