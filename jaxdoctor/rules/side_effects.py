@@ -233,6 +233,10 @@ class SideEffectInTracedFunction(LintRule):
             # traces, not calls — the point of the test idiom `nonlocal n; n += 1` ... `assert
             # n == 1`, a bug anywhere else
             v = semantic.value(value)
+            abstract = info.transform is not None and info.transform.qualname in ABSTRACT
+            if abstract and not holds_tracers(v):
+                return  # `jax.eval_shape`/`make_jaxpr` run the function to learn about it: a Python
+                # value written out of it (a shape, a graph) is the point
             if how is not None and (holds_tracers(v) or (v == STATIC and not self._asserted(fn, target.value, how))):
                 self.report(
                     node,
