@@ -484,10 +484,19 @@ class SemanticModel:
         """What each position of the tuple a call returns holds, when the call reaches one
         plain function of this file that always returns a tuple of one length."""
         callees = self.callees_of.get(call, ())
-        if len(callees) != 1 or callees[0].transform is not None and callees[0].transform.traces:
+        if len(callees) != 1:
             return None
-        info = callees[0].info
-        return info.return_elements if info.state > NOT_TRACED else None
+        callee = callees[0]
+        info, spec = callee.info, callee.transform
+        if info.state == NOT_TRACED:
+            return None
+        if spec is not None and spec.qualname.endswith("value_and_grad"):
+            has_aux = callee.options is not None and any(
+                a.keyword is not None and a.keyword.value == "has_aux" for a in callee.options.args)
+            return [CONTAINER if has_aux else info.returns, TRACED]  # (value, gradients)
+        if spec is not None and spec.traces and spec.params not in _RETURNS_THROUGH:
+            return None
+        return info.return_elements
 
     def module_instance(self, flow: Flow, e: cst.BaseExpression) -> bool:
         """`e` is an instance of an NNX / Linen / Equinox module class of this file (a pytree
