@@ -110,7 +110,8 @@ class JitInLoop(LintRule):
             # JAX caches traces per function object: only a callable made anew each iteration
             # recompiles; `jax.jit(f)` of the same `f` again is a cache hit
             if (called or assigned) and fn is not None and self._fresh_each_iteration(fn, loop) \
-                    and not self._specialised(self._made(fn, loop), loop):
+                    and not self._specialised(self._made(fn, loop), loop) \
+                    and not self._specialised(node, loop, options=True):
                 self.report(
                     node,
                     f"`{short}({self.ctx.code(fn)})` is applied inside a loop to a function created "
@@ -193,14 +194,14 @@ class JitInLoop(LintRule):
                 return b.value
         return None
 
-    def _specialised(self, fn: cst.CSTNode | None, loop: cst.CSTNode) -> bool:
+    def _specialised(self, fn: cst.CSTNode | None, loop: cst.CSTNode, options: bool = False) -> bool:
         """The function made in the loop reads a value the loop binds that is not a loop index:
         one function per configuration (an autotuning sweep, a layer object, a sharding) is the
         point, and each needs its own compile. A function that reads only an integer index
         (`for i in range(n)`) could take it as an argument and compile once."""
         if fn is None or not isinstance(loop, (cst.For, cst.While)):
             return False
-        inner = self.ctx.semantic.function(fn)
+        inner = self.ctx.semantic.function(fn) if not options else None
         own = {p.name.value for p in inner.all_params()} if inner is not None else set()
         bound: dict[str, bool] = {}  # loop-bound name → is an integer index
         if isinstance(loop, cst.For):
@@ -219,8 +220,14 @@ class JitInLoop(LintRule):
                 for t in node.targets:
                     for n in _names_of(t.target):
                         bound.setdefault(n, False)
-        body = fn.body
-        for node in iter_tree(body):
+        if options:
+            # `jax.jit(f, out_shardings=sharding[name])`: options that vary per iteration make
+            # one program per iteration whatever `f` is
+            assert isinstance(fn, cst.Call)
+            body = [a.value for a in fn.args if a.keyword is not None]
+        else:
+            body = [fn.body]
+        for node in (n for b in body for n in iter_tree(b)):
             if isinstance(node, cst.Name) and node.value in bound and node.value not in own \
                     and not bound[node.value]:
                 return True
@@ -256,6 +263,10 @@ class JitInLoop(LintRule):
                     looped.add(node)
                 if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
                     stack.extend((c, False) for c in children(node))
+                elif isinstance(node, cst.For) and _configurations(node.iter):
+                    # `for fused in (False, True):` runs the body once per configuration: a
+                    # compile each is what a sweep of configurations costs, not a repetition
+                    stack.extend((c, inside) for c in children(node))
                 elif isinstance(node, (cst.For, cst.While)):
                     stack.extend((c, inside or c is node.body) for c in children(node))
                 elif isinstance(node, _COMPS):
@@ -450,3 +461,20 @@ class UnrolledPythonLoop(LintRule):
                     and not holds_tracers(self.ctx.semantic.value(expr)):
                 return int(b.node.default.value.replace("_", ""), 0)
         return None
+
+
+def _configurations(it: cst.BaseExpression) -> bool:
+    """A display of literal constants (`(False, True)`, `["sgd", "adam"]`, `[(1, 2), (2, 4)]`):
+    a loop over it runs once per configuration."""
+    def literal(e: cst.BaseExpression) -> bool:
+        if isinstance(e, (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString)):
+            return True
+        if isinstance(e, cst.Name):
+            return e.value in ("True", "False", "None")
+        if isinstance(e, cst.UnaryOperation):
+            return literal(e.expression)
+        if isinstance(e, (cst.Tuple, cst.List)):
+            return all(not isinstance(el, cst.StarredElement) and literal(el.value) for el in e.elements)
+        return False
+
+    return isinstance(it, (cst.Tuple, cst.List, cst.Set)) and bool(it.elements) and literal(it)
