@@ -37,7 +37,7 @@ from jaxdoctor.static.index import (
     ScopeNode,
 )
 from jaxdoctor.static.resolve import NO_PARTIAL, Callee, Partial, Resolver, bind_args
-from jaxdoctor.static.evaluate import array_uses
+from jaxdoctor.static.evaluate import STATIC_CALLS, array_uses
 from jaxdoctor.static.syntax import annotated_array, annotation_expr, never_traced, scalar_annotation
 from jaxdoctor.static.transforms import HOST_CALLBACKS, MODULE_BASES, PARTIALS, PATH_MAPS, TRANSFORMS, TREE_MAPS, Params, Transform
 from jaxdoctor.static.values import ARRAY, CONTAINER, STATIC, TRACED, UNKNOWN, holds_tracers, join, may_join
@@ -262,6 +262,11 @@ class SemanticModel:
         for name in list(s.values):
             if s.values[name] >= CONTAINER and self._static_class_param(info, name):
                 s.values[name] = STATIC  # an instance of a `register_static` class: hashed, not traced
+        if spec.traces and spec.stages and not spec.control_flow and not spec.maps \
+                and spec.params is not Params.FILTER:
+            for name, value in s.values.items():
+                if value == TRACED and self._passed_array(info, name):
+                    s.values[name] = ARRAY
         if info.transform is None:
             info.transform = spec
         if spec.family == "jax" and spec.traces:
@@ -272,6 +277,20 @@ class SemanticModel:
             info.staged = True
         self.from_callers[info].update(s.from_callers)
         self._mark(info, s.state, s.values, via, None, force=True)
+
+    def _passed_array(self, info: FunctionInfo, name: str) -> bool:
+        """Some call site passes `name` a number, a bool or an array (`step(state, True)`,
+        `f(jnp.ones(3))`, `g(x, 0.5)`): under `jit` that argument is a traced array, not a
+        pytree of them."""
+        for call, scope, _order, callee in self.sites.get(info, ()):
+            arg = bind_args(call, info.positional, callee).get(name)
+            if arg is None:
+                continue
+            if isinstance(arg, cst.Name) and arg.value not in ("True", "False"):
+                arg = self.assigned_value(arg.value, scope, call) or arg
+            if _array_argument(arg, self.names):
+                return True
+        return False
 
     def _static_class_param(self, info: FunctionInfo, name: str) -> bool:
         p = info.param(name)
@@ -387,6 +406,15 @@ class SemanticModel:
             q = self.names.qualname(arg.func)
             if q is not None and q.startswith(_ARRAY_PREFIXES):
                 return TRACED
+            return UNKNOWN
+        if isinstance(arg, (cst.Dict, cst.List, cst.Tuple)) and arg.elements:
+            # `step({"w": jnp.ones(2)}, ...)`: a pytree whose array leaves `filter_jit` traces
+            values = [el.value for el in arg.elements if isinstance(el, (cst.DictElement, cst.Element))]
+            parts = [self._syntactic(v, scope, filtered) for v in values]
+            if len(parts) == len(arg.elements) and TRACED in parts:
+                return TRACED
+            if all(p == STATIC for p in parts) and len(parts) == len(arg.elements):
+                return STATIC
             return UNKNOWN
         if isinstance(arg, (cst.Integer, cst.Float, cst.SimpleString, cst.Tuple)) or (
                 isinstance(arg, cst.Name) and arg.value in ("True", "False", "None")):
@@ -609,9 +637,17 @@ def _arg_values(info: FunctionInfo, callee: Callee, args: list[tuple[cst.Arg, in
     return params
 
 
+_TREE_REDUCES = frozenset({"jax.tree.reduce", "jax.tree_util.tree_reduce", "functools.reduce"})
+
+
 def _tree_map_leaves(q: str | None, args: list[tuple[cst.Arg, int]]) -> list[int] | None:
     """For `jax.tree.map(f, *trees)`: the values `f` receives, position by position (a key
     path first for `*_with_path`); None for other calls."""
+    if q in _TREE_REDUCES and args and args[0][0].keyword is None and len(args) >= 2 \
+            and args[1][0].keyword is None and not args[1][0].star:
+        # `jax.tree.reduce(f, tree)`: `f(accumulated, leaf)`, both leaves of the tree
+        leaf = TRACED if holds_tracers(args[1][1]) else args[1][1]
+        return [leaf, leaf]
     if q not in TREE_MAPS or not args or args[0][0].keyword is not None:
         return None
     trees = args[1:]
@@ -622,3 +658,31 @@ def _tree_map_leaves(q: str | None, args: list[tuple[cst.Arg, int]]) -> list[int
 
 
 __all__ = ["SemanticModel", "FunctionInfo", "Partial", "Callee", "MODULE_BASES"]
+
+
+def _array_argument(arg: cst.BaseExpression, names: ImportTable) -> bool:
+    """`arg` is a Python number or bool, or builds an array (`jnp.ones(3)`, `np.zeros(2)`,
+    `jnp.float32(2.0)`, `jax.random.normal(...)`): passed to `jit` it becomes a traced array."""
+    if isinstance(arg, cst.UnaryOperation) and isinstance(arg.operator, (cst.Minus, cst.Plus)):
+        arg = arg.expression
+    if isinstance(arg, (cst.Integer, cst.Float)):
+        return True
+    if isinstance(arg, cst.Comparison):
+        return any(_array_argument(x, names) and isinstance(x, cst.Call)
+                   for x in (arg.left, *(c.comparator for c in arg.comparisons)))
+    if isinstance(arg, cst.BinaryOperation):
+        return any(_array_argument(x, names) and isinstance(x, cst.Call) for x in (arg.left, arg.right))
+    if isinstance(arg, cst.Name):
+        return arg.value in ("True", "False")
+    if isinstance(arg, cst.Call):
+        q = names.qualname(arg.func)
+        if q is None or q in STATIC_CALLS:
+            return False
+        last = q.rsplit(".", 1)[1]
+        if not last[:1].islower():
+            return False  # a class: `np.ndarray`, `jnp.dtype`
+        if q.startswith(("jax.numpy.", "numpy.")):
+            rest = q.split(".", 2)[-1] if q.startswith("jax.") else q.split(".", 1)[1]
+            return "." not in rest or rest.startswith("random.")
+        return q.startswith("jax.random.") and last not in ("split", "key", "PRNGKey", "fold_in", "key_data")
+    return False

@@ -144,8 +144,41 @@ class Resolver:
         if isinstance(expr, (cst.ListComp, cst.GeneratorExp)):
             return self.callees(expr.elt, expr, order, depth + 1)
         if isinstance(expr, cst.Subscript):
-            return self.callees(expr.value, scope, order, depth + 1)
+            out = self.callees(expr.value, scope, order, depth + 1)
+            if isinstance(expr.value, cst.Name):
+                # `LOSSES["l1"] = l1` at module level, then `LOSSES[name](...)`
+                b = index.lookup(expr.value.value, scope, order)
+                if b is not None and isinstance(b.scope, cst.Module) and isinstance(b.value, (cst.Dict, cst.List)):
+                    for value in self._module_stores().get(expr.value.value, ()):
+                        out.extend(self.callees(value, b.scope, 1 << 30, depth + 1))
+            return out
         return []
+
+    def _module_stores(self) -> dict[str, list[cst.BaseExpression]]:
+        """`NAME[key] = value` statements of the module's own code (not in functions)."""
+        found = getattr(self, "_stores", None)
+        if found is None:
+            found = {}
+            stack: list[cst.CSTNode] = list(self.index.module.body)
+            while stack:
+                node = stack.pop()
+                if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+                    continue
+                if isinstance(node, cst.SimpleStatementLine):
+                    for small in node.body:
+                        if isinstance(small, cst.Assign):
+                            for t in small.targets:
+                                if isinstance(t.target, cst.Subscript) and isinstance(t.target.value, cst.Name):
+                                    found.setdefault(t.target.value.value, []).append(small.value)
+                    continue
+                body = getattr(node, "body", None)
+                if isinstance(body, cst.IndentedBlock):
+                    stack.extend(body.body)
+                orelse = getattr(node, "orelse", None)
+                if orelse is not None and isinstance(getattr(orelse, "body", None), cst.IndentedBlock):
+                    stack.extend(orelse.body.body)
+            self._stores = found
+        return found
 
     def function_args(self, call: cst.Call, spec: Transform) -> list[cst.BaseExpression]:
         positional = [a for a in call.args if a.keyword is None and not a.star]
