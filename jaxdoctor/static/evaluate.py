@@ -342,6 +342,14 @@ class Evaluator:
                 return STATIC
             if q in _ARITHMETIC_BUILTINS:
                 return operand(arg_max) if arg_max != CONTAINER else ARRAY
+            if q == "builtins.map" and args:
+                # `map(f, xs)` holds what `f` returns: arrays for a JAX function, anything for
+                # another (`sum(map(nbytes, arrays))` adds Python ints)
+                fq = self.names.qualname(args[0][0].value)
+                rest = max((v for _a, v in args[1:]), default=STATIC)
+                if fq is not None and fq.startswith(ARRAY_MODULES) and holds_tracers(rest):
+                    return CONTAINER
+                return STATIC if rest == STATIC and args[0][1] == STATIC else UNKNOWN
             if q in _LEAF_CONTAINERS:
                 return CONTAINER if holds_tracers(arg_max) else arg_max
             if q in _PASS_THROUGH:

@@ -608,15 +608,30 @@ def _arg_values(info: FunctionInfo, callee: Callee, args: list[tuple[cst.Arg, in
     params: dict[str, int] = {}
     explicit = {a.keyword.value for a, _v in args if a.keyword is not None}
     index = 0
-    for arg, value in args:
+    for i, (arg, value) in enumerate(args):
         if arg.star == "*":
-            # `f(*args)`: how many it fills is unknown; a required parameter must be among them
-            for n in names[index:]:
+            # `f(*args)`: how many it fills is unknown; a required parameter must be among them.
+            # Positional arguments after it (`f(*inputs, shapes, sparsity)`) fill the last
+            # parameters when no default makes the split ambiguous.
+            trailing = [(a, v) for a, v in args[i + 1:] if a.keyword is None and not a.star]
+            rest = names[index:]
+            exact = info.node.params.star_arg is None and all(
+                (p := info.param(n)) is not None and p.default is None for n in rest)
+            if trailing and not exact:
+                for n in rest:
+                    params.setdefault(n, UNKNOWN)
+                return _drop_closed(params, bound, info, explicit)
+            middle = rest[:len(rest) - len(trailing)] if trailing else rest
+            for n in middle:
                 p = info.param(n)
                 v = (TRACED if holds_tracers(value) else value) if p is not None and p.default is None else UNKNOWN
                 params[n] = may_join(params.get(n, STATIC), v)
-            index = len(names)
-            continue
+            for n, (_a, v) in zip(rest[len(middle):], trailing):
+                params[n] = may_join(params.get(n, STATIC), v)
+            for a, v in args[i + 1:]:
+                if a.keyword is not None:
+                    params[a.keyword.value] = may_join(params.get(a.keyword.value, STATIC), v)
+            return _drop_closed(params, bound, info, explicit)
         if arg.star == "**":
             continue
         if arg.keyword is not None:
@@ -631,6 +646,10 @@ def _arg_values(info: FunctionInfo, callee: Callee, args: list[tuple[cst.Arg, in
             star = info.node.params.star_arg.name.value
             params[star] = may_join(params.get(star, STATIC), CONTAINER if holds_tracers(value) else value)
         index += 1
+    return _drop_closed(params, bound, info, explicit)
+
+
+def _drop_closed(params: dict[str, int], bound, info: FunctionInfo, explicit: set[str]) -> dict[str, int]:
     for name in list(params):
         if bound.closed(info, name) and name not in explicit:
             del params[name]  # bound by `partial(f, name=...)` and not overridden here

@@ -376,7 +376,14 @@ def bind_args(call: cst.Call, positional: list[str], callee: Callee) -> dict[str
     names = positional[callee.bound.positional:]
     skip = callee.drop  # Linen `apply`: the variables come first
     index = 0
-    for arg in call.args:
+    for i, arg in enumerate(call.args):
+        if arg.star == "*":
+            # after `*args` positions are known only from the end, and only when the call fills
+            # the parameters exactly (`f(*inputs, shapes, sparsity)`): leave them unbound
+            for later in call.args[i + 1:]:
+                if later.keyword is not None:
+                    out[later.keyword.value] = later.value
+            return out
         if arg.star:
             continue
         if arg.keyword is not None:
