@@ -162,7 +162,8 @@ class WhereNanGradient(LintRule):
                 else:
                     suite(part, chain + (part,))
 
-        suite(fn.body, ())
+        if isinstance(fn, cst.FunctionDef):  # a lambda has no statements
+            suite(fn.body, ())
         self._blocks[fn] = out
         return out
 
