@@ -210,6 +210,10 @@ _CONVERSIONS = {
     "operator.index": TRACED,
 }
 _METHODS = {"item", "tolist", "__float__", "__int__", "__index__", "__bool__"}
+#: conversions that work on a `grad` tracer (it carries its concrete primal value); `float()`,
+#: `.tolist()`, NumPy and `math` still fail there (checked on jax 0.10.2)
+_CONCRETE_UNDER_GRAD = frozenset({"builtins.int", "builtins.bool", "builtins.range", "jax.device_get",
+                                  "operator.index", "item", "__int__", "__index__", "__bool__"})
 
 
 class TracerConcretization(LintRule):
@@ -226,12 +230,15 @@ class TracerConcretization(LintRule):
     def visit_Call(self, node: cst.Call) -> None:
         semantic = self.ctx.semantic
         func = node.func
+        info = self.ctx.traced_function()
+        staged = info is not None and info.staged
         if isinstance(func, cst.Attribute) and func.attr.value in _METHODS and not node.args:
-            if semantic.value(func.value) >= TRACED and self.ctx.qualname(func) is None:
+            if semantic.value(func.value) >= TRACED and self.ctx.qualname(func) is None \
+                    and (staged or func.attr.value not in _CONCRETE_UNDER_GRAD):
                 self._report(node, f"`.{func.attr.value}()`", func.value)
             return
         q = self.ctx.qualname(func)
-        if q is None:
+        if q is None or (not staged and q in _CONCRETE_UNDER_GRAD):
             return
         need = _CONVERSIONS.get(q)
         if need is None and q.startswith("math."):

@@ -167,7 +167,8 @@ class SemanticModel:
                 unresolved.append((call, scope, order))
         resolver.sites = self.sites
         for call, scope, order in unresolved:
-            callees = self._instance_call(call, scope, order)
+            # a parameter's class, or the functions the callers pass for it
+            callees = self._instance_call(call, scope, order) or resolver.callees(call.func, scope, order)
             if callees:
                 self._add_callees(call, scope, order, callees)
 

@@ -102,6 +102,8 @@ class Resolver:
                 return [self._decorated(info)]
             if b.how == ASSIGN and b.path is None and b.value is not None:
                 return self.callees(b.value, b.scope, b.order, depth + 1)
+            if b.how == PARAM and self.sites is not None:
+                return self._passed_functions(b, depth)
             return []
         if isinstance(expr, cst.Attribute):
             cls = self.receiver_class(expr.value, scope, order, depth + 1)
@@ -122,6 +124,11 @@ class Resolver:
                     for c in self.callees(fn, scope, order, depth + 1):
                         out.append(Callee(c.info, c.bound, spec, expr, False))
                 return out
+            if q in ("builtins.list", "builtins.tuple") and len(expr.args) == 1 and not expr.args[0].star:
+                return self.callees(expr.args[0].value, scope, order, depth + 1)  # `list(branches)`
+            if (isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "values"
+                    and not expr.args):
+                return self.callees(expr.func.value, scope, order, depth + 1)  # `TABLE.values()`
             # `make_loss(cfg)(x)`, `step = make_step(); step(x)`: what a factory of this file returns
             out = []
             for factory in self.callees(expr.func, scope, order, depth + 1):
@@ -153,6 +160,20 @@ class Resolver:
                         out.extend(self.callees(value, b.scope, 1 << 30, depth + 1))
             return out
         return []
+
+    def _passed_functions(self, b, depth: int) -> list[Callee]:
+        """A parameter called or transformed as a function (`def step(x, proj): proj(x)`): the
+        functions of this file that its call sites pass for it."""
+        info = self.index.functions.get(b.scope)
+        if info is None:
+            return []
+        out: list[Callee] = []
+        for call, scope, order, callee in self.sites.get(info, ()):  # type: ignore[union-attr]
+            arg = bind_args(call, info.positional, callee).get(b.name)
+            if arg is not None and not (isinstance(arg, cst.Name) and arg.value == b.name
+                                        and scope is b.scope):
+                out.extend(self.callees(arg, scope, order, depth + 1))
+        return out
 
     def _module_stores(self) -> dict[str, list[cst.BaseExpression]]:
         """`NAME[key] = value` statements of the module's own code (not in functions)."""
