@@ -5,6 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from jaxdoctor.findings import Severity
+from jaxdoctor.rules.layer_flags import LAYERS
 from jaxdoctor.rules._modules import (
     body_nodes,
     class_fields,
@@ -15,7 +16,7 @@ from jaxdoctor.rules._modules import (
     param_names,
 )
 from jaxdoctor.static.rule import FileContext, LintRule
-from jaxdoctor.static.syntax import call_arg, self_attr
+from jaxdoctor.static.syntax import call_arg, literal_ints, self_attr
 from jaxdoctor.static.transforms import PARTIALS, TRANSFORMS
 from jaxdoctor.static.walker import children, iter_tree
 
@@ -403,3 +404,110 @@ class LinenCondMisuse(LintRule):
                 elif isinstance(n.func, cst.Name):
                     called.add(n.func.value)  # a local submodule called outside the branches
         return all(d in called for d in differing)
+
+
+# --------------------------------------------------------------------------------- JD204
+
+#: Linen's lifted transforms whose `static_argnums` index the method's arguments with `self` at 0
+_LIFTED_STATIC = {"flax.linen.remat": "nn.remat", "flax.linen.checkpoint": "nn.checkpoint",
+                  "flax.linen.jit": "nn.jit"}
+#: keywords of Flax layers that take a train/eval flag
+_FLAG_KEYWORDS = frozenset({"deterministic", "use_running_average"})
+
+
+class LiftedStaticArgnumsOffByOne(LintRule):
+    code = "JD204"
+    name = "lifted-static-argnums-off-by-one"
+    severity = Severity.ERROR
+    summary = ("`nn.remat`/`nn.checkpoint`/`nn.jit` over a Linen Module with `static_argnums` "
+               "naming the array before the flag (they count `self` as 0)")
+    fix_title = "Count `self` as argument 0: add one to the index (`static_argnums=(2,)` for `__call__(self, x, train)`)"
+    requires = ("flax",)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        q = self.ctx.qualname(node.func)
+        if q not in _LIFTED_STATIC or not node.args or node.args[0].keyword is not None:
+            return
+        semantic = self.ctx.semantic
+        order = self.ctx.index.order.get(self.ctx.statement(), 1 << 30)
+        cls = semantic.resolver.class_named(node.args[0].value, self.ctx.scope(), order)
+        if cls is None or semantic.class_family(cls) != "linen":
+            return
+        method = semantic.method(cls, "__call__")
+        if method is not None:
+            self._check(node, q, call_arg(node, None, "static_argnums"), method, f"`{cls.name.value}.__call__`")
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        info = self.ctx.semantic.function(node)
+        if info is None or not info.is_method or self.ctx.semantic.class_family(info.cls) != "linen":
+            return
+        for dec in node.decorators:
+            expr = dec.decorator
+            if not isinstance(expr, cst.Call):
+                continue
+            q = self.ctx.qualname(expr.func)
+            if q in PARTIALS and expr.args:
+                q = self.ctx.qualname(expr.args[0].value)
+            if q in _LIFTED_STATIC:
+                self._check(dec, q, call_arg(expr, None, "static_argnums"), info,
+                            f"`{info.cls.name.value}.{info.name}`")
+                return
+
+    def _check(self, where: cst.CSTNode, q: str, nums: cst.BaseExpression | None, info, what: str) -> None:
+        indices = literal_ints(nums)
+        if not indices:
+            return
+        p = info.node.params
+        names = [x.name.value for x in (*p.posonly_params, *p.params)]  # `self` first
+        arrays = self._array_params(info)
+        flags = self._flag_params(info.node, set(names))
+        for k in sorted(indices):
+            if k < 1 or k + 1 >= len(names) or (k + 1) in indices:
+                continue
+            here, after = names[k], names[k + 1]
+            if here in arrays and after in flags:
+                short = _LIFTED_STATIC[q]
+                effect = ("hashing that array fails (`Non-hashable static arguments`)" if q == "flax.linen.jit"
+                          else f"`{after}` stays traced and its Python test raises `TracerBoolConversionError`")
+                self.report(
+                    where,
+                    f"`{short}` over {what} counts `self` as argument 0, so `static_argnums` "
+                    f"index {k} is `{here}` (used as an array), not the flag `{after}`: {effect}",
+                    fix_title=f"Use index {k + 1} for `{after}` (`static_argnums=({k + 1},)`)",
+                )
+                return
+
+    def _array_params(self, info) -> set[str]:
+        """Parameters the method uses as arrays: array-only attributes and methods, `jnp`
+        operands, or the input of a Linen layer (`nn.Dense(3)(x)`)."""
+        strong, weak = self.ctx.semantic.array_uses(info)
+        out = set(strong) | set(weak)
+        for n in body_nodes(info.node):
+            if isinstance(n, cst.Call) and isinstance(n.func, cst.Call) and is_linen_ctor(self.ctx, n.func) \
+                    and n.args and n.args[0].keyword is None and isinstance(n.args[0].value, cst.Name):
+                out.add(n.args[0].value.value)
+        return out
+
+    def _flag_params(self, fn: cst.FunctionDef, names: set[str]) -> set[str]:
+        """Parameters the method tests in Python (`if train:`, `not train`) or hands to a Flax
+        layer's `deterministic=`/`use_running_average=`."""
+        names_q = self.ctx.qualname
+        out: set[str] = set()
+        for n in body_nodes(fn):
+            tests: list[cst.BaseExpression] = []
+            if isinstance(n, (cst.If, cst.IfExp, cst.While)):
+                tests.append(n.test)
+            elif isinstance(n, cst.UnaryOperation) and isinstance(n.operator, cst.Not):
+                tests.append(n.expression)
+            elif isinstance(n, cst.Call):
+                tests += [a.value for a in n.args if a.keyword is not None and a.keyword.value in _FLAG_KEYWORDS]
+                layer = LAYERS.get(names_q(n.func.func)) if isinstance(n.func, cst.Call) else None
+                positional = [a.value for a in n.args if a.keyword is None and not a.star]
+                if layer is not None and layer.call_pos is not None and len(positional) > layer.call_pos + 1:
+                    tests.append(positional[layer.call_pos + 1])  # `nn.Dropout(0.1)(h, deterministic)`
+            for t in tests:
+                while isinstance(t, cst.UnaryOperation) and isinstance(t.operator, cst.Not):
+                    t = t.expression
+                if isinstance(t, cst.Name) and t.value in names:
+                    out.add(t.value)
+        return out
