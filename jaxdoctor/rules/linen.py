@@ -15,7 +15,10 @@ from jaxdoctor.rules._modules import (
     methods,
     param_names,
 )
+from jaxdoctor.static.index import ASSIGN
+from jaxdoctor.static.resolve import bind_args
 from jaxdoctor.static.rule import FileContext, LintRule
+from jaxdoctor.static.values import ARRAY, CONTAINER, TRACED, UNKNOWN
 from jaxdoctor.static.syntax import call_arg, literal_ints, self_attr
 from jaxdoctor.static.transforms import PARTIALS, TRANSFORMS
 from jaxdoctor.static.walker import children, iter_tree
@@ -511,3 +514,100 @@ class LiftedStaticArgnumsOffByOne(LintRule):
                 if isinstance(t, cst.Name) and t.value in names:
                     out.add(t.value)
         return out
+
+
+# --------------------------------------------------------------------------------- JD205
+
+#: raw jits: they trace every non-static argument and hash the function they are given
+_RAW_JITS = frozenset({"jax.jit", "jax.pjit", "jax.experimental.pjit.pjit"})
+
+
+class LinenModuleThroughJit(LintRule):
+    code = "JD205"
+    name = "linen-module-through-jit"
+    severity = Severity.ERROR
+    summary = ("A Linen Module instance passed as a traced argument of a `jax.jit` function, or a "
+               "bound Linen Module (`model.bind(variables)`) given to `jax.jit`")
+    fix_title = ("Pass the module as a static argument (`static_argnames=('model',)`) or close over "
+                 "it, and jit `model.apply` with the variables as an argument")
+    requires = ("flax",)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        semantic = self.ctx.semantic
+        q = self.ctx.qualname(node.func)
+        scope = self.ctx.scope()
+        order = self.ctx.index.order.get(self.ctx.statement(), 1 << 30)
+        if q in _RAW_JITS:
+            fn = call_arg(node, 0, "fun")
+            if fn is not None and self._bound(fn, scope, order):
+                self.report(
+                    node,
+                    f"`{q}` is given `{self.ctx.code(fn)}`, a bound Linen module: jit hashes the "
+                    f"function it compiles, and a module holding variables can't be hashed "
+                    f"(`TypeError: Can't call __hash__ on modules that hold variables`)",
+                    fix_title="Jit `model.apply` and pass the variables as an argument "
+                    "(`jax.jit(model.apply)(variables, x)`)",
+                )
+            return
+        for callee in semantic.callees(node):
+            spec = callee.transform
+            if spec is None or spec.qualname not in _RAW_JITS:
+                continue
+            info = callee.info
+            static = semantic.from_callers.get(info, set())
+            for name, arg in bind_args(node, info.positional, callee).items():
+                if name in static or info.params.get(name, UNKNOWN) not in (TRACED, ARRAY, CONTAINER):
+                    continue
+                cls = self._linen_instance(arg, scope, order)
+                if cls is None:
+                    continue
+                what = "a bound Linen module" if cls == "bound module" else f"a Linen `{cls}` instance"
+                self.report(
+                    node,
+                    f"`{self.ctx.code(arg)}`, {what}, is passed for `{name}`, which "
+                    f"`{spec.qualname}` traces in `{info.name}`: a Module is not a pytree of arrays "
+                    f"(`TypeError: Error interpreting argument ... as an abstract array`)",
+                    fix_title=f"Mark it static (`static_argnames=('{name}',)`; unbound Linen modules "
+                    f"are hashable) or close over the module instead of passing it",
+                )
+                return
+
+    def _linen_instance(self, expr: cst.BaseExpression, scope, order: int, depth: int = 0) -> str | None:
+        """The Linen class `expr` is an instance of, on evidence: `MLP(...)`, `nn.Dense(3)`, a
+        name bound to one, a parameter annotated with a Linen class of this file, a bound module."""
+        semantic = self.ctx.semantic
+        if depth > 4:
+            return None
+        cls = semantic.resolver.instance_class(expr, scope, order)
+        if cls is not None:
+            return cls.name.value if semantic.class_family(cls) == "linen" else None
+        if isinstance(expr, cst.Call):
+            if is_linen_ctor(self.ctx, expr):
+                return self.ctx.code(expr.func)
+            if self._bound(expr, scope, order):
+                return "bound module"
+            return None
+        if isinstance(expr, cst.Name):
+            b = self.ctx.index.lookup(expr.value, scope, order)
+            if b is not None and b.how == ASSIGN and b.path is None and b.value is not None:
+                return self._linen_instance(b.value, b.scope, b.order, depth + 1)
+        return None
+
+    def _bound(self, expr: cst.BaseExpression, scope, order: int, depth: int = 0) -> bool:
+        """`model.bind(variables)` on a Linen module (or a name bound to it)."""
+        if depth > 4:
+            return False
+        if isinstance(expr, cst.Name):
+            b = self.ctx.index.lookup(expr.value, scope, order)
+            return (b is not None and b.how == ASSIGN and b.path is None and b.value is not None
+                    and self._bound(b.value, b.scope, b.order, depth + 1))
+        if not (isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute)
+                and expr.func.attr.value == "bind" and expr.args):
+            return False
+        receiver = expr.func.value
+        if isinstance(receiver, cst.Call) and is_linen_ctor(self.ctx, receiver):
+            return True
+        cls = self.ctx.semantic.resolver.instance_class(receiver, scope, order)
+        if cls is not None:
+            return self.ctx.semantic.class_family(cls) == "linen"
+        return self._linen_instance(receiver, scope, order, depth + 1) is not None
