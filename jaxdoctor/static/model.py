@@ -38,7 +38,7 @@ from jaxdoctor.static.index import (
 )
 from jaxdoctor.static.resolve import NO_PARTIAL, Callee, Partial, Resolver, bind_args
 from jaxdoctor.static.evaluate import STATIC_CALLS, array_uses
-from jaxdoctor.static.syntax import annotated_array, annotation_expr, never_traced, scalar_annotation
+from jaxdoctor.static.syntax import annotated_array, annotation_expr, call_arg, never_traced, scalar_annotation
 from jaxdoctor.static.transforms import HOST_CALLBACKS, MODULE_BASES, PARTIALS, PATH_MAPS, TRANSFORMS, TREE_MAPS, Params, Transform
 from jaxdoctor.static.values import ARRAY, CONTAINER, STATIC, TRACED, UNKNOWN, holds_tracers, join, may_join
 
@@ -47,6 +47,8 @@ _FIELD_CALLS = frozenset({"flax.struct.field", "equinox.field", "dataclasses.fie
 _STATIC_PYTREES = frozenset({"jax.tree_util.register_static"})
 #: transforms that add a batch dimension
 VMAPS = frozenset({"jax.vmap", "flax.nnx.vmap", "equinox.filter_vmap", "flax.linen.vmap"})
+#: Linen's lifted maps whose `in_axes` may broadcast an argument (`nn.broadcast` / None)
+_LINEN_MAPS = frozenset({"flax.linen.scan", "flax.linen.vmap"})
 #: transforms whose result, called, returns what the function returns
 _RETURNS_THROUGH = frozenset({Params.JIT, Params.FILTER, Params.OPERANDS})
 #: array constructors: at an untraced call site an argument built by one of these is an array
@@ -260,6 +262,8 @@ class SemanticModel:
             # `nn.scan(Block, ...)`: `__call__`'s parameters after `self` are the carry and inputs
             spec = replace(spec, flow=None)
         s = seed(info, spec, options, bound, decorated, self.names, passed)
+        if lifted and spec.qualname in _LINEN_MAPS and options is not None:
+            self._linen_broadcast(info, spec, options, s)
         for name in list(s.values):
             if s.values[name] >= CONTAINER and self._static_class_param(info, name):
                 s.values[name] = STATIC  # an instance of a `register_static` class: hashed, not traced
@@ -292,6 +296,28 @@ class SemanticModel:
             if _array_argument(arg, self.names):
                 return True
         return False
+
+    def _linen_broadcast(self, info: FunctionInfo, spec: Transform, options: cst.Call, s) -> None:
+        """`nn.scan(Block, in_axes=(nn.broadcast,))` / `nn.vmap(Block, in_axes=(0, None))`: a
+        broadcast argument reaches `__call__` as its caller passed it (a Python flag stays one).
+        `nn.scan`'s `in_axes` cover the arguments after the carry."""
+        axes = call_arg(options, None, "in_axes")
+        if axes is None:
+            return
+        names = info.positional[1:] if spec.qualname == "flax.linen.scan" else info.positional
+
+        def broadcast(e: cst.BaseExpression) -> bool:
+            return (isinstance(e, cst.Name) and e.value == "None") or self.names.qualname(e) == "flax.linen.broadcast"
+
+        if isinstance(axes, (cst.Tuple, cst.List)):
+            if any(isinstance(el, cst.StarredElement) for el in axes.elements):
+                return
+            chosen = [n for n, el in zip(names, axes.elements) if broadcast(el.value)]
+        else:
+            chosen = list(names) if broadcast(axes) else []
+        for name in chosen:
+            s.values.pop(name, None)
+            s.from_callers.add(name)
 
     def _static_class_param(self, info: FunctionInfo, name: str) -> bool:
         p = info.param(name)
