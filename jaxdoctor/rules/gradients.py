@@ -40,6 +40,16 @@ _GUARDS = frozenset(
      "jax.lax.stop_gradient", "jax.numpy.abs", "jax.numpy.exp", "jax.numpy.square",
      "jax.lax.max", "jax.lax.min", "jax.lax.clamp", "jax.nn.softplus", "jax.nn.relu"}
 )
+#: reductions that keep a guarded operand away from zero (a sum of positives is positive)
+_KEEPS_SIGN = frozenset({"jax.numpy.sum", "jax.numpy.mean", "jax.numpy.max", "jax.numpy.amax",
+                         "jax.numpy.sqrt"})
+#: singular at ±1 rather than at zero
+_UNIT_SINGULAR = frozenset({"jax.numpy.arccos", "jax.numpy.arcsin", "jax.numpy.arctanh",
+                            "jax.lax.acos", "jax.lax.asin", "jax.lax.atanh"})
+#: guards whose protection depends on their bounds
+_BOUNDED = frozenset({"jax.numpy.clip", "jax.numpy.maximum", "jax.lax.max", "jax.lax.clamp",
+                      "jax.numpy.fmax"})
+_NONE = object()
 #: how many names deep a `where` operand is followed to the expression it was assigned
 _DEPTH = 4
 
@@ -174,6 +184,9 @@ class WhereNanGradient(LintRule):
         if at is None or not index.is_local(fn, name.value):
             return None
         b = index.lookup_at(name.value, fn, at)
+        if b is not None and b.node is at:
+            # `theta = jnp.where(c, theta, 0.0)`: the right-hand side reads the binding before
+            b = index.lookup(name.value, fn, index.order.get(at, 1) - 1)
         if b is None or b.how != ASSIGN or b.path is not None or b.value is None or b.scope is not fn:
             return None
         order = index.order
@@ -186,17 +199,76 @@ class WhereNanGradient(LintRule):
         return b.value, b.node
 
     # ------------------------------------------------ the pattern
-    def _guarded(self, expr: cst.BaseExpression, fn: cst.CSTNode, at: cst.CSTNode | None, depth: int = 0) -> bool:
-        for node in iter_tree(expr):
-            if isinstance(node, cst.Call) and self.ctx.qualname(node.func) in _GUARDS:
+    def _guarded(self, expr: cst.BaseExpression, fn: cst.CSTNode, at: cst.CSTNode | None, depth: int = 0,
+                 unit: bool = False) -> bool:
+        """`expr` is kept away from the singularity by how it is computed at the top: a guard
+        call (`jnp.where(c, x, 1.0)`, `jnp.maximum(x, eps)`, `jnp.clip`), `x + eps`, a sum or
+        mean of a guarded value, a name last assigned such a value, or a call of a function of
+        this file whose every return is guarded. A guard buried deeper (`softmax(where(m, z,
+        -inf))` can still be 0) does not count."""
+        while isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
+            expr = expr.expression
+        if isinstance(expr, cst.Call):
+            q = self.ctx.qualname(expr.func)
+            if q in _BOUNDED:
+                return self._bounds_exclude(expr, q, unit)
+            if q in _GUARDS:
                 return True
-            if isinstance(node, cst.Name) and depth < _DEPTH and self._guarded_name(node, fn, at, depth):
-                return True  # safe = jnp.where(c, x, 1.0); ... jnp.sqrt(safe)
-            if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add) and (
-                isinstance(node.left, (cst.Float, cst.Integer)) or isinstance(node.right, (cst.Float, cst.Integer))
-            ):
+            if q in _KEEPS_SIGN and not unit and expr.args and expr.args[0].keyword is None:
+                return self._guarded(expr.args[0].value, fn, at, depth)
+            if q is None and depth < _DEPTH:
+                found = self.ctx.semantic.resolve_functions(expr.func, fn, at)
+                if found and all(self._returns_guarded(i, depth) for i in found):
+                    return True  # `1.0 / safe_dist(x)` where `safe_dist` returns `sqrt(d + eps)`
+            return False
+        if isinstance(expr, cst.BinaryOperation):
+            if isinstance(expr.operator, cst.Add) and (
+                    isinstance(expr.left, (cst.Float, cst.Integer)) or isinstance(expr.right, (cst.Float, cst.Integer))
+                    or self._eps_name(expr.left) or self._eps_name(expr.right)):
                 return True  # x + eps
+            if isinstance(expr.operator, (cst.Multiply, cst.Divide)):
+                return self._guarded(expr.left, fn, at, depth) and self._guarded(expr.right, fn, at, depth)
+            return False
+        if isinstance(expr, cst.Name) and depth < _DEPTH:
+            return self._guarded_name(expr, fn, at, depth)
+        if isinstance(expr, (cst.Float, cst.Integer)):
+            return True
         return False
+
+    def _bounds_exclude(self, call: cst.Call, q: str, unit: bool) -> bool:
+        """`jnp.clip(x, lo, hi)` / `jnp.maximum(x, lo)` keep `x` off the singular point: off zero
+        for `log`/`sqrt`/division (a lower bound above zero, `eps`), off ±1 for `arccos`/`arcsin`
+        (bounds strictly inside). `jnp.maximum(x, 0.0)` and `jnp.clip(c, -1.0, 1.0)` reach it.
+        A bound that is not a literal is given the benefit of the doubt."""
+        args = [a.value for a in call.args if a.keyword is None]
+        keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
+        if q in ("jax.numpy.maximum", "jax.lax.max", "jax.numpy.fmax"):
+            bounds = args[1:2]
+        else:  # clip(x, min, max), lax.clamp(min, x, max)
+            if q == "jax.lax.clamp":
+                bounds = [args[0], args[2]] if len(args) == 3 else []
+            else:
+                bounds = args[1:3] + [keywords[k] for k in ("a_min", "a_max", "min", "max") if k in keywords]
+        literals = [_literal(b) for b in bounds]
+        if not bounds or any(v is None for v in literals if v is not _NONE):
+            return True  # a computed bound: no evidence it reaches the singular point
+        values = [v for v in literals if v is not _NONE]
+        if unit:
+            return bool(values) and all(abs(v) < 1.0 for v in values)
+        return any(v > 0.0 for v in values[:1])
+
+    @staticmethod
+    def _eps_name(e: cst.BaseExpression) -> bool:
+        """`x + eps`, `x + self.epsilon`: a name for a small constant."""
+        name = e.value if isinstance(e, cst.Name) else e.attr.value if isinstance(e, cst.Attribute) else ""
+        return "eps" in name.lower()
+
+    def _returns_guarded(self, info: FunctionInfo, depth: int) -> bool:
+        node = info.node
+        if isinstance(node, cst.Lambda):
+            return self._guarded(node.body, node, None, depth + 1)
+        values = [r.value for r in iter_tree(node) if isinstance(r, cst.Return)]
+        return bool(values) and all(v is not None and self._guarded(v, node, None, depth + 1) for v in values)
 
     def _guarded_name(self, name: cst.Name, fn: cst.CSTNode, at: cst.CSTNode | None, depth: int) -> bool:
         """`name` was last assigned a guarded value in this function, before statement `at` (a
@@ -210,7 +282,8 @@ class WhereNanGradient(LintRule):
         return self._guarded(binding.value, fn, binding.node, depth + 1)
 
     def _risky(self, expr: cst.BaseExpression, fn: cst.CSTNode, at: cst.CSTNode | None,
-               depth: int = 0, seen: frozenset = frozenset()) -> cst.CSTNode | None:
+               depth: int = 0, seen: frozenset = frozenset(),
+               cond_names: frozenset = frozenset()) -> cst.CSTNode | None:
         """The first singular operation on an unguarded operand inside `expr` — or inside the
         expression a name of `expr` was assigned, on every path to statement `at` — that is not
         a Python value (inside a differentiated function, what is not static is differentiated
@@ -225,7 +298,7 @@ class WhereNanGradient(LintRule):
                     continue
                 if q in _SINGULAR and node.args:
                     operand = node.args[-1].value if q in _DIVISIONS and len(node.args) > 1 else node.args[0].value
-                    if kind(operand) >= UNKNOWN and not self._guarded(operand, fn, at):
+                    if kind(operand) >= UNKNOWN and not self._guarded(operand, fn, at, unit=q in _UNIT_SINGULAR):
                         return node
                 if q in _NORMS and len(node.args) == 1 and node.args[0].keyword is None:
                     operand = node.args[0].value
@@ -235,6 +308,12 @@ class WhereNanGradient(LintRule):
                 op = node.operator
                 if isinstance(op, (cst.Divide, cst.FloorDivide)):
                     if kind(node.right) >= UNKNOWN and not self._guarded(node.right, fn, at):
+                        return node
+                    if kind(node.left) >= UNKNOWN and not isinstance(node.right, (cst.Integer, cst.Float)) \
+                            and cond_names and cond_names & _names_in(node.right) \
+                            and not self._guarded(node.right, fn, at):
+                        # `a / b` with `b` data the condition tests (`where(b > 0, a / b, 0)`):
+                        # the gradient for `a` is `1 / b`, infinite where `b == 0`
                         return node
                 elif isinstance(op, cst.Power) and kind(node.left) >= UNKNOWN and not self._guarded(node.left, fn, at):
                     exp = node.right
@@ -246,7 +325,7 @@ class WhereNanGradient(LintRule):
                 bound = self._bound_value(node, fn, at)
                 if bound is not None:
                     value, stmt = bound
-                    found = self._risky(value, fn, stmt, depth + 1, seen | {node.value})
+                    found = self._risky(value, fn, stmt, depth + 1, seen | {node.value}, cond_names)
                     if found is not None:
                         return found
                 continue
@@ -258,6 +337,19 @@ class WhereNanGradient(LintRule):
             stack.extend(reversed(node.children))
         return None
 
+    def _inner_guard(self, node: cst.Call) -> bool:
+        """`node` is the operand a singular operation reads (`jnp.arccos(jnp.where(...))`,
+        `a / jnp.where(...)`, `jnp.where(...) ** 0.5`): it is the guard, not the select."""
+        parent = self.ctx.parent
+        if isinstance(parent, cst.Arg):
+            call = self.ctx.ancestors[-2] if len(self.ctx.ancestors) > 1 else None
+            return isinstance(call, cst.Call) and (self.ctx.qualname(call.func) in _SINGULAR
+                                                  or self.ctx.qualname(call.func) in _NORMS)
+        if isinstance(parent, cst.BinaryOperation):
+            return (isinstance(parent.operator, (cst.Divide, cst.FloorDivide)) and parent.right is node) or (
+                isinstance(parent.operator, cst.Power) and parent.left is node)
+        return False
+
     def visit_Call(self, node: cst.Call) -> None:
         if self.ctx.qualname(node.func) != "jax.numpy.where" or len(node.args) != 3:
             return
@@ -266,10 +358,13 @@ class WhereNanGradient(LintRule):
         fn = self.ctx.enclosing(cst.FunctionDef, cst.Lambda)
         if fn is None or fn not in self.differentiated():
             return
+        if self._inner_guard(node):
+            return  # `jnp.log(jnp.where(c, x, 1.0))`: the inner where of the double-where trick
         at = next((a for a in reversed(self.ctx.ancestors)
                    if isinstance(a, (cst.BaseSmallStatement, cst.BaseCompoundStatement))), None)
+        cond_names = frozenset(_names_in(node.args[0].value))
         for branch in (node.args[1].value, node.args[2].value):
-            risky = self._risky(branch, fn, at)
+            risky = self._risky(branch, fn, at, cond_names=cond_names)
             if risky is not None:
                 info: FunctionInfo | None = self.ctx.function()
                 name = f" in `{info.name}`" if info is not None and info.name != "<lambda>" else ""
@@ -281,6 +376,32 @@ class WhereNanGradient(LintRule):
                     "times zero makes the whole gradient NaN",
                 )
                 return
+
+
+def _literal(e: cst.BaseExpression):
+    """A numeric literal's value (`-1.0`, `1e-6`, `1 - 1e-6`), `_NONE` for `None`, else None."""
+    if isinstance(e, cst.Name) and e.value == "None":
+        return _NONE
+    if isinstance(e, (cst.Name, cst.Attribute)):
+        name = e.value if isinstance(e, cst.Name) else e.attr.value
+        return 1e-9 if "eps" in name.lower() else None
+    if isinstance(e, cst.UnaryOperation) and isinstance(e.operator, cst.Minus):
+        v = _literal(e.expression)
+        return -v if isinstance(v, float) else None
+    if isinstance(e, (cst.Integer, cst.Float)):
+        try:
+            return float(e.value.replace("_", ""))
+        except ValueError:
+            return None
+    if isinstance(e, cst.BinaryOperation) and isinstance(e.operator, (cst.Add, cst.Subtract)):
+        a, b = _literal(e.left), _literal(e.right)
+        if isinstance(a, float) and isinstance(b, float):
+            return a + b if isinstance(e.operator, cst.Add) else a - b
+    return None
+
+
+def _names_in(e: cst.BaseExpression) -> set[str]:
+    return {n.value for n in iter_tree(e) if isinstance(n, cst.Name)}
 
 
 def _suites(stmt: cst.CSTNode) -> list[cst.CSTNode]:
