@@ -19,7 +19,7 @@ from jaxdoctor.rules.compilation import _in_loop, static_positions
 from jaxdoctor.static.index import ASSIGN, CLASS, target_names
 from jaxdoctor.static.resolve import bind_args
 from jaxdoctor.static.rule import LintRule
-from jaxdoctor.static.values import ARRAY, TRACED
+from jaxdoctor.static.values import STATIC
 from jaxdoctor.static.walker import iter_tree
 
 _JITS = frozenset({"jax.jit", "flax.nnx.jit", "equinox.filter_jit", "jax.pjit", "jax.experimental.pjit.pjit"})
@@ -231,30 +231,47 @@ class StaticArgumentChangesEveryCall(LintRule):
                 return isinstance(ann, cst.Name) and ann.value in ("int", "float")
         return False
 
-    def _needs_static(self, info, param: str) -> bool:
+    def _needs_static(self, info, param: str, depth: int = 0) -> bool:
         """The jitted function uses `param` as more than a number in array arithmetic: a shape,
-        a `range` bound, a Python branch, an argument of some other function. Then a new value
-        needs a new program and the recompile is the point."""
+        a `range` bound, a Python branch, an argument of a function the file cannot see. Then
+        a new value needs a new program and the recompile is the point. A number that only
+        takes part in arithmetic with arrays, in `jnp`/`lax` math or as `fold_in` data (here
+        or in a function of the file it is passed to) would work as well as a traced array."""
         fn = info.node
-        ok: set[int] = set()
+        numeric: list[cst.BaseExpression] = []
         uses = []
+        semantic = self.ctx.semantic
         for n in own_nodes(fn) if isinstance(fn, cst.FunctionDef) else iter_tree(fn.body):
             if isinstance(n, cst.Name) and n.value == param:
                 uses.append(n)
             elif isinstance(n, cst.BinaryOperation) and isinstance(n.operator, _ARITH):
                 for side, other in ((n.left, n.right), (n.right, n.left)):
-                    if isinstance(side, cst.Name) and side.value == param and \
-                            self.ctx.semantic.value(other) in (ARRAY, TRACED):
-                        ok.add(id(side))
+                    if semantic.value(other) != STATIC:
+                        numeric.append(side)
             elif isinstance(n, cst.Call):
                 q = self.ctx.qualname(n.func) or ""
                 last = q.rsplit(".", 1)[-1]
                 if (q.startswith(("jax.numpy.", "jax.lax.", "jax.nn.")) and last not in _SHAPED) or \
                         q == "jax.random.fold_in":
-                    for a in n.args:
-                        if isinstance(a.value, cst.Name) and a.value.value == param and \
-                                (a.keyword is None or a.keyword.value not in ("shape", "axis", "num")):
-                            ok.add(id(a.value))
+                    numeric.extend(a.value for a in n.args
+                                   if a.keyword is None or a.keyword.value not in ("shape", "axis", "num"))
+                elif depth < 3 and any(isinstance(a.value, cst.Name) and a.value.value == param for a in n.args):
+                    callees = semantic.callees(n)
+                    if len(callees) == 1 and not any(a.star for a in n.args):
+                        callee = callees[0]
+                        for name, value in bind_args(n, callee.info.positional, callee).items():
+                            if isinstance(value, cst.Name) and value.value == param and \
+                                    not self._needs_static(callee.info, name, depth + 1):
+                                numeric.append(value)
+        ok: set[int] = set()
+        while numeric:
+            e = numeric.pop()
+            if isinstance(e, cst.Name):
+                ok.add(id(e))
+            elif isinstance(e, cst.BinaryOperation) and isinstance(e.operator, _ARITH):
+                numeric.extend((e.left, e.right))
+            elif isinstance(e, cst.UnaryOperation):
+                numeric.append(e.expression)
         return not uses or any(id(u) not in ok for u in uses)
 
     # ------------------------------------------------------------ identity hashing
