@@ -15,7 +15,7 @@ import libcst as cst
 
 from jaxdoctor.findings import Severity
 from jaxdoctor.rules._syntax import own_nodes
-from jaxdoctor.rules.compilation import _in_loop, static_positions
+from jaxdoctor.rules.compilation import _configurations, _in_loop, static_positions
 from jaxdoctor.static.index import ASSIGN, CLASS, target_names
 from jaxdoctor.static.resolve import bind_args
 from jaxdoctor.static.rule import LintRule
@@ -48,6 +48,10 @@ class StaticArgumentChangesEveryCall(LintRule):
         loop = _in_loop(self.ctx.ancestors)
         if not isinstance(loop, (cst.For, cst.While)):
             return
+        if isinstance(loop, cst.For) and (_configurations(loop.iter) or (
+                isinstance(loop.iter, cst.Call) and self.ctx.qualname(loop.iter.func) == "builtins.range"
+                and self._few(loop.iter))):
+            return  # `for i in range(3)`, `for n in (1, 2, 4)`: a few programs, on purpose
         callee = callees[0]
         info = callee.info
         filtered = callee.transform.qualname == "equinox.filter_jit"
@@ -125,6 +129,17 @@ class StaticArgumentChangesEveryCall(LintRule):
                     out.add(n.targets[0].target.value)
                     changed = True
         return out
+
+    @staticmethod
+    def _few(it: cst.Call) -> bool:
+        """`range` with literal bounds of at most 10 iterations."""
+        args = [a.value for a in it.args]
+        if not args or not all(isinstance(a, cst.Integer) for a in args):
+            return False
+        vals = [int(a.value.replace("_", ""), 0) for a in args]  # type: ignore[union-attr]
+        start, stop = (0, vals[0]) if len(vals) == 1 else (vals[0], vals[1])
+        step = vals[2] if len(vals) == 3 else 1
+        return step > 0 and (stop - start) // step <= 10
 
     def _number(self, e: cst.BaseExpression, indices: set[str]) -> bool:
         """`e` is a Python number computed from a loop index (and literals) only."""

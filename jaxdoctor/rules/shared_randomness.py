@@ -79,7 +79,14 @@ class VmapSharedRandomness(LintRule):
             return
         found = resolve_bound(self.ctx.semantic, fn, self.ctx.scope(), self.ctx.statement())
         if found is None:
-            return
+            # `jax.vmap(model, in_axes=(0, None))(x, key)`: an instance of a module class of
+            # the file, whose `__call__` runs per example
+            order = self.ctx.index.order.get(self.ctx.statement(), 1 << 30)
+            cls = self.ctx.semantic.resolver.instance_class(fn, self.ctx.scope(), order)
+            call = self.ctx.semantic.method(cls, "__call__") if cls is not None else None
+            if call is None:
+                return
+            found = (call, 0, frozenset())
         info, bound, kw = found
         if isinstance(info.node, cst.FunctionDef) and any(
                 transform_name(self.ctx.names, d.decorator)[0] in _SPLITTERS for d in info.node.decorators):
@@ -134,9 +141,10 @@ class VmapSharedRandomness(LintRule):
             why = self._shared(key, shared, own, local)
             if why is None:
                 continue
+            name = f"{info.cls.name.value}.{info.name}" if info.cls is not None else info.name
             self.report(
                 where,
-                f"`{_short(q)}` runs `{info.name}`, whose `{self.ctx.code(n)}` draws from a key every "
+                f"`{_short(q)}` runs `{name}`, whose `{self.ctx.code(n)}` draws from a key every "
                 f"example shares ({why}): each example gets the same random numbers",
             )
             return
@@ -152,12 +160,30 @@ class VmapSharedRandomness(LintRule):
                 return None
             return arg(call, 0, "key")
         func = call.func
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and \
+                self._fn.self_name == func.value.value and self._eqx_layer(self._fn.cls, func.attr.value):
+            q = "equinox.nn."  # `self.dropout(x, key=key)`, a layer of Equinox's `nn`
         if q is not None and q.startswith("equinox.nn.") or (
                 isinstance(func, cst.Call) and (self.ctx.qualname(func.func) or "").startswith("equinox.nn.")):
             for a in call.args:
                 if a.keyword is not None and a.keyword.value == "key":
                     return a.value
         return None
+
+    def _eqx_layer(self, cls: cst.ClassDef | None, attr: str) -> bool:
+        """`attr` of the class holds an `eqx.nn` layer: a field annotated `eqx.nn.X`, or
+        `self.attr = eqx.nn.X(...)` in a method."""
+        if cls is None:
+            return False
+        for n in iter_tree(cls):
+            if isinstance(n, cst.AnnAssign) and isinstance(n.target, cst.Name) and n.target.value == attr:
+                if (self.ctx.qualname(n.annotation.annotation) or "").startswith("equinox.nn."):
+                    return True
+            elif isinstance(n, cst.Assign) and isinstance(n.value, cst.Call) and any(
+                    isinstance(t.target, cst.Attribute) and t.target.attr.value == attr for t in n.targets):
+                if (self.ctx.qualname(n.value.func) or "").startswith("equinox.nn."):
+                    return True
+        return False
 
     def _derived(self, e: cst.BaseExpression, shared: dict[str, str], own: set[str], local) -> str | None:
         """Why `e` is a key every example shares, when it is `split(k)`, `split(k)[i]`,
