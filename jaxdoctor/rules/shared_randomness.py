@@ -11,6 +11,8 @@ every example (flax 0.12.8).
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from jaxdoctor.findings import Severity
@@ -135,10 +137,11 @@ class VmapSharedRandomness(LintRule):
         for n in body:
             if not isinstance(n, cst.Call):
                 continue
-            key = self._drawn_key(n)
-            if key is None:
-                continue
-            why = self._shared(key, shared, own, local)
+            why = None
+            for key in self._drawn_keys(n):
+                why = self._shared(key, shared, own, local)
+                if why is not None:
+                    break
             if why is None:
                 continue
             name = f"{info.cls.name.value}.{info.name}" if info.cls is not None else info.name
@@ -149,16 +152,27 @@ class VmapSharedRandomness(LintRule):
             )
             return
 
-    def _drawn_key(self, call: cst.Call) -> cst.BaseExpression | None:
-        """The key a call draws random numbers from: `jax.random.<sampler>(key, ...)`, or an
+    def _drawn_keys(self, call: cst.Call) -> list[cst.BaseExpression]:
+        """The keys a call draws random numbers from: `jax.random.<sampler>(key, ...)`, an
         Equinox layer built or called with `key=` (`eqx.nn.Linear(..., key=k)`,
-        `eqx.nn.Dropout(p)(x, key=k)`)."""
+        `eqx.nn.Dropout(p)(x, key=k)`), or a Linen `model.apply(..., rngs={"dropout": k})`."""
         q = self.ctx.qualname(call.func)
         if q is not None and q.startswith("jax.random."):
             name = q[len("jax.random."):]
             if "." in name or name in _NON_CONSUMING or name in _DERIVE:
-                return None
-            return arg(call, 0, "key")
+                return []
+            key = arg(call, 0, "key")
+            return [key] if key is not None else []
+        func = call.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "apply":
+            rngs = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == "rngs"), None)
+            if isinstance(rngs, cst.Dict):
+                return [el.value for el in rngs.elements if isinstance(el, cst.DictElement)]
+            return []
+        key = self._drawn_key(call, q)
+        return [key] if key is not None else []
+
+    def _drawn_key(self, call: cst.Call, q: str | None) -> cst.BaseExpression | None:
         func = call.func
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and \
                 self._fn.self_name == func.value.value and self._eqx_layer(self._fn.cls, func.attr.value):
@@ -248,15 +262,50 @@ class VmapSharedRandomness(LintRule):
                     break
             if called is None:
                 continue
+            if self._switched_off():
+                return
             cls = self._module_class(info, name, where)
-            if cls is None or not self._stochastic(cls, set()):
+            if cls is not None and self._stochastic(cls, set()):
+                what = f"an instance of `{cls.name.value}`, which draws from its own `Rngs`"
+            elif self._dropout_passed(info, name, where):
+                what = "an `nnx.Dropout` with its own `Rngs`"
+            else:
                 continue
             self.report(
                 where,
-                f"`nnx.vmap` broadcasts `{name}` (`in_axes=None`), an instance of `{cls.name.value}`, "
-                "which draws dropout masks from its own `Rngs`: every example gets the same mask",
+                f"`nnx.vmap` broadcasts `{name}` (`in_axes=None`), {what}: every example draws the "
+                "same random numbers (the same dropout mask)",
             )
             return
+
+    def _switched_off(self) -> bool:
+        """The file switches modules to evaluation (`model.eval()`, `nnx.view(..., deterministic=
+        True)`, `set_attributes(deterministic=True)`): dropout may be off where `vmap` runs."""
+        for call, _scope, _order in self.ctx.semantic.calls:
+            f = call.func
+            if isinstance(f, cst.Attribute) and f.attr.value in ("eval", "set_attributes", "set_mode"):
+                return True
+            if (self.ctx.qualname(f) or "") in ("flax.nnx.view", "flax.nnx.set_mode"):
+                return True
+        return False
+
+    def _outer_arg(self, info: FunctionInfo, name: str, where: cst.CSTNode) -> cst.BaseExpression | None:
+        """What `nnx.vmap(f, ...)(a, b)` passes for `f`'s parameter `name`."""
+        parent = self.ctx.parent
+        if not (isinstance(where, cst.Call) and isinstance(parent, cst.Call) and parent.func is where):
+            return None
+        positional = [a for a in parent.args if a.keyword is None and not a.star]
+        names = info.positional
+        if name in names and names.index(name) < len(positional):
+            return positional[names.index(name)].value
+        return None
+
+    def _dropout_passed(self, info: FunctionInfo, name: str, where: cst.CSTNode) -> bool:
+        e = self._outer_arg(info, name, where)
+        if isinstance(e, cst.Name):
+            b = self.ctx.lookup(e.value)
+            e = b.value if b is not None and b.how == ASSIGN and b.path is None else None
+        return isinstance(e, cst.Call) and self.ctx.qualname(e.func) == "flax.nnx.Dropout" and self._random_dropout(e)
 
     def _module_class(self, info: FunctionInfo, name: str, where: cst.CSTNode) -> cst.ClassDef | None:
         semantic = self.ctx.semantic
@@ -268,33 +317,45 @@ class VmapSharedRandomness(LintRule):
         if b is None or b.how != PARAM:
             return None
         cls = resolver.instance_class(cst.Name(name), info.node, 1 << 30)
-        if cls is None and isinstance(where, cst.Call):
+        if cls is None:
             # `nnx.vmap(f, in_axes=(None, 0))(model, x)`: what the outer call passes
-            parent = self.ctx.parent
-            if isinstance(parent, cst.Call) and parent.func is where:
-                positional = [a for a in parent.args if a.keyword is None]
-                names = info.positional
-                if name in names and names.index(name) < len(positional):
-                    order = self.ctx.index.order.get(self.ctx.statement(), 1 << 30)
-                    cls = resolver.instance_class(positional[names.index(name)].value, self.ctx.scope(), order)
+            e = self._outer_arg(info, name, where)
+            if e is not None:
+                order = self.ctx.index.order.get(self.ctx.statement(), 1 << 30)
+                cls = resolver.instance_class(e, self.ctx.scope(), order)
         if cls is None or semantic.class_family(cls) != "nnx":
             return None
         return cls
 
+    @staticmethod
+    def _random_dropout(n: cst.Call) -> bool:
+        """`nnx.Dropout(rate, rngs=...)` that is not `deterministic=True`."""
+        kws = {a.keyword.value: a.value for a in n.args if a.keyword is not None}
+        det = kws.get("deterministic")
+        return "rngs" in kws and not (isinstance(det, cst.Name) and det.value == "True")
+
     def _stochastic(self, cls: cst.ClassDef, seen: set) -> bool:
         """The class builds an `nnx.Dropout` with its own `rngs` (and not `deterministic=True`),
-        or holds a module of the file that does."""
+        keeps its `Rngs` (`self.rngs = rngs`) and draws from it in a method, or holds a module of
+        the file that does."""
         if cls in seen:
             return False
         seen.add(cls)
+        kept: set[str] = set()  # attributes that hold the constructor's `Rngs`
+        for n in iter_tree(cls):
+            if isinstance(n, cst.Assign) and isinstance(n.value, cst.Name) and \
+                    re.match(r"(?i)^rngs?$", n.value.value):
+                kept.update(t.target.attr.value for t in n.targets if isinstance(t.target, cst.Attribute))
         for n in iter_tree(cls):
             if not isinstance(n, cst.Call):
                 continue
             q = self.ctx.qualname(n.func)
+            f = n.func.value if isinstance(n.func, cst.Attribute) else n.func
+            if kept and isinstance(f, cst.Attribute) and f.attr.value in kept and \
+                    isinstance(f.value, cst.Name) and f.value.value == "self":
+                return True  # `self.rngs.noise()`, `self.rngs()`
             if q == "flax.nnx.Dropout":
-                kws = {a.keyword.value: a.value for a in n.args if a.keyword is not None}
-                det = kws.get("deterministic")
-                if "rngs" in kws and not (isinstance(det, cst.Name) and det.value == "True"):
+                if self._random_dropout(n):
                     return True
             elif isinstance(n.func, cst.Name):
                 other = self.ctx.semantic.resolver.class_named(n.func, self.ctx.index.scope_of_node.get(cls, self.ctx.module), 1 << 30)
