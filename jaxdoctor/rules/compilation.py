@@ -476,6 +476,8 @@ class JitInLoop(LintRule):
 
 
 THRESHOLD = 100
+_ABSTRACT = frozenset({"jax.eval_shape", "flax.nnx.eval_shape", "equinox.filter_eval_shape", "jax.make_jaxpr"})
+_LAX_LOOPS = frozenset({"jax.lax.fori_loop", "jax.lax.scan", "jax.lax.while_loop", "jax.lax.map"})
 
 
 class UnrolledPythonLoop(LintRule):
@@ -488,6 +490,11 @@ class UnrolledPythonLoop(LintRule):
     def visit_For(self, node: cst.For) -> None:
         info = self.ctx.traced_function()
         if info is None:
+            return
+        t = info.transform
+        if t is not None and getattr(t, "qualname", None) in _ABSTRACT:
+            return  # `make_jaxpr`/`eval_shape`: nothing is compiled; the unrolled program is what is asked for
+        if self._rolled_alternative(node):
             return
         it = node.iter
         if not isinstance(it, cst.Call) or self.ctx.qualname(it.func) != "builtins.range":
@@ -511,6 +518,22 @@ class UnrolledPythonLoop(LintRule):
                 f"Python `for` over `{self.ctx.code(it)}`{where(info)}: JAX unrolls all {count} "
                 f"iterations while tracing, so trace and compile time grow with the loop length",
             )
+
+    def _rolled_alternative(self, node: cst.For) -> bool:
+        """The loop is one branch of an `if` whose other branch runs a `lax` loop: unrolling is
+        a deliberate option (`unroll=True` in a benchmark), chosen next to the rolled form."""
+        anc = self.ctx.ancestors
+        for i in range(len(anc) - 1, -1, -1):
+            a = anc[i]
+            if isinstance(a, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+                return False
+            if isinstance(a, cst.If):
+                child = anc[i + 1] if i + 1 < len(anc) else node
+                other = a.orelse if child is a.body else a.body
+                if other is not None and any(
+                        isinstance(n, cst.Call) and self.ctx.qualname(n.func) in _LAX_LOOPS for n in iter_tree(other)):
+                    return True
+        return False
 
     def _value(self, expr: cst.BaseExpression, info) -> int | None:
         if isinstance(expr, cst.Integer):
