@@ -9,7 +9,7 @@ from jaxdoctor.rules._values import is_jax_array
 from jaxdoctor.rules.tracing import where
 from jaxdoctor.static.values import holds_tracers
 from jaxdoctor.static.rule import LintRule
-from jaxdoctor.static.index import ASSIGN, CLASS, DEF, PARAM, target_names
+from jaxdoctor.static.index import ASSIGN, CLASS, DEF, FOR, PARAM, target_names
 from jaxdoctor.static.resolve import bind_args
 from jaxdoctor.static.syntax import literal_ints, literal_strs
 from jaxdoctor.static.transforms import PARTIALS
@@ -593,6 +593,11 @@ class UnrolledPythonLoop(LintRule):
                 return None
             if b.how == ASSIGN and b.path is None and b.value is not None:
                 return self._literal(b.value, b.scope, b.order, depth + 1)
+            if b.how == FOR and not b.path and isinstance(b.value, (cst.Tuple, cst.List)):
+                # `for horizon in (200, 400, 800): simulate(s, n_steps=horizon)`: the largest
+                values = [self._literal(el.value, b.scope, b.order, depth + 1) for el in b.value.elements
+                          if not isinstance(el, cst.StarredElement)]
+                return max(values) if values and None not in values else None
         return None
 
 

@@ -48,10 +48,15 @@ class StaticArgumentChangesEveryCall(LintRule):
         loop = _in_loop(self.ctx.ancestors)
         if not isinstance(loop, (cst.For, cst.While)):
             return
-        if isinstance(loop, cst.For) and (_configurations(loop.iter) or (
-                isinstance(loop.iter, cst.Call) and self.ctx.qualname(loop.iter.func) == "builtins.range"
-                and self._few(loop.iter))):
-            return  # `for i in range(3)`, `for n in (1, 2, 4)`: a few programs, on purpose
+        # `for i in range(3): f(x, i)`, `for n in (1, 2, 4)`: a few programs, one per value, on
+        # purpose. A fresh object or a module rebuilt around the same values each iteration is
+        # not a sweep: those recompile for nothing however short the loop.
+        sweep = isinstance(loop, cst.For) and (_configurations(loop.iter) or (
+            isinstance(loop.iter, cst.Call) and self.ctx.qualname(loop.iter.func) == "builtins.range"
+            and self._few(loop.iter)))
+        # a loop that threads the call's result into the next iteration (`params = step(opt,
+        # params, x)`) is the program's main loop, not a sweep, however few its iterations
+        threads = _threads(node, self.ctx.parent, loop)
         callee = callees[0]
         info = callee.info
         filtered = callee.transform.qualname == "equinox.filter_jit"
@@ -78,18 +83,22 @@ class StaticArgumentChangesEveryCall(LintRule):
                 continue
             param = by_arg.get(id(a.value))
             why = self._changes(a.value, loop, filtered)
+            if why is not None and sweep and not threads:
+                why = None
             if why is not None:
                 if why[1] and param is not None and self._needs_static(info, param):
                     continue  # a size or a Python branch: one program per value is the point
                 how = "`eqx.filter_jit` treats non-array arguments as static" if filtered else \
                     "it is a static argument"
                 self.report(
-                    a.value,
+                    a.value if why[1] else self._built_at(a.value, loop),
                     f"`{self.ctx.code(a.value)}` {why[0]}, and {how}: `{self.ctx.code(node.func)}` "
                     "traces and compiles again on every iteration",
                 )
                 return
             cls = self._fresh_identity(a.value, loop, filtered)
+            if cls is not None and sweep and not threads and self._varies(a.value, loop):
+                cls = None  # `for i in range(3): f(Opts(i))`: three configurations
             if cls is not None:
                 self.report(
                     a.value,
@@ -289,6 +298,28 @@ class StaticArgumentChangesEveryCall(LintRule):
                 numeric.append(e.expression)
         return not uses or any(id(u) not in ok for u in uses)
 
+    def _built_at(self, e: cst.BaseExpression, loop) -> cst.CSTNode:
+        """Where the loop builds the argument `e` (`opt = SGD(lr=...)` for `step(opt, ...)`):
+        the line to change."""
+        if isinstance(e, cst.Name):
+            for n in iter_tree(loop.body):
+                if isinstance(n, cst.Assign) and any(isinstance(t.target, cst.Name) and t.target.value == e.value
+                                                     for t in n.targets):
+                    return n.value
+        return e
+
+    def _varies(self, e: cst.BaseExpression, loop) -> bool:
+        """The constructor call that makes `e` reads a name the loop binds (its index, ...)."""
+        value = self._built_at(e, loop)
+        bound = set()
+        if isinstance(loop, cst.For):
+            bound |= {n.value for n in iter_tree(loop.target) if isinstance(n, cst.Name)}
+        for n in iter_tree(loop.body):
+            if isinstance(n, cst.Assign):
+                bound |= {t.value for t in iter_tree(n.targets[0].target) if isinstance(t, cst.Name)}
+        return any(isinstance(n, cst.Name) and n.value in bound for n in iter_tree(value)
+                   if n is not getattr(value, "func", None))
+
     # ------------------------------------------------------------ identity hashing
     def _fresh_identity(self, e: cst.BaseExpression, loop, filtered: bool) -> str | None:
         """`Cls(...)` (inline or bound in the loop body) of a plain class of the file that
@@ -330,3 +361,18 @@ class StaticArgumentChangesEveryCall(LintRule):
             if "register" in q and any(isinstance(a.value, cst.Name) and a.value.value == name for a in call.args):
                 return True
         return False
+
+
+def _threads(call: cst.Call, parent: cst.CSTNode | None, loop) -> bool:
+    """`x = f(x, ...)` / `params, state = step(params, state, ...)` in a loop: the result is read
+    again by the loop (an iteration's output is the next one's input)."""
+    if not isinstance(parent, cst.Assign):
+        return False
+    names = {n.value for t in parent.targets for n in iter_tree(t.target) if isinstance(n, cst.Name)}
+    if not names:
+        return False
+    for n in iter_tree(loop.body):
+        if isinstance(n, cst.Name) and n.value in names and not any(
+                n is t for t in iter_tree(parent.targets[0].target)):
+            return True
+    return False

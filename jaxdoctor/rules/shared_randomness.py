@@ -70,6 +70,9 @@ class VmapSharedRandomness(LintRule):
 
     def visit_Call(self, node: cst.Call) -> None:
         q = self.ctx.qualname(node.func)
+        if q == "flax.linen.vmap":
+            self._linen_vmap(node)
+            return
         if q not in _VMAPS or any(a.star for a in node.args):
             return
         for anc in reversed(self.ctx.ancestors):
@@ -97,6 +100,73 @@ class VmapSharedRandomness(LintRule):
         params = [p for p in positional[bound:] if p not in kw]
         closed = set(positional[:bound]) | set(kw)
         self._check(node, q, info, params, arg(node, 1, "in_axes"), closed)
+
+    def _linen_vmap(self, node: cst.Call) -> None:
+        """`nn.vmap(Member, ..., split_rngs={"params": True})` over a Linen class of the file
+        that draws from an RNG stream (`nn.Dropout` → "dropout", `self.make_rng("noise")`):
+        a stream set to `False` in `split_rngs` gives every mapped instance the same draws (a stream
+        left out is not passed in: flax raises InvalidRngError, a loud error, not this rule's)."""
+        if any(a.star for a in node.args) or not node.args or node.args[0].keyword is not None:
+            return
+        order = self.ctx.index.order.get(self.ctx.statement(), 1 << 30)
+        cls = self.ctx.semantic.resolver.class_named(node.args[0].value, self.ctx.scope(), order)
+        if cls is None or self.ctx.semantic.class_family(cls) != "linen":
+            return
+        streams = self._linen_streams(cls, set())
+        if not streams:
+            return
+        split = next((a.value for a in node.args if a.keyword is not None and a.keyword.value == "split_rngs"), None)
+        if not isinstance(split, cst.Dict):
+            return  # absent or computed: no evidence (a stream the mapping leaves out is not passed
+            # in at all, and flax raises InvalidRngError at init; only `False` shares one key)
+        split_off: set[str] = set()
+        for el in split.elements:
+            if not isinstance(el, cst.DictElement):
+                return
+            if isinstance(el.key, cst.SimpleString) and isinstance(el.value, cst.Name) and el.value.value == "False":
+                split_off.add(el.key.evaluated_value)
+        shared = sorted(streams & split_off)
+        if not shared:
+            return
+        names = ", ".join(f'"{n}"' for n in shared)
+        self.report(
+            split,
+            f"`nn.vmap` over `{cls.name.value}` does not split the RNG stream {names} "
+            f"(`split_rngs`), which `{cls.name.value}` draws from: every mapped instance gets "
+            "the same random numbers (the same dropout mask)",
+            fix_title=f"Split it: `split_rngs={{..., {shared[0]!r}: True}}`".replace("'", '"'),
+        )
+
+    def _linen_streams(self, cls: cst.ClassDef, seen: set) -> set[str]:
+        """RNG streams a Linen class (or a Linen class of the file it builds) draws from:
+        "dropout" for an `nn.Dropout` that is not `deterministic=True`, and the names given to
+        `self.make_rng(...)`."""
+        if cls in seen:
+            return set()
+        seen.add(cls)
+        out: set[str] = set()
+        for n in iter_tree(cls):
+            if not isinstance(n, cst.Call):
+                continue
+            q = self.ctx.qualname(n.func)
+            if q == "flax.linen.Dropout":
+                det = next((a.value for a in n.args if a.keyword is not None and a.keyword.value == "deterministic"), None)
+                rate = n.args[0].value if n.args and n.args[0].keyword is None else None
+                if not (isinstance(det, cst.Name) and det.value == "True") and not (
+                        isinstance(rate, (cst.Integer, cst.Float)) and float(rate.value) == 0.0):
+                    rng = next((a.value for a in n.args if a.keyword is not None and a.keyword.value == "rng_collection"), None)
+                    out.add(rng.evaluated_value if isinstance(rng, cst.SimpleString) else "dropout")
+            elif isinstance(n.func, cst.Attribute) and n.func.attr.value == "make_rng" and \
+                    isinstance(n.func.value, cst.Name) and n.func.value.value == "self" and n.args and \
+                    isinstance(n.args[0].value, cst.SimpleString):
+                out.add(n.args[0].value.evaluated_value)
+            elif isinstance(n.func, cst.Name):
+                other = self.ctx.semantic.resolver.class_named(
+                    n.func, self.ctx.index.scope_of_node.get(cls, self.ctx.module), 1 << 30)
+                if other is not None and other is not cls and self.ctx.semantic.class_family(other) == "linen":
+                    out |= self._linen_streams(other, seen)
+        out.discard("params")  # initialisation, not per-call draws
+        return out
 
     # ------------------------------------------------------------------- checks
     def _check(self, where: cst.CSTNode, q: str, info: FunctionInfo, params: list[str],
@@ -350,10 +420,15 @@ class VmapSharedRandomness(LintRule):
             if not isinstance(n, cst.Call):
                 continue
             q = self.ctx.qualname(n.func)
-            f = n.func.value if isinstance(n.func, cst.Attribute) else n.func
-            if kept and isinstance(f, cst.Attribute) and f.attr.value in kept and \
-                    isinstance(f.value, cst.Name) and f.value.value == "self":
-                return True  # `self.rngs.noise()`, `self.rngs()`
+            f = n.func
+            while kept and isinstance(f, cst.Attribute):
+                if f.attr.value in kept and isinstance(f.value, cst.Name) and f.value.value == "self" \
+                        and f is not n.func:
+                    return True  # `self.rngs.noise()`, `self.rngs()`, `self.rngs.noise.normal(shape)`
+                f = f.value
+            if kept and isinstance(n.func, cst.Attribute) and n.func.attr.value in kept and \
+                    isinstance(n.func.value, cst.Name) and n.func.value.value == "self":
+                return True  # `self.rngs()`
             if q == "flax.nnx.Dropout":
                 if self._random_dropout(n):
                     return True
