@@ -5,7 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from jaxdoctor.findings import Severity
-from jaxdoctor.rules.layer_flags import LAYERS
+from jaxdoctor.rules.layer_flags import LAYERS, flag_params
 from jaxdoctor.rules._modules import (
     body_nodes,
     class_fields,
@@ -414,8 +414,6 @@ class LinenCondMisuse(LintRule):
 #: Linen's lifted transforms whose `static_argnums` index the method's arguments with `self` at 0
 _LIFTED_STATIC = {"flax.linen.remat": "nn.remat", "flax.linen.checkpoint": "nn.checkpoint",
                   "flax.linen.jit": "nn.jit"}
-#: keywords of Flax layers that take a train/eval flag
-_FLAG_KEYWORDS = frozenset({"deterministic", "use_running_average"})
 
 
 class LiftedStaticArgnumsOffByOne(LintRule):
@@ -464,6 +462,7 @@ class LiftedStaticArgnumsOffByOne(LintRule):
         names = [x.name.value for x in (*p.posonly_params, *p.params)]  # `self` first
         arrays = self._array_params(info)
         flags = self._flag_params(info.node, set(names))
+        layer_flags = self._flag_params(info.node, set(names), layers_only=True)
         for k in sorted(indices):
             if k < 1 or k + 1 >= len(names) or (k + 1) in indices:
                 continue
@@ -479,6 +478,18 @@ class LiftedStaticArgnumsOffByOne(LintRule):
                     fix_title=f"Use index {k + 1} for `{after}` (`static_argnums=({k + 1},)`)",
                 )
                 return
+            if after in layer_flags and here not in flags and info.params.get(after) in (TRACED, ARRAY):
+                # the flag a Flax layer tests stays traced under the lifted transform (the value
+                # model: no default, or callers pass it), whatever `here` is
+                short = _LIFTED_STATIC[q]
+                self.report(
+                    where,
+                    f"`{short}` over {what} counts `self` as argument 0, so `static_argnums` "
+                    f"index {k} is `{here}`, not the flag `{after}`: `{after}` stays traced and the "
+                    f"Flax layer it reaches raises `TracerBoolConversionError` on it",
+                    fix_title=f"Use index {k + 1} for `{after}` (`static_argnums=({k + 1},)`)",
+                )
+                return
 
     def _array_params(self, info) -> set[str]:
         """Parameters the method uses as arrays: array-only attributes and methods, `jnp`
@@ -491,29 +502,8 @@ class LiftedStaticArgnumsOffByOne(LintRule):
                 out.add(n.args[0].value.value)
         return out
 
-    def _flag_params(self, fn: cst.FunctionDef, names: set[str]) -> set[str]:
-        """Parameters the method tests in Python (`if train:`, `not train`) or hands to a Flax
-        layer's `deterministic=`/`use_running_average=`."""
-        names_q = self.ctx.qualname
-        out: set[str] = set()
-        for n in body_nodes(fn):
-            tests: list[cst.BaseExpression] = []
-            if isinstance(n, (cst.If, cst.IfExp, cst.While)):
-                tests.append(n.test)
-            elif isinstance(n, cst.UnaryOperation) and isinstance(n.operator, cst.Not):
-                tests.append(n.expression)
-            elif isinstance(n, cst.Call):
-                tests += [a.value for a in n.args if a.keyword is not None and a.keyword.value in _FLAG_KEYWORDS]
-                layer = LAYERS.get(names_q(n.func.func)) if isinstance(n.func, cst.Call) else None
-                positional = [a.value for a in n.args if a.keyword is None and not a.star]
-                if layer is not None and layer.call_pos is not None and len(positional) > layer.call_pos + 1:
-                    tests.append(positional[layer.call_pos + 1])  # `nn.Dropout(0.1)(h, deterministic)`
-            for t in tests:
-                while isinstance(t, cst.UnaryOperation) and isinstance(t.operator, cst.Not):
-                    t = t.expression
-                if isinstance(t, cst.Name) and t.value in names:
-                    out.add(t.value)
-        return out
+    def _flag_params(self, fn: cst.FunctionDef, names: set[str], layers_only: bool = False) -> set[str]:
+        return flag_params(self.ctx.qualname, fn, names, layers_only)
 
 
 # --------------------------------------------------------------------------------- JD205
