@@ -522,6 +522,11 @@ class LinenModuleThroughJit(LintRule):
                  "it, and jit `model.apply` with the variables as an argument")
     requires = ("flax",)
 
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx)
+        #: jit boundary → (jitted function, transform, parameter, module class) it traces
+        self._boundaries: dict[cst.CSTNode, tuple] = {}
+
     def visit_Call(self, node: cst.Call) -> None:
         semantic = self.ctx.semantic
         q = self.ctx.qualname(node.func)
@@ -560,7 +565,30 @@ class LinenModuleThroughJit(LintRule):
                     fix_title=f"Mark it static (`static_argnames=('{name}',)`; unbound Linen modules "
                     f"are hashable) or close over the module instead of passing it",
                 )
+                boundary = self._boundary(callee)
+                if boundary is not None and cls != "bound module" and boundary is not node.func:
+                    self._boundaries.setdefault(boundary, (info, spec.qualname, name, cls))
                 return
+
+    def _boundary(self, callee) -> cst.CSTNode | None:
+        """The decorator or `jax.jit(f, ...)` call that traces the function: where the fix goes."""
+        if callee.decorated and isinstance(callee.info.node, cst.FunctionDef):
+            for dec in callee.info.node.decorators:
+                found = self.ctx.semantic.resolver.transform_of_expr(dec.decorator)
+                if found is not None and found[0].qualname in _RAW_JITS:
+                    return dec
+            return None
+        return callee.options
+
+    def leave_Module(self, node: cst.Module) -> None:
+        for bnode, (info, q, name, cls) in self._boundaries.items():
+            self.report(
+                bnode,
+                f"`{q}` traces `{name}` of `{info.name}`, and its callers pass a Linen `{cls}` "
+                f"instance for it: a Module is not a pytree of arrays, so the call raises "
+                f"`TypeError: Error interpreting argument ... as an abstract array`",
+                fix_title=f"Mark it static here (`static_argnames=('{name}',)`), or close over the module",
+            )
 
     def _linen_instance(self, expr: cst.BaseExpression, scope, order: int, depth: int = 0) -> str | None:
         """The Linen class `expr` is an instance of, on evidence: `MLP(...)`, `nn.Dense(3)`, a
