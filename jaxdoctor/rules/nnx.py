@@ -745,3 +745,71 @@ class NnxStateFromOuterTrace(LintRule):
         if cls is not None and any((self.ctx.qualname(b.value) or "") in _VARIABLES for b in cls.bases):
             return cls.name.value
         return None
+
+
+# --------------------------------------------------------------------------------- JD213
+
+
+class NnxScanInAxesArity(LintRule):
+    code = "JD213"
+    name = "nnx-scan-in-axes-arity"
+    severity = Severity.ERROR
+    summary = ("`nnx.scan` whose `in_axes` (default `(nnx.Carry, 0)`) has a different number of entries "
+               "than the scanned function's positional parameters")
+    fix_title = ("Give `in_axes` one entry per argument, e.g. `in_axes=(None, nnx.Carry, 0)` for "
+                 "`f(module, carry, x)`, with a matching `out_axes`")
+    requires = ("flax.nnx",)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if self.ctx.qualname(node.func) != "flax.nnx.scan" or any(a.star for a in node.args):
+            return
+        fn = arg(node, 0, "f")
+        if fn is None:
+            return
+        for info in self.ctx.resolve_functions(fn):
+            if info.is_method:
+                return
+            self._check(node, node, info, options_positional=True)
+            return
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        info = self.ctx.semantic.function(node)
+        if info is None or info.is_method:
+            return
+        for dec in node.decorators:
+            q, opts = transform_name(self.ctx.names, dec.decorator)
+            if q == "flax.nnx.scan":
+                if dec is node.decorators[-1]:
+                    self._check(dec, opts, info, options_positional=False)
+                return
+
+    def _check(self, where: cst.CSTNode, options: cst.Call | None, info: FunctionInfo, options_positional: bool) -> None:
+        axes = call_arg(options, None, "in_axes") if options is not None else None
+        if axes is None:
+            n, shown = 2, "the default `(nnx.Carry, 0)`"
+        elif isinstance(axes, cst.Tuple):
+            n, shown = len(axes.elements), f"`{self.ctx.code(axes)}`"
+        elif self.ctx.qualname(axes) == "flax.nnx.Carry":
+            n, shown = 1, "`nnx.Carry` (one argument, the carry)"
+        else:
+            return  # an int / None for every argument, or a value we can't read
+        if options is not None and any(a.star for a in options.args):
+            return
+        p = info.node.params
+        if isinstance(p.star_arg, cst.Param):
+            return
+        params = [*p.posonly_params, *p.params]
+        required = [x for x in params if x.default is None]
+        if len(required) <= n <= len(params):
+            return
+        names = ", ".join(x.name.value for x in params)
+        what = "the lambda" if info.name == "<lambda>" else f"`{info.name}`"
+        error = ("`ValueError: When in_axes=Carry, the function must take exactly one argument`"
+                 if axes is not None and not isinstance(axes, cst.Tuple) else
+                 "`ValueError: pytree structure error: different lengths of tuple`")
+        self.report(
+            where,
+            f"`nnx.scan` maps {shown} ({n} entr{'y' if n == 1 else 'ies'}) onto {what}, which takes "
+            f"{len(required) if len(required) > n else len(params)} positional argument"
+            f"{'s' if max(len(required), len(params)) != 1 else ''} ({names}): {error}",
+        )
