@@ -790,7 +790,7 @@ class NnxScanInAxesArity(LintRule):
         elif isinstance(axes, cst.Tuple):
             n, shown = len(axes.elements), f"`{self.ctx.code(axes)}`"
         elif self.ctx.qualname(axes) == "flax.nnx.Carry":
-            n, shown = 1, "`nnx.Carry` (one argument, the carry)"
+            n, shown = 1, "`nnx.Carry`"
         else:
             return  # an int / None for every argument, or a value we can't read
         if options is not None and any(a.star for a in options.args):
