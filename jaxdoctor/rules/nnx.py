@@ -418,7 +418,7 @@ def _zero_rate(expr: cst.BaseExpression | None) -> bool:
     return isinstance(expr, (cst.Integer, cst.Float)) and float(expr.value.replace("_", "")) == 0.0
 
 
-class NnxStateFromOuterTrace(LintRule):
+class NnxOuterStateMutatedInTransform(LintRule):
     code = "JD212"
     name = "nnx-outer-state-mutated-in-transform"
     severity = Severity.ERROR
