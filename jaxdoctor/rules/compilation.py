@@ -616,3 +616,154 @@ def _configurations(it: cst.BaseExpression) -> bool:
         return False
 
     return isinstance(it, (cst.Tuple, cst.List, cst.Set)) and bool(it.elements) and literal(it)
+
+
+# --------------------------------------------------------------------------------- JD127
+
+#: transforms that check `static_argnums`/`donate_argnums` (and the `*_argnames`) against the
+#: function's signature when they are applied (measured on jax 0.10.2 / flax 0.12.8: `ValueError:
+#: Jitted function has static_argnums=(2,), but only accepts 2 positional arguments`)
+_CHECKED_JITS = frozenset({"jax.jit", "flax.nnx.jit", "jax.experimental.pjit.pjit"})
+_NUMS = ("static_argnums", "donate_argnums")
+_NAMES = ("static_argnames", "donate_argnames")
+
+
+class JitArgnumsOutOfRange(LintRule):
+    code = "JD127"
+    name = "jit-argnums-out-of-range"
+    severity = Severity.ERROR
+    summary = ("`jax.jit`/`nnx.jit` with a `static_argnums`/`donate_argnums` index past the function's "
+               "positional parameters (a bound method has no `self`), or a `static_argnames` it does not take")
+    fix_title = "Index the parameters JAX sees: a bound method `obj.f` starts at the argument after `self`"
+    requires = ("jax",)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        q = self.ctx.qualname(node.func)
+        if q not in _CHECKED_JITS or not node.args or node.args[0].keyword is not None or node.args[0].star:
+            return
+        found = self._signature(node.args[0].value)
+        if found is not None:
+            self._check(node, node, q, *found)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        for dec in node.decorators:
+            expr = dec.decorator
+            if not isinstance(expr, cst.Call):
+                continue
+            q = self.ctx.qualname(expr.func)
+            if q in PARTIALS and expr.args and expr.args[0].keyword is None:
+                q = self.ctx.qualname(expr.args[0].value)
+            elif q in _CHECKED_JITS and any(a.keyword is None for a in expr.args):
+                continue  # `jax.jit(f, ...)` used as a decorator: not a decorator factory
+            if q not in _CHECKED_JITS:
+                continue
+            if dec is not node.decorators[-1]:
+                return  # decorators below it may change the signature jit sees
+            self._check(dec, expr, q, self._plain(node), f"`{node.name.value}`", False)
+            return
+
+    # ------------------------------------------------------------ signature jit sees
+    def _plain(self, fn: cst.FunctionDef | cst.Lambda, drop: int = 0):
+        """(positional names, keyword-only names, positional-only names, *args?, **kwargs?)."""
+        p = fn.params
+        posonly = [x.name.value for x in p.posonly_params]
+        positional = [*posonly, *(x.name.value for x in p.params)][drop:]
+        return (positional, [x.name.value for x in p.kwonly_params], set(posonly),
+                isinstance(p.star_arg, cst.Param), p.star_kwarg is not None)
+
+    def _signature(self, expr: cst.BaseExpression):
+        """(signature, how to name the function, bound method?) of the function `jax.jit` is
+        given: a def or lambda of this file (undecorated), or a method through an instance
+        (bound: no `self`) or through its class (unbound)."""
+        semantic = self.ctx.semantic
+        scope = self.ctx.scope()
+        order = self.ctx.index.order.get(self.ctx.statement(), 1 << 30)
+        if isinstance(expr, cst.Lambda):
+            return self._plain(expr), "the lambda", False
+        if isinstance(expr, cst.Name):
+            b = self.ctx.index.lookup(expr.value, scope, order)
+            if b is None or b.how != DEF or not isinstance(b.node, cst.FunctionDef) or b.node.decorators:
+                return None
+            info = semantic.function(b.node)
+            if info is None or info.is_method:
+                return None
+            return self._plain(b.node), f"`{expr.value}`", False
+        if isinstance(expr, cst.Attribute):
+            resolver = semantic.resolver
+            receiver = expr.value
+            if resolver.class_named(receiver, scope, order) is not None:
+                bound = False
+                cls = resolver.class_named(receiver, scope, order)
+            else:
+                cls = resolver.receiver_class(receiver, scope, order)
+                bound = True
+                fn = self.ctx.index.enclosing_function(scope)
+                if isinstance(receiver, cst.Name) and fn is not None and receiver.value == fn.self_name \
+                        and isinstance(fn.node, cst.FunctionDef) and any(
+                            self.ctx.qualname(d.decorator) == "builtins.classmethod" for d in fn.node.decorators):
+                    return None  # `cls.f`: unbound
+            if cls is None:
+                return None
+            method = resolver.method(cls, expr.attr.value)
+            if method is None or not isinstance(method.node, cst.FunctionDef):
+                return None
+            decorators = [self.ctx.qualname(d.decorator) for d in method.node.decorators]
+            if decorators == ["builtins.staticmethod"]:
+                return self._plain(method.node), f"`{self.ctx.code(expr)}`", False
+            if decorators:
+                return None  # classmethods, properties, transformed methods
+            if not method.is_method:
+                return None
+            if bound and semantic.class_family(cls) == "nnx":
+                return None  # `nnx.jit(model.f)` refuses bound methods of a Module altogether
+            return self._plain(method.node, 1 if bound else 0), f"`{self.ctx.code(expr)}`", bound
+        return None
+
+    # ------------------------------------------------------------ the check
+    def _check(self, where: cst.CSTNode, options: cst.Call, q: str, sig, what: str, bound: bool) -> None:
+        positional, kwonly, posonly, star, star_kw = sig
+        short = q.replace("flax.nnx.", "nnx.").replace("jax.experimental.pjit.", "")
+        n = len(positional)
+        shown = ", ".join(positional)
+        for arg in options.args:
+            if arg.keyword is None:
+                continue
+            key = arg.keyword.value
+            if key in _NUMS and not star:
+                nums = literal_ints(arg.value)
+                if not nums:
+                    continue
+                bad = sorted(k for k in nums if k >= n)
+                if not bad:
+                    continue
+                k = bad[0]
+                if bound and 1 <= k <= n:
+                    hint = (f": {what} is a bound method, so JAX does not see `self` and index {k - 1} is "
+                            f"`{positional[k - 1]}`")
+                    title = f"Use `{key}={k - 1}` (a bound method's arguments start after `self`)"
+                else:
+                    hint = ""
+                    title = f"Give `{key}` indices below {n}, or name the parameters with `{key.replace('nums', 'names')}`"
+                self.report(
+                    where,
+                    f"`{short}` is given `{key}` index {k}, but {what} takes {n} positional "
+                    f"argument{'s' if n != 1 else ''} ({shown}){hint}: `ValueError: Jitted function has "
+                    f"{key}=..., but only accepts {n} positional arguments`",
+                    fix_title=title,
+                )
+                return
+            if key in _NAMES and not star_kw:
+                names = literal_strs(arg.value)
+                bad_names = sorted(s for s in names if s not in positional and s not in kwonly or s in posonly)
+                if not bad_names:
+                    continue
+                s = bad_names[0]
+                why = "positional-only" if s in posonly else (
+                    "a bound method: JAX never sees its `self`" if bound and s == "self" else "not one of its parameters")
+                self.report(
+                    where,
+                    f"`{short}` is given `{key}` `{s!r}`, which {what} does not take ({why}): "
+                    f"`ValueError: Jitted function has invalid argnames`",
+                    fix_title=f"Name a parameter of {what} ({', '.join([*positional, *kwonly]) or 'none'})",
+                )
+                return

@@ -17,13 +17,18 @@ from jaxdoctor.static.index import ASSIGN, PARAM, FunctionInfo
 from jaxdoctor.static.model import SemanticModel
 from jaxdoctor.static.resolve import bind_args
 from jaxdoctor.static.rule import LintRule
-from jaxdoctor.static.syntax import call_arg
+from jaxdoctor.static.syntax import call_arg, literal_ints
 from jaxdoctor.static.transforms import PARTIALS
 from jaxdoctor.static.values import ARRAY, TRACED
 from jaxdoctor.static.walker import iter_tree
+from jaxdoctor.rules._modules import body_nodes
 
 #: transforms whose traced arguments a `static_argnums`/`static_argnames` option keeps Python
-JITS = frozenset({"jax.jit", "jax.pjit", "jax.experimental.pjit.pjit", "flax.nnx.jit"})
+JITS = frozenset({"jax.jit", "jax.pjit", "jax.experimental.pjit.pjit", "flax.nnx.jit",
+                  "flax.linen.remat", "flax.linen.checkpoint", "flax.linen.jit"})
+#: Linen's lifted transforms: they trace every argument of the method not in `static_argnums`
+#: (counted with `self` as 0; keyword arguments always), measured on flax 0.12.8
+LINEN_LIFTED = frozenset({"flax.linen.remat", "flax.linen.checkpoint", "flax.linen.jit"})
 
 
 class _Layer:
@@ -62,6 +67,38 @@ def _keyword(call: cst.Call, name: str) -> cst.BaseExpression | None:
 
 def _zero(expr: cst.BaseExpression | None) -> bool:
     return isinstance(expr, (cst.Integer, cst.Float)) and float(expr.value.replace("_", "")) == 0.0
+
+
+#: keywords of Flax layers that take a train/eval flag
+_FLAG_KEYWORDS = frozenset({"deterministic", "use_running_average"})
+
+
+def flag_params(names_q, fn: cst.FunctionDef, names: set[str], layers_only: bool = False) -> set[str]:
+    """Parameters the method tests in Python (`if train:`, `not train`) or hands to a Flax
+    layer's `deterministic=`/`use_running_average=` (only those with `layers_only`: a Linen
+    `nn.Dropout`/`nn.BatchNorm` built or called in the method)."""
+    out: set[str] = set()
+    for n in body_nodes(fn):
+        tests: list[cst.BaseExpression] = []
+        if isinstance(n, (cst.If, cst.IfExp, cst.While)) and not layers_only:
+            tests.append(n.test)
+        elif isinstance(n, cst.UnaryOperation) and isinstance(n.operator, cst.Not) and not layers_only:
+            tests.append(n.expression)
+        elif isinstance(n, cst.Call):
+            is_layer = names_q(n.func) in LAYERS or (
+                isinstance(n.func, cst.Call) and names_q(n.func.func) in LAYERS)
+            if is_layer or not layers_only:
+                tests += [a.value for a in n.args if a.keyword is not None and a.keyword.value in _FLAG_KEYWORDS]
+            layer = LAYERS.get(names_q(n.func.func)) if isinstance(n.func, cst.Call) else None
+            positional = [a.value for a in n.args if a.keyword is None and not a.star]
+            if layer is not None and layer.call_pos is not None and len(positional) > layer.call_pos + 1:
+                tests.append(positional[layer.call_pos + 1])  # `nn.Dropout(0.1)(h, deterministic)`
+        for t in tests:
+            while isinstance(t, cst.UnaryOperation) and isinstance(t.operator, cst.Not):
+                t = t.expression
+            if isinstance(t, cst.Name) and t.value in names:
+                out.add(t.value)
+    return out
 
 
 def traced_flag(semantic: SemanticModel, expr: cst.BaseExpression) -> tuple[cst.BaseExpression, bool] | None:
@@ -143,6 +180,11 @@ def _all_boundaries(semantic: SemanticModel) -> dict[FunctionInfo, list[tuple[cs
             for c in resolver.callees(fn, scope, order):
                 if c.transform is None:
                     out.setdefault(c.info, []).append((call, spec.qualname))
+            cls = resolver.class_named(fn, scope, order) if spec.qualname in LINEN_LIFTED else None
+            if cls is not None and resolver.class_family(cls) == "linen":
+                method = resolver.method(cls, "__call__")  # `nn.remat(Block, ...)`
+                if method is not None:
+                    out.setdefault(method, []).append((call, spec.qualname))
     return out
 
 
@@ -204,6 +246,9 @@ class TracedLayerFlag(LintRule):
         for bnode, params in self._boundaries.items():
             names = sorted(params)
             fn, q, layer = params[names[0]]
+            if q in LINEN_LIFTED:
+                self._linen_boundary(bnode, names, fn, q, layer)
+                continue
             shown = ", ".join(f"`{n}`" for n in names)
             static = ", ".join(repr(n) for n in names) + ("," if len(names) == 1 else "")
             self.report(
@@ -213,6 +258,31 @@ class TracedLayerFlag(LintRule):
                 fix_title=f"Mark it static: `{_short(q)}(..., static_argnames=({static}))` "
                 f"(one compilation per flag value), or pass the flag as a Python bool outside the jit",
             )
+
+    def _linen_boundary(self, bnode: cst.CSTNode, names: list[str], fn: FunctionInfo, q: str, layer: str) -> None:
+        """`nn.remat(Block, static_argnums=...)` / `@nn.remat`: positions count `self`; an index
+        one short of the flag is JD204's finding (off by one), not this one."""
+        options = bnode.decorator if isinstance(bnode, cst.Decorator) else bnode
+        nums = literal_ints(call_arg(options, None, "static_argnums")) if isinstance(options, cst.Call) else set()
+        if nums is None:
+            return
+        p = fn.node.params
+        order = [x.name.value for x in (*p.posonly_params, *p.params)]  # `self` first
+        at = {n: order.index(n) for n in names if n in order}
+        flags = flag_params(self.ctx.qualname, fn.node, set(order))
+        if any(i - 1 in nums and i - 1 >= 1 and order[i - 1] not in flags for i in at.values()):
+            return  # JD204 says which index was meant
+        short = _short(q)
+        shown = ", ".join(f"`{n}`" for n in names)
+        where = ", ".join(str(at[n]) for n in names if n in at)
+        self.report(
+            bnode,
+            f"`{short}` traces {shown} of `{fn.name}` (not in its `static_argnums`), a Python flag that "
+            f"reaches `{layer}`, which branches on it in Python: `TracerBoolConversionError`",
+            fix_title=(f"Add its position, counting `self` as 0, to `static_argnums` ({where}) and pass it "
+                       f"positionally (Linen's lifted transforms trace keyword arguments)") if where else
+            "Pass the flag positionally and list its position (counting `self`) in `static_argnums`",
+        )
 
     # ------------------------------------------------------------------ which layer
     def _layer_flag(self, node: cst.Call) -> tuple[_Layer, cst.BaseExpression, cst.BaseExpression | None] | None:
@@ -281,4 +351,4 @@ class TracedLayerFlag(LintRule):
 
 
 def _short(q: str) -> str:
-    return q.replace("flax.nnx.", "nnx.").replace("jax.experimental.pjit.", "")
+    return q.replace("flax.nnx.", "nnx.").replace("jax.experimental.pjit.", "").replace("flax.linen.", "nn.")

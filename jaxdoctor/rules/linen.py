@@ -5,7 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from jaxdoctor.findings import Severity
-from jaxdoctor.rules.layer_flags import LAYERS
+from jaxdoctor.rules.layer_flags import LAYERS, flag_params
 from jaxdoctor.rules._modules import (
     body_nodes,
     class_fields,
@@ -16,10 +16,10 @@ from jaxdoctor.rules._modules import (
     param_names,
 )
 from jaxdoctor.static.index import ASSIGN
-from jaxdoctor.static.resolve import bind_args
+from jaxdoctor.static.resolve import Callee, bind_args
 from jaxdoctor.static.rule import FileContext, LintRule
 from jaxdoctor.static.values import ARRAY, CONTAINER, TRACED, UNKNOWN
-from jaxdoctor.static.syntax import call_arg, literal_ints, self_attr
+from jaxdoctor.static.syntax import call_arg, literal_ints, literal_strs, self_attr
 from jaxdoctor.static.transforms import PARTIALS, TRANSFORMS
 from jaxdoctor.static.walker import children, iter_tree
 
@@ -414,8 +414,6 @@ class LinenCondMisuse(LintRule):
 #: Linen's lifted transforms whose `static_argnums` index the method's arguments with `self` at 0
 _LIFTED_STATIC = {"flax.linen.remat": "nn.remat", "flax.linen.checkpoint": "nn.checkpoint",
                   "flax.linen.jit": "nn.jit"}
-#: keywords of Flax layers that take a train/eval flag
-_FLAG_KEYWORDS = frozenset({"deterministic", "use_running_average"})
 
 
 class LiftedStaticArgnumsOffByOne(LintRule):
@@ -464,6 +462,7 @@ class LiftedStaticArgnumsOffByOne(LintRule):
         names = [x.name.value for x in (*p.posonly_params, *p.params)]  # `self` first
         arrays = self._array_params(info)
         flags = self._flag_params(info.node, set(names))
+        layer_flags = self._flag_params(info.node, set(names), layers_only=True)
         for k in sorted(indices):
             if k < 1 or k + 1 >= len(names) or (k + 1) in indices:
                 continue
@@ -479,6 +478,18 @@ class LiftedStaticArgnumsOffByOne(LintRule):
                     fix_title=f"Use index {k + 1} for `{after}` (`static_argnums=({k + 1},)`)",
                 )
                 return
+            if after in layer_flags and here not in flags and info.params.get(after) in (TRACED, ARRAY):
+                # the flag a Flax layer tests stays traced under the lifted transform (the value
+                # model: no default, or callers pass it), whatever `here` is
+                short = _LIFTED_STATIC[q]
+                self.report(
+                    where,
+                    f"`{short}` over {what} counts `self` as argument 0, so `static_argnums` "
+                    f"index {k} is `{here}`, not the flag `{after}`: `{after}` stays traced and the "
+                    f"Flax layer it reaches raises `TracerBoolConversionError` on it",
+                    fix_title=f"Use index {k + 1} for `{after}` (`static_argnums=({k + 1},)`)",
+                )
+                return
 
     def _array_params(self, info) -> set[str]:
         """Parameters the method uses as arrays: array-only attributes and methods, `jnp`
@@ -491,35 +502,17 @@ class LiftedStaticArgnumsOffByOne(LintRule):
                 out.add(n.args[0].value.value)
         return out
 
-    def _flag_params(self, fn: cst.FunctionDef, names: set[str]) -> set[str]:
-        """Parameters the method tests in Python (`if train:`, `not train`) or hands to a Flax
-        layer's `deterministic=`/`use_running_average=`."""
-        names_q = self.ctx.qualname
-        out: set[str] = set()
-        for n in body_nodes(fn):
-            tests: list[cst.BaseExpression] = []
-            if isinstance(n, (cst.If, cst.IfExp, cst.While)):
-                tests.append(n.test)
-            elif isinstance(n, cst.UnaryOperation) and isinstance(n.operator, cst.Not):
-                tests.append(n.expression)
-            elif isinstance(n, cst.Call):
-                tests += [a.value for a in n.args if a.keyword is not None and a.keyword.value in _FLAG_KEYWORDS]
-                layer = LAYERS.get(names_q(n.func.func)) if isinstance(n.func, cst.Call) else None
-                positional = [a.value for a in n.args if a.keyword is None and not a.star]
-                if layer is not None and layer.call_pos is not None and len(positional) > layer.call_pos + 1:
-                    tests.append(positional[layer.call_pos + 1])  # `nn.Dropout(0.1)(h, deterministic)`
-            for t in tests:
-                while isinstance(t, cst.UnaryOperation) and isinstance(t.operator, cst.Not):
-                    t = t.expression
-                if isinstance(t, cst.Name) and t.value in names:
-                    out.add(t.value)
-        return out
+    def _flag_params(self, fn: cst.FunctionDef, names: set[str], layers_only: bool = False) -> set[str]:
+        return flag_params(self.ctx.qualname, fn, names, layers_only)
 
 
 # --------------------------------------------------------------------------------- JD205
 
 #: raw jits: they trace every non-static argument and hash the function they are given
 _RAW_JITS = frozenset({"jax.jit", "jax.pjit", "jax.experimental.pjit.pjit"})
+#: raw transforms that trace a function closing over a bound module
+_TRACING = frozenset({"jax.jit", "jax.grad", "jax.value_and_grad", "jax.vmap", "jax.checkpoint",
+                      "jax.remat", "jax.lax.scan", "jax.lax.map"})
 
 
 class LinenModuleThroughJit(LintRule):
@@ -532,11 +525,18 @@ class LinenModuleThroughJit(LintRule):
                  "it, and jit `model.apply` with the variables as an argument")
     requires = ("flax",)
 
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx)
+        #: jit boundary → (jitted function, transform, parameter, module class) it traces
+        self._boundaries: dict[cst.CSTNode, tuple] = {}
+
     def visit_Call(self, node: cst.Call) -> None:
         semantic = self.ctx.semantic
         q = self.ctx.qualname(node.func)
         scope = self.ctx.scope()
         order = self.ctx.index.order.get(self.ctx.statement(), 1 << 30)
+        if q in _TRACING and self._bound_mutation(node, q, scope, order):
+            return
         if q in _RAW_JITS:
             fn = call_arg(node, 0, "fun")
             if fn is not None and self._bound(fn, scope, order):
@@ -570,7 +570,156 @@ class LinenModuleThroughJit(LintRule):
                     fix_title=f"Mark it static (`static_argnames=('{name}',)`; unbound Linen modules "
                     f"are hashable) or close over the module instead of passing it",
                 )
+                boundary = self._boundary(callee)
+                if boundary is not None and cls != "bound module" and boundary is not node.func:
+                    self._boundaries.setdefault(boundary, (info, spec.qualname, name, cls))
                 return
+
+    # ------------------------------------------------------------ bound + mutable
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        info = self.ctx.semantic.function(node)
+        if info is None:
+            return
+        for dec in node.decorators:
+            expr = dec.decorator
+            q = self.ctx.qualname(expr.func if isinstance(expr, cst.Call) else expr)
+            if q in PARTIALS and isinstance(expr, cst.Call) and expr.args:
+                q = self.ctx.qualname(expr.args[0].value)
+            if q in _TRACING:
+                order = self.ctx.index.order.get(self.ctx.statement(), 1 << 30)
+                self._bound_mutation(dec, q, self.ctx.scope(), order, decorated=info)
+                return
+
+    def _bound_mutation(self, node, q: str, scope, order: int, decorated=None) -> bool:
+        """`jax.jit(lambda x: bound(x))` (or grad/vmap/scan...) where `bound = model.bind(variables,
+        mutable=[..."batch_stats"...])` and the call runs an `nn.BatchNorm` in train mode: the
+        trace stores tracers in the bound module (measured on flax 0.12.8: a retrace or a read of
+        `bound.variables` raises `UnexpectedTracerError`). Reported here; True when reported."""
+        semantic = self.ctx.semantic
+        spec = semantic.transform_of(node) if isinstance(node, cst.Call) else None
+        if spec is None and decorated is None:
+            return False
+        exprs = semantic.resolver.function_args(node, spec) if decorated is None else [None]
+        for expr in exprs:
+            calls: list[tuple[cst.Call | None, cst.BaseExpression, str]] = []
+            if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
+                calls.append((None, expr.value, expr.attr.value))  # `jax.jit(bound.encode)`
+            elif isinstance(expr, cst.Name) and self._bind_call(expr, scope, order) is not None:
+                calls.append((None, expr, "__call__"))  # `jax.jit(bound)`: JD205's hash finding
+            for info in ([decorated] if decorated is not None else self.ctx.resolve_functions(expr)):
+                inner = {n for n in iter_tree(info.node) if isinstance(n, (cst.FunctionDef, cst.Lambda))}
+                for c in iter_tree(info.node):
+                    if not isinstance(c, cst.Call):
+                        continue
+                    f = c.func
+                    target, method = (f, "__call__") if isinstance(f, cst.Name) else (
+                        (f.value, f.attr.value) if isinstance(f, cst.Attribute) and isinstance(f.value, cst.Name)
+                        else (None, None))
+                    if target is None:
+                        continue
+                    b = self.ctx.index.lookup(target.value, self.ctx.index.scope_of_node.get(c, info.node), 1 << 30)
+                    if b is not None and b.scope not in inner:
+                        calls.append((c, target, method))
+            for call, target, method in calls:
+                found = self._writes_batch_stats(call, target, method, scope, order)
+                if found is not None:
+                    fn = f"`{decorated.name}`" if decorated is not None else (
+                        "the lambda" if isinstance(expr, cst.Lambda) else f"`{self.ctx.code(expr)}`")
+                    self.report(
+                        node,
+                        f"`{q}` traces {fn}, which runs `{self.ctx.code(target)}`, a Linen `{found}` bound "
+                        f"with a mutable `batch_stats` collection, with its `nn.BatchNorm` in train mode: "
+                        f"the trace writes tracers into the bound module's variables, and the next retrace "
+                        f"(a new shape) or read of them raises `UnexpectedTracerError`",
+                        fix_title="Jit `model.apply(variables, x, mutable=['batch_stats'])` and use the "
+                        "returned statistics, or bind without `mutable` and run in eval mode",
+                    )
+                    return True
+        return False
+
+    def _bind_call(self, name: cst.Name, scope, order: int) -> cst.Call | None:
+        b = self.ctx.index.lookup(name.value, scope, order)
+        if b is None or b.how != ASSIGN or b.path is not None or not isinstance(b.value, cst.Call):
+            return None
+        v = b.value
+        if isinstance(v.func, cst.Attribute) and v.func.attr.value == "bind" and self._bound(v, b.scope, b.order):
+            return v
+        return None
+
+    def _writes_batch_stats(self, call, target: cst.Name, method: str, scope, order: int) -> str | None:
+        bind = self._bind_call(target, scope, order)
+        if bind is None:
+            return None
+        mutable = call_arg(bind, None, "mutable")
+        if not (isinstance(mutable, cst.Name) and mutable.value == "True") and \
+                "batch_stats" not in literal_strs(mutable):
+            return None
+        semantic = self.ctx.semantic
+        receiver = bind.func.value
+        b_scope = self.ctx.index.lookup(target.value, scope, order).scope
+        cls = semantic.resolver.instance_class(receiver, b_scope, 1 << 30)
+        if cls is None or semantic.class_family(cls) != "linen":
+            return None
+        info = semantic.method(cls, method)
+        if info is None:
+            return None
+        passed = bind_args(call, info.positional, Callee(info)) if call is not None else {}
+        for n in body_nodes(info.node):
+            if not isinstance(n, cst.Call):
+                continue
+            if self.ctx.qualname(n.func) == "flax.linen.BatchNorm":
+                ctor, use = n, None
+            elif isinstance(n.func, cst.Call) and self.ctx.qualname(n.func.func) == "flax.linen.BatchNorm":
+                ctor, use = n.func, n
+            else:
+                continue
+            flag = (call_arg(use, None, "use_running_average") if use is not None else None) or \
+                call_arg(ctor, 0, "use_running_average")
+            if self._false(flag, info, passed):
+                return cls.name.value
+        return None
+
+    def _false(self, expr, info, passed: dict) -> bool:
+        """`expr` is False at this call: the literal, or `not p` / `p` with `p` a parameter the
+        call leaves at a literal default (or passes a literal)."""
+        if expr is None:
+            return False
+        neg = False
+        while isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not):
+            neg, expr = not neg, expr.expression
+        value = None
+        if isinstance(expr, cst.Name) and expr.value in ("True", "False"):
+            value = expr.value == "True"
+        elif isinstance(expr, cst.Name):
+            given = passed.get(expr.value)
+            p = info.param(expr.value)
+            if given is None and p is not None and p.default is not None:
+                given = p.default
+            if isinstance(given, cst.Name) and given.value in ("True", "False"):
+                value = given.value == "True"
+        if value is None:
+            return False
+        return (not value) if not neg else value
+
+    def _boundary(self, callee) -> cst.CSTNode | None:
+        """The decorator or `jax.jit(f, ...)` call that traces the function: where the fix goes."""
+        if callee.decorated and isinstance(callee.info.node, cst.FunctionDef):
+            for dec in callee.info.node.decorators:
+                found = self.ctx.semantic.resolver.transform_of_expr(dec.decorator)
+                if found is not None and found[0].qualname in _RAW_JITS:
+                    return dec
+            return None
+        return callee.options
+
+    def leave_Module(self, node: cst.Module) -> None:
+        for bnode, (info, q, name, cls) in self._boundaries.items():
+            self.report(
+                bnode,
+                f"`{q}` traces `{name}` of `{info.name}`, and its callers pass a Linen `{cls}` "
+                f"instance for it: a Module is not a pytree of arrays, so the call raises "
+                f"`TypeError: Error interpreting argument ... as an abstract array`",
+                fix_title=f"Mark it static here (`static_argnames=('{name}',)`), or close over the module",
+            )
 
     def _linen_instance(self, expr: cst.BaseExpression, scope, order: int, depth: int = 0) -> str | None:
         """The Linen class `expr` is an instance of, on evidence: `MLP(...)`, `nn.Dense(3)`, a

@@ -123,6 +123,14 @@ def seed(info: FunctionInfo, spec: Transform, options: cst.Call | None, bound: P
         # so do Linen's lifted `nn.jit`/`nn.remat` applied to a Module class (`nn.remat(Block,
         # static_argnums=(2,))` makes `__call__(self, x, deterministic)`'s flag static)
         offset = 1 if (decorated or spec.family == "linen") and info.is_method and not info.is_staticmethod else 0
+        if not isinstance(info.node.params.star_arg, cst.Param) and (
+                any(k >= len(positional) + offset for k in nums)
+                or info.node.params.star_kwarg is None and any(s not in everything and s != info.self_name for s in strs)):
+            # an index or name the function doesn't have: jit raises `ValueError` when applied
+            # (JD127), or the function is not what we think (`jax.jit(Cls.method, ...)` takes
+            # `self`): no evidence about any parameter
+            out.values = {n: UNKNOWN for n in everything}
+            return out
         for i, name in enumerate(positional):
             if i + offset in nums or name in strs:
                 out.from_callers.add(name)
