@@ -512,11 +512,10 @@ def trace(
         raise _fail(str(e))
     for message in result.messages:
         typer.echo(f"jaxdoctor: {message}", err=True)
-    for report in result.cost:
-        typer.echo("jaxdoctor: cost: " + json.dumps(report, default=str), err=True)
-    # after a failed run (exit 2, e.g. no such device) "All checks passed" would be false
+    # after a failed run (exit 2, e.g. no such device) "All checks passed" would be false; a run
+    # whose program failed says so in the summary (and has a finding that says how)
     render(output_format.value, result.findings, sys.stdout,
-           summary=result.exit_status != 2 or bool(result.findings), files=None)
+           summary=result.exit_status != 2 or bool(result.findings), files=None, failure=result.failure)
     raise typer.Exit(0 if exit_zero and result.exit_status != 2 else result.exit_status)
 
 

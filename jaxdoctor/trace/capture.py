@@ -27,7 +27,7 @@ import threading
 from typing import Any, Callable
 
 from jaxdoctor.trace import eqx_internals as eqx
-from jaxdoctor.trace.frames import is_user_file, user_frames_on_stack
+from jaxdoctor.trace.frames import is_user_file, user_call_site, user_frames_on_stack
 from jaxdoctor.trace.leaks import leaked_tracers
 from jaxdoctor.trace.retrace import jit_signature
 
@@ -52,8 +52,9 @@ class Capture:
         self.retrace = retrace_log
         self._uninstall: list[Callable[[], None]] = []
         self._seen: set = set()
-        #: debug info of each trace → the user's line that started it (for leaked tracers)
-        self._callsites: list[tuple[Any, tuple[str, int, int]]] = []
+        #: debug info of each trace → the user's expression that started it (for leaked tracers):
+        #: (file, line, column, end_line, end_column)
+        self._callsites: list[tuple[Any, tuple[str, int, int, int, int]]] = []
         self.captured = 0
 
     # ------------------------------------------------------------------ installation
@@ -151,8 +152,10 @@ class Capture:
     def _on_trace_to_jaxpr(self, call: Callable, fun: Any, dbg: Any) -> Any:
         stack = user_frames_on_stack()
         if stack:
-            self._callsites.append((dbg, (stack[0][0], stack[0][2], 1)))
-            del self._callsites[:-2000]
+            site = user_call_site()
+            if site is not None:
+                self._callsites.append((dbg, site))
+                del self._callsites[:-2000]
         if _depth() != 0:
             return call()
         with _Deeper():

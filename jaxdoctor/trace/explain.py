@@ -121,6 +121,8 @@ def classify(exc: BaseException) -> str:
     in_nnx = any("/flax/nnx/" in f for f in files)
     if "KeyReuseError" in names:
         return "JD110"
+    if type(exc) is Exception and text.startswith(("Leaked trace", "Leaked sublevel")):
+        return "JD504"  # `jax.checking_leaks()`: a tracer outlived the trace that made it
     if "TracerBoolConversionError" in names:
         raising = files[-3:] if files else []
         if in_eqx and any("/equinox/nn/" in f for f in files):
@@ -216,9 +218,10 @@ def _is_rng_vmap(exc: BaseException) -> bool:
     return rngs
 
 
-def explain(exc: BaseException, *, phase: str = "run") -> Finding:
+def explain(exc: BaseException, *, phase: str = "run", aliases: dict[str, str] | None = None) -> Finding:
     """The finding for `exc`; `phase` is "import" for errors raised importing the target. With
-    no user frame to point at, its path is empty and its line 0 (the parent places it)."""
+    no user frame to point at, its path is empty and its line 0 (the parent places it).
+    `aliases`: JAX's names of the traced arguments → the user's (`dyn[2]` → `training`)."""
     if phase == "import" and not _is_trace_error(exc):
         code = "JD514"
     else:
@@ -228,18 +231,70 @@ def explain(exc: BaseException, *, phase: str = "run") -> Finding:
     if code == "JD517":
         loc = _leak_origin(exc) or loc
     details: dict[str, Any] = {"exception": type(exc).__name__, "error": _first_line(exc)[:500]}
-    args = _arg_names(exc)
+    args = [(aliases or {}).get(a, a) for a in _arg_names(exc)]
     if args:
         details["arguments"] = args
+    fix_title = rule.trace_fix_title or rule.fix_title
+    if code == "JD504":
+        loc = loc or _leak_creation()  # no user frame on the stack: where the leaked value was made
+        held, traced = _leak_facts(exc)
+        details.update(held_by=held, transform_function=traced)
+        if "Scope" not in (held or ""):
+            fix_title = ("Return the value from the transformed function instead of saving it in a global, "
+                         "a list or an attribute")
     path, line, col, end_line, end_col = loc if loc is not None else ("", 0, 0, 0, 0)
     if end_line <= line and end_col <= col:
         end_col = col
     return rule.finding(
         _message(code, exc, (path, line) if loc is not None else None, args),
         path, line, col, end_line, end_col,
-        severity=Severity.ERROR, fix_title=rule.trace_fix_title or rule.fix_title,
+        severity=Severity.ERROR, fix_title=fix_title,
         origin=Origin.TRACE, details=details,
     )
+
+
+_TRACING = re.compile(r"while tracing the function (?P<fn>.+?) at (?P<where>\S+) for (?P<what>[\w.]+)")
+_REFERRED = re.compile(r"is referred to by <(?P<kind>[\w.]+) \d+>(?P<key>.*)$")
+
+
+def _leak_creation() -> tuple[str, int, int, int, int] | None:
+    """The user's line that created a leaked tracer still alive (`jax.checking_leaks()` found it)."""
+    from jaxdoctor.trace import jax_internals as ji
+
+    try:
+        origins = ji.live_tracer_origins()
+    except Exception:  # noqa: BLE001 - best effort
+        return None
+    for frames in origins:
+        for fr in frames:
+            if is_user_file(fr.file):
+                return fr.file, fr.line, fr.column, fr.end_line, fr.end_column
+    return None
+
+
+def _leak_facts(exc: BaseException) -> tuple[str | None, str | None]:
+    """From `jax.checking_leaks()`'s message: what holds the first leaked tracer (a path such as
+    `Scope._variables['params']['Dense_0']['bias']`) and the function being traced."""
+    text = str(exc)
+    m = _TRACING.search(text)
+    traced = f"{m.group('fn')} (traced for {m.group('what')})" if m else None
+    chain = []
+    for raw in text.split("\n\n", 2)[1].splitlines() if "\n\n" in text else []:
+        r = _REFERRED.search(raw.strip())
+        if r:
+            chain.append((r.group("kind"), r.group("key").strip()))
+    kept = []
+    for kind, key in chain:  # from the tracer outwards, up to the first object that is no container
+        kept.append((kind, key))
+        if kind not in _CONTAINERS:
+            break
+    if not kept:
+        return None, traced
+    path = "".join(key for _, key in reversed(kept) if key and not key.startswith("closed-over"))
+    return f"{kept[-1][0]}{path}", traced
+
+
+_CONTAINERS = frozenset({"dict", "list", "tuple", "set", "frozenset", "cell", "function", "deque"})
 
 
 def _is_trace_error(exc: BaseException) -> bool:
@@ -278,6 +333,9 @@ _MESSAGES = {
              "`if`{dep}: `TracerBoolConversionError` inside Equinox",
     "JD102": "{snippet} needs a concrete Python value, but the value is a tracer{dep}: `{exc}`: {first}",
     "JD110": "{snippet} reuses a PRNG key that was already consumed: `KeyReuseError`: {first}",
+    "JD504": "{snippet} creates a value inside a JAX transformation that is still referenced after the "
+             "transformation ended{held}: it was saved outside the transformed function instead of "
+             "returned, and using it later raises `UnexpectedTracerError`",
     "JD517": "{snippet} created a tracer that escaped its JAX transformation and was used later: "
              "`UnexpectedTracerError`",
     "JD108": "{snippet}: `vmap` maps an argument of rank 0 along axis 0: {first}",
@@ -305,4 +363,8 @@ def _message(code: str, exc: BaseException, where: tuple[str, int] | None, args:
     arg = ", ".join(f"`{a}`" for a in args)
     dep = f" (it depends on the traced argument {arg})" if arg else ""
     template = _MESSAGES.get(code, "{snippet} raised `{exc}`: {first}")
-    return template.format(snippet=snippet, dep=dep, exc=type(exc).__name__, first=_first_line(exc))
+    held = ""
+    if code == "JD504":
+        owner, _ = _leak_facts(exc)
+        held = f" (held by `{owner}`)" if owner else ""
+    return template.format(snippet=snippet, dep=dep, exc=type(exc).__name__, first=_first_line(exc), held=held)

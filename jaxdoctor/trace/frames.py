@@ -75,6 +75,29 @@ def user_frames_on_stack(skip: int = 2) -> list[tuple[str, str, int]]:
     return out
 
 
+def user_call_site(skip: int = 2) -> tuple[str, int, int, int, int] | None:
+    """(file, line, column, end_line, end_column) of the expression the innermost user frame on
+    the stack is running (1-based; the whole statement when the position is unknown)."""
+    f = sys._getframe(skip)
+    while f is not None and not is_user_file(f.f_code.co_filename):
+        f = f.f_back
+    if f is None:
+        return None
+    line, col, end_line, end_col = f.f_lineno, None, None, None
+    try:
+        positions = list(f.f_code.co_positions())
+        pos = positions[f.f_lasti // 2] if f.f_lasti >= 0 else None
+    except (AttributeError, IndexError):  # Python < 3.11
+        pos = None
+    if pos is not None and pos[0] == line and pos[2] is not None and pos[3] is not None:
+        col, end_line, end_col = pos[2] + 1, pos[1], pos[3] + 1
+    if col is None:
+        text = linecache.getline(f.f_code.co_filename, line)
+        col = len(text) - len(text.lstrip()) + 1 if text.strip() else 1
+        end_line, end_col = line, len(text.rstrip("\n")) + 1 if text.strip() else col
+    return f.f_code.co_filename, line, col, end_line or line, end_col
+
+
 def source_line(path: str, line: int) -> str:
     """The code of a user's line for a message: stripped, without its trailing comment."""
     text = linecache.getline(path, line).strip()

@@ -370,8 +370,8 @@ def check_key_reuse(jaxpr: Any) -> tuple[str, tuple[SrcFrame, ...]] | None:
         kr.check_key_reuse_jaxpr(j)
     except KeyReuseError as e:
         cause: BaseException | None = e
-        frames: tuple[SrcFrame, ...] = ()
-        while cause is not None:
+        frames: tuple[SrcFrame, ...] = _checked_eqn_frames(e)
+        while cause is not None and not frames:
             if type(cause).__name__ == "JaxStackTraceBeforeTransformation" or (
                 isinstance(cause, KeyReuseError) and cause is not e
             ):
@@ -383,6 +383,20 @@ def check_key_reuse(jaxpr: Any) -> tuple[str, tuple[SrcFrame, ...]] | None:
     except Exception:  # noqa: BLE001
         return None
     return None
+
+
+def _checked_eqn_frames(exc: BaseException) -> tuple[SrcFrame, ...]:
+    """Frames (with columns) of the equation the key-reuse checker was at when it raised: the
+    innermost `eqn` local of its traceback. The traceback JAX attaches has no columns."""
+    found: tuple[SrcFrame, ...] = ()
+    tb = exc.__traceback__
+    while tb is not None:
+        eqn = tb.tb_frame.f_locals.get("eqn")
+        if isinstance(eqn, JaxprEqn):
+            frames = eqn_frames(eqn)
+            found = frames or found
+        tb = tb.tb_next
+    return found
 
 
 # --- lowering for `--cost` ---------------------------------------------------------------------
@@ -494,6 +508,20 @@ def install_vmap_hook(make_vmap: Any) -> Any:
 
 def is_tracer(x: Any) -> bool:
     return isinstance(x, jax.core.Tracer)
+
+
+def live_tracer_origins() -> list[tuple[SrcFrame, ...]]:
+    """Where each tracer still alive was created (its equation's frames, innermost first). Call
+    it once no trace is active: every tracer alive then has outlived its trace (a leak)."""
+    import gc
+
+    out = []
+    for obj in gc.get_objects():
+        if isinstance(obj, jax.core.Tracer):
+            frames = eqn_frames(getattr(obj, "parent", None))
+            if frames:
+                out.append(frames)
+    return out
 
 
 def tracer_debug_info(tracer: Any) -> Any:

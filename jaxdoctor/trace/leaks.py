@@ -12,14 +12,16 @@ from typing import Any
 
 from jaxdoctor.findings import Finding
 from jaxdoctor.rules.jaxpr import LeakedTracer
-from jaxdoctor.trace.frames import user_frames_on_stack
+from jaxdoctor.trace.frames import user_call_site
 
 FIX_TITLE = "Use Flax's lifted transforms (`nn.scan`, `nn.cond`, `nn.vmap`, `nn.jit`) inside Linen modules"
 
 
-def leaked_tracers(out: Any, where: str, callsites: Sequence[tuple[Any, tuple[str, int, int]]]) -> Finding | None:
+def leaked_tracers(out: Any, where: str,
+                   callsites: Sequence[tuple[Any, tuple[str, int, int, int, int]]]) -> Finding | None:
     """The JD504 finding for `out`, returned by `where` (e.g. `Model.init`), or None when it
-    holds no tracer. `callsites`: (trace debug info, (file, line, column)) of recent traces."""
+    holds no tracer. `callsites`: (trace debug info, (file, line, column, end line, end column))
+    of recent traces."""
     import jax
 
     from jaxdoctor.trace import jax_internals as ji
@@ -32,10 +34,9 @@ def leaked_tracers(out: Any, where: str, callsites: Sequence[tuple[Any, tuple[st
     site = next((s for d, s in reversed(callsites) if d is dbg), None)
     func, _ = ji.debug_info_parts(dbg)
     if site is None:
-        stack = user_frames_on_stack()
-        if not stack:
+        site = user_call_site()
+        if site is None:
             return None
-        site = (stack[0][0], stack[0][2], 1)
     names = [jax.tree_util.keystr(p) for p, _ in leaked]
     shown = ", ".join(f"`{n}`" for n in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     message = (
@@ -43,5 +44,5 @@ def leaked_tracers(out: Any, where: str, callsites: Sequence[tuple[Any, tuple[st
         f"transform traced here (`{func or 'fn'}`): a raw `jax.lax`/`jax.vmap` transform "
         "around Flax submodule calls; using these values later raises `UnexpectedTracerError`"
     )
-    return LeakedTracer.finding(message, site[0], site[1], site[2], site[1], 1, fix_title=FIX_TITLE,
+    return LeakedTracer.finding(message, *site, fix_title=FIX_TITLE,
                                 details={"outputs": names[:20], "transform_function": func})
