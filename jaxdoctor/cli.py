@@ -485,7 +485,7 @@ def trace(
     device: Optional[str] = typer.Option(None, "--device", help="cpu, gpu or tpu (chosen before jax is imported)."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds before the user's code is stopped (default 120)."),
     cost: bool = typer.Option(False, "--cost", help="Report FLOPs and memory of the traced function."),
-    retrace_threshold: int = typer.Option(3, "--retrace-threshold", help="Report functions traced more than this many times."),
+    retrace_threshold: int = typer.Option(4, "--retrace-threshold", help="Report a function traced more than this many times in a row from one call site."),
     output_format: Format = typer.Option(Format.text, "--format", help="Output format."),
     config: Optional[Path] = typer.Option(None, "--config", help="Read [[tool.jaxdoctor.trace]] entries from this pyproject.toml."),
     exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit with status 0 even when there are findings."),

@@ -34,11 +34,12 @@ def run_job(job: dict, session: Session) -> dict:
     from jaxdoctor.trace.retrace import RetraceLog
 
     target = targets_mod.Target.from_json(job["target"])
-    retrace = RetraceLog(int(job.get("retrace_threshold", 3)))
+    retrace = RetraceLog(int(job.get("retrace_threshold", 4)))
     capture = Capture(session, retrace)
     capture.install()
     started = time.perf_counter()
     result: dict = {"program_exit": 0, "mode": None}
+    checks: list = []  # uninstall callables of the runtime checks (run mode only)
     try:
         missing = targets_mod.missing_module(target)
         if missing is not None:
@@ -48,6 +49,7 @@ def run_job(job: dict, session: Session) -> dict:
             result["mode"] = "run"
             _report_script(session, target)
             _maybe_patch_linen(capture, target)
+            checks.append(_install_checks(session, capture, job))
             result["program_exit"] = run_program(target, job, capture, session)
             return result
         _maybe_patch_linen(capture, target)
@@ -76,17 +78,30 @@ def run_job(job: dict, session: Session) -> dict:
             trace_abstract(fn, target, job, companion, session)
         else:
             result["mode"] = "run"
+            checks.append(_install_checks(session, capture, job))
             result["program_exit"] = run_program(target, job, capture, session, fn=fn)
         return result
     except UsageError as exc:
         session.fatal(str(exc))
         return result
     finally:
+        for undo in checks:
+            undo()
         for f in retrace.findings():
             session.emit(f)
         capture.uninstall()
         session.write({"event": "job-done", "seconds": round(time.perf_counter() - started, 4),
                        "captured": capture.captured, **result})
+
+
+def _install_checks(session: Session, capture: Any, job: dict) -> Any:
+    """JAX's runtime checks for a run under the doctor (`trace.checks`); `"checks": false` in the
+    job turns them off."""
+    if job.get("checks") is False:
+        return lambda: None
+    from jaxdoctor.trace.checks import install
+
+    return install(session, capture)
 
 
 def _report_target(session: Session, fn: Any) -> None:

@@ -56,7 +56,7 @@ class TraceOptions:
     device: str | None = None
     timeout: float | None = None
     cost: bool = False
-    retrace_threshold: int = 3
+    retrace_threshold: int = 4
     args: Sequence[str] = ()
 
 
@@ -69,7 +69,7 @@ def run_trace(
     device: str | None = None,
     timeout: float | None = None,
     cost: bool = False,
-    retrace_threshold: int = 3,
+    retrace_threshold: int = 4,
     script_args: Sequence[str] = (),
     cwd: str | None = None,
     program_stdout: IO | int | None = None,
@@ -145,7 +145,7 @@ def configured_entries(start: Path, config: Path | None = None) -> list[TraceOpt
             TraceOptions(
                 target=target, inputs=raw.get("inputs"), vmap=raw.get("vmap"), batch=raw.get("batch"),
                 device=raw.get("device"), timeout=raw.get("timeout"), cost=bool(raw.get("cost", False)),
-                retrace_threshold=int(raw.get("retrace-threshold", raw.get("retrace_threshold", 3))),
+                retrace_threshold=int(raw.get("retrace-threshold", raw.get("retrace_threshold", 4))),
                 args=tuple(str(a) for a in raw.get("args", ())),
             )
         )

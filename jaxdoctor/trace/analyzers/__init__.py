@@ -1,4 +1,4 @@
-"""The jaxpr analyzers (JD501–JD509): one walk over a closed jaxpr, one small module per rule.
+"""The jaxpr analyzers (JD501–JD509, JD531): one walk over a closed jaxpr, one small module per rule.
 
 Entry point::
 
@@ -20,6 +20,7 @@ from jaxdoctor.trace.analyzers._walk import Analyzer, Walk, run_walk
 from jaxdoctor.trace.analyzers.batched_broadcast import BatchedBroadcastAnalyzer
 from jaxdoctor.trace.analyzers.float64_upcast import Float64UpcastAnalyzer
 from jaxdoctor.trace.analyzers.host_callback_in_loop import HostCallbackInLoopAnalyzer
+from jaxdoctor.trace.analyzers.identical_random_draws import IdenticalRandomDrawsAnalyzer
 from jaxdoctor.trace.analyzers.large_captured_constant import (
     LargeCapturedConstantAnalyzer,
 )
@@ -37,6 +38,7 @@ ANALYZERS: tuple[type[Analyzer], ...] = (
     HostCallbackInLoopAnalyzer,
     Float64UpcastAnalyzer,
     UnusedInputAnalyzer,
+    IdenticalRandomDrawsAnalyzer,
 )
 
 __all__ = ["ANALYZERS", "analyze_jaxpr"]
