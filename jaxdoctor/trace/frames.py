@@ -100,6 +100,11 @@ def innermost_user_line(skip: int = 2) -> tuple[str, int] | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)
+def _positions(code) -> tuple:  # noqa: ANN001 - a code object
+    return tuple(code.co_positions())
+
+
 def user_call_site(skip: int = 2) -> tuple[str, int, int, int, int] | None:
     """(file, line, column, end_line, end_column) of the expression the innermost user frame on
     the stack is running (1-based; the whole statement when the position is unknown)."""
@@ -110,7 +115,7 @@ def user_call_site(skip: int = 2) -> tuple[str, int, int, int, int] | None:
         return None
     line, col, end_line, end_col = f.f_lineno, None, None, None
     try:
-        positions = list(f.f_code.co_positions())
+        positions = _positions(f.f_code)
         pos = positions[f.f_lasti // 2] if f.f_lasti >= 0 else None
     except (AttributeError, IndexError):  # Python < 3.11
         pos = None
