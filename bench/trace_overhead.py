@@ -47,15 +47,19 @@ def _env() -> dict[str, str]:
 
 
 def calibrate(min_seconds: float) -> int:
-    """Steps of the training script that make a plain run last at least `min_seconds`."""
-    steps = 100
-    t = time.perf_counter()
-    subprocess.run([sys.executable, str(TRAIN), str(steps)], env=_env(), check=True,
-                   stdout=subprocess.DEVNULL)
-    whole = time.perf_counter() - t
-    # the first run pays for imports and compilation; scale the steps by what is left
-    per_step = max((whole - 3.0) / steps, 1e-4)
-    return max(200, int(1.25 * (min_seconds - 3.0) / per_step))
+    """Steps of the training script that make a plain run last at least `min_seconds`: two short
+    runs give the fixed cost (imports, compilation) and the cost of a step."""
+    def run(steps: int) -> float:
+        t = time.perf_counter()
+        subprocess.run([sys.executable, str(TRAIN), str(steps)], env=_env(), check=True,
+                       stdout=subprocess.DEVNULL)
+        return time.perf_counter() - t
+
+    short, long = 20, 420
+    a, b = run(short), run(long)
+    per_step = max((b - a) / (long - short), 1e-4)
+    fixed = max(a - short * per_step, 0.0)
+    return max(long, int(1.15 * (min_seconds - fixed) / per_step))
 
 
 def overhead(rounds: int, min_seconds: float) -> str:

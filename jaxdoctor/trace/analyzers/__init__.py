@@ -12,6 +12,7 @@ readable name. `select`: the enabled codes (default: every JD50x rule enabled by
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -44,10 +45,14 @@ ANALYZERS: tuple[type[Analyzer], ...] = (
 __all__ = ["ANALYZERS", "analyze_jaxpr"]
 
 
+@functools.cache
 def _default_codes() -> set[str]:
-    from jaxdoctor.registry import all_rules
+    # The analyzers' rules are all in these two modules: importing them, not the whole registry
+    # (whose static rules import libcst), keeps a run under the doctor from paying for lint.
+    from jaxdoctor.rule import TraceRule
+    from jaxdoctor.rules import jaxpr, trace_checks  # noqa: F401 - defines the rule classes
 
-    rules = all_rules()
+    rules = {c.code: c for c in TraceRule.__subclasses__() if "code" in c.__dict__}
     return {cls.code for cls in ANALYZERS if rules[cls.code].default_enabled}
 
 
