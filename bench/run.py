@@ -19,8 +19,12 @@ process tree) and peak memory (the largest sum of RSS over the process tree, sam
 
 - server: re-lint latency of an edited 1,000-line file inside `jaxdoctor server` (a real
   server process and LSP client; see `bench/server_latency.py`).
+- trace: the overhead of running a >= 20 s training script under the doctor against plain
+  `python script.py`, and an abstract trace of a 1B-parameter transformer step from `--inputs`
+  (see `bench/trace_overhead.py`).
 
 Usage: python bench/run.py [--rounds N] [--jobs N] [--skip-slow] [--server-only] [--edits N]
+                           [--trace-only] [--skip-trace] [--trace-rounds N]
 """
 
 from __future__ import annotations
@@ -149,9 +153,15 @@ def main() -> int:
     ap.add_argument("--skip-slow", action="store_true", help="skip fixit and pylint")
     ap.add_argument("--server-only", action="store_true", help="only the language server's re-lint latency")
     ap.add_argument("--edits", type=int, default=40, help="edits sent to the language server")
+    ap.add_argument("--trace-only", action="store_true", help="only the trace part (run mode overhead, 1B trace)")
+    ap.add_argument("--skip-trace", action="store_true", help="skip the trace part")
+    ap.add_argument("--trace-rounds", type=int, default=2, help="rounds of the run-mode overhead measurement")
     args = ap.parse_args()
     if args.server_only:
         print(_server_latency(args.edits))
+        return 0
+    if args.trace_only:
+        print(_trace(args.trace_rounds))
         return 0
 
     installed = [package_dir(p) for p in PACKAGES]
@@ -260,7 +270,23 @@ def main() -> int:
     print("\nload average after: " + ", ".join(f"{x:.2f}" for x in load_after)
           + f"  ({os.cpu_count()} cores; above {os.cpu_count()} other processes competed for the CPU)")
     print("\n" + _server_latency(args.edits))
+    if not args.skip_trace:
+        print("\n" + _trace(args.trace_rounds))
     return 0
+
+
+def _trace(rounds: int) -> str:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    try:
+        import trace_overhead
+    except ImportError as e:  # pragma: no cover - jax or optax missing
+        return f"trace: n/a ({e})"
+    try:
+        import jax  # noqa: F401
+        import optax  # noqa: F401
+    except ImportError as e:
+        return f"trace: n/a ({e}; pip install 'jaxdoctor[trace]' optax)"
+    return trace_overhead.report(rounds)
 
 
 def _server_latency(edits: int) -> str:

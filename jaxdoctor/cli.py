@@ -485,7 +485,7 @@ def trace(
     device: Optional[str] = typer.Option(None, "--device", help="cpu, gpu or tpu (chosen before jax is imported)."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds before the user's code is stopped (default 120)."),
     cost: bool = typer.Option(False, "--cost", help="Report FLOPs and memory of the traced function."),
-    retrace_threshold: int = typer.Option(3, "--retrace-threshold", help="Report functions traced more than this many times."),
+    retrace_threshold: int = typer.Option(4, "--retrace-threshold", help="Report a function traced more than this many times in a row from one call site."),
     output_format: Format = typer.Option(Format.text, "--format", help="Output format."),
     config: Optional[Path] = typer.Option(None, "--config", help="Read [[tool.jaxdoctor.trace]] entries from this pyproject.toml."),
     exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit with status 0 even when there are findings."),
@@ -512,11 +512,10 @@ def trace(
         raise _fail(str(e))
     for message in result.messages:
         typer.echo(f"jaxdoctor: {message}", err=True)
-    for report in result.cost:
-        typer.echo("jaxdoctor: cost: " + json.dumps(report, default=str), err=True)
-    # after a failed run (exit 2, e.g. no such device) "All checks passed" would be false
+    # after a failed run (exit 2, e.g. no such device) "All checks passed" would be false; a run
+    # whose program failed says so in the summary (and has a finding that says how)
     render(output_format.value, result.findings, sys.stdout,
-           summary=result.exit_status != 2 or bool(result.findings), files=None)
+           summary=result.exit_status != 2 or bool(result.findings), files=None, failure=result.failure)
     raise typer.Exit(0 if exit_zero and result.exit_status != 2 else result.exit_status)
 
 

@@ -22,8 +22,9 @@ DOCS = Path(__file__).resolve().parent.parent / "rules"
 _BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 _MARK = re.compile(r"#\s*((?:JD\d{3}[\s,]*)+)\s*$")
 CODES = sorted(cls.code for cls in ANALYZERS)
-#: JD504 is found at run time by the capture, not in a jaxpr (its examples: test_trace_docs.py).
-RUNTIME_ONLY = {"JD504"}
+#: Found at run time by the capture, not in a bare jaxpr (their examples: test_trace_docs.py):
+#: JD504 (leaked tracers), JD531 (needs the batch axes of a captured `vmap`).
+RUNTIME_ONLY = {"JD504", "JD531"}
 
 
 def _blocks(code: str) -> tuple[str, str]:

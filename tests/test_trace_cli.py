@@ -63,7 +63,7 @@ def test_hang_is_stopped_and_located(tmp_path):
     assert proc.returncode == 1
     # stopped inside `time.sleep` on line 5, reported at the loop that never ends (line 4)
     assert "JD512" in proc.stdout and "hang.py:4:" in proc.stdout, proc.stdout + proc.stderr
-    assert "timed out" in proc.stderr
+    assert proc.stdout.count("JD512") == 1 and "error" not in proc.stderr  # one finding, no second message
     no_jaxdoctor_traceback(proc)
 
 
@@ -90,8 +90,15 @@ def test_script_output_args_and_exit_status_are_kept(tmp_path):
     proc = jd("trace", str(p), "--", "--lr", "0.1")
     assert proc.returncode == 3
     assert "hello ['--lr', '0.1'] 3.0" in proc.stdout
-    assert "sys.exit(3)" in proc.stderr
+    # one finding at the `sys.exit` line, and a summary that says the run failed
+    assert "script.py:5:1: JD533" in proc.stdout and "sys.exit(3)" in proc.stdout
+    assert "the run failed: the program exited with status 3" in proc.stdout
+    assert "All checks passed" not in proc.stdout
     no_jaxdoctor_traceback(proc)
+    proc = jd("trace", str(p), "--format", "json", "--", "--lr", "0.1")
+    assert proc.returncode == 3
+    (f,) = json.loads(proc.stdout)
+    assert (f["code"], f["line"], f["details"]["exit_status"]) == ("JD533", 5, 3)
 
 
 def test_import_failure_and_uncaught_error(tmp_path):

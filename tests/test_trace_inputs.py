@@ -117,7 +117,11 @@ def test_sys_exit_during_abstract_trace_is_a_clear_error():
 
 def test_cost_report_for_abstract_mlp():
     inputs = "[{'w': f32[3,16], 'b': f32[16]}, {'w': f32[16,16], 'b': f32[16]}, {'w': f32[16,2], 'b': f32[2]}], f32[8,3]"
-    assert run_in_process(TARGETS, "mlp", inputs=inputs, cost=True) == []
-    (cost,) = [r["cost"] for r in run_in_process.last_session.records if "cost" in r]
+    (f,) = run_in_process(TARGETS, "mlp", inputs=inputs, cost=True)
+    # the figures travel as an info finding (so `--format json` carries them), each one explained
+    assert (f["code"], f["severity"]) == ("JD534", "info")
+    assert "kFLOP per call" in f["message"] and "KiB of arguments" in f["message"]
+    assert {"flops", "xla_flops", "temp_bytes"} <= set(f["details"]["explained"])
+    cost = f["details"]
     assert cost["flops"] >= 2 * 8 * (3 * 16 + 16 * 16 + 16 * 2)
     assert cost["argument_bytes"] == 4 * (3 * 16 + 16 + 16 * 16 + 16 + 16 * 2 + 2 + 8 * 3)

@@ -68,6 +68,7 @@ def render_text(
     summary: bool = True,
     files: int | None = None,
     show_fixes: bool = False,
+    failure: str | None = None,
     **_options,
 ) -> None:
     console = Console(file=out, highlight=False, soft_wrap=True, emoji=False)
@@ -103,7 +104,11 @@ def render_text(
             _print_preview(console, f)
         console.print()
     if summary:
-        if findings:
+        if failure:  # never "All checks passed" after the program failed
+            n = len(findings)
+            found = f"Found {n} problem{'s' if n != 1 else ''}; the" if findings else "The"
+            console.print(f"[bold red]{escape(f'{found} run failed: {failure}')}.[/]")
+        elif findings:
             n = len(findings)
             msg = f"Found {n} problem{'s' if n != 1 else ''}{fixable_phrase(findings)}"
             console.print(f"[bold]{escape(msg)}.[/]")

@@ -26,8 +26,15 @@ import sys
 import threading
 from typing import Any, Callable
 
+from jaxdoctor.findings import Severity
 from jaxdoctor.trace import eqx_internals as eqx
-from jaxdoctor.trace.frames import is_user_file, user_frames_on_stack
+from jaxdoctor.trace.frames import (
+    innermost_user_line,
+    is_jaxdoctor_file,
+    is_user_file,
+    user_call_site,
+    user_frames_on_stack,
+)
 from jaxdoctor.trace.leaks import leaked_tracers
 from jaxdoctor.trace.retrace import jit_signature
 
@@ -52,8 +59,10 @@ class Capture:
         self.retrace = retrace_log
         self._uninstall: list[Callable[[], None]] = []
         self._seen: set = set()
-        #: debug info of each trace → the user's line that started it (for leaked tracers)
-        self._callsites: list[tuple[Any, tuple[str, int, int]]] = []
+        self._state_lines: set = set()
+        #: debug info of each trace → the user's expression that started it (for leaked tracers):
+        #: (file, line, column, end_line, end_column)
+        self._callsites: list[tuple[Any, tuple[str, int, int, int, int]]] = []
         self.captured = 0
 
     # ------------------------------------------------------------------ installation
@@ -105,10 +114,10 @@ class Capture:
                       static_argnums: tuple, static_argnames: tuple, dbg: Any) -> Any:
         from jaxdoctor.trace import jax_internals as ji
 
-        outer = _depth() == 0
+        outer = _depth() == 0 and not _internal_jit(fun)
         stack = user_frames_on_stack() if outer else []
         with _Deeper():
-            params = call()
+            params = self._checking_leaks(call) if outer else call()
         if not outer:
             return params
         try:
@@ -124,6 +133,25 @@ class Capture:
             self.session.note(f"capture of a jit trace failed: {exc!r}")
         return params
 
+    def _checking_leaks(self, call: Callable) -> Any:
+        """Trace under `jax.checking_leaks()` (JAX's leak checker; it changes no cache key): a
+        tracer saved outside the function being traced (a global, a list, `self`) is JD504 at
+        once, not an `UnexpectedTracerError` later or never. After a leak the function is traced
+        again without the checker, so the program goes on as it would have."""
+        import jax
+
+        try:
+            with jax.checking_leaks():
+                return call()
+        except Exception as exc:  # noqa: BLE001
+            if not str(exc).startswith(("Leaked trace", "Leaked sublevel")):
+                raise
+            from jaxdoctor.trace.explain import explain, leak_is_users
+
+            if leak_is_users(exc):
+                self.session.emit(explain(exc))
+        return call()
+
     def _record_retrace(self, fun, args, kwargs, static_argnums, static_argnames, dbg, name,
                         arg_names, in_avals, stack) -> None:
         from jaxdoctor.trace import jax_internals as ji
@@ -135,11 +163,27 @@ class Capture:
         signature = jit_signature(fun, args, kwargs, static_argnums, static_argnames, arg_names, in_avals,
                                   eqx_names)
         user_callsite = stack[0] if stack else None
+        code_key = ji.function_code_key(fun)
         self.retrace.record(
             src + (f"#{name}" if eqx_names else ""), name, signature, src_info=src,
             callsite=(user_callsite[0], user_callsite[2], 1) if user_callsite else None,
-            identity=id(fun),
+            identity=id(fun), code_key=code_key,
         )
+        _local.just_traced = code_key  # the call that traced is not also a cache hit
+
+    def on_call(self, fun: Any) -> None:
+        """An executed jit call (from `trace.checks`): a cache hit for JD510, unless it traced."""
+        from jaxdoctor.trace import jax_internals as ji
+
+        key = ji.function_code_key(fun)
+        if key is None or key not in self.retrace.code_keys:
+            return
+        if getattr(_local, "just_traced", None) == key:
+            _local.just_traced = None
+            return
+        site = innermost_user_line()
+        if site is not None:
+            self.retrace.record_call(key, site)
 
     def _readable_names(self, arg_names: Any, fun: Any, args: tuple) -> Any:
         if arg_names is None:
@@ -151,8 +195,10 @@ class Capture:
     def _on_trace_to_jaxpr(self, call: Callable, fun: Any, dbg: Any) -> Any:
         stack = user_frames_on_stack()
         if stack:
-            self._callsites.append((dbg, (stack[0][0], stack[0][2], 1)))
-            del self._callsites[:-2000]
+            site = user_call_site()
+            if site is not None:
+                self._callsites.append((dbg, site))
+                del self._callsites[:-2000]
         if _depth() != 0:
             return call()
         with _Deeper():
@@ -226,9 +272,29 @@ class Capture:
             self._analyze(closed, ("vmap", id(closed.jaxpr)), stack, entry_name=name,
                           arg_names=_leaf_names(fun, args, kwargs), batch_axes=axes, batch_size=size,
                           vmapped=True)
+            self._check_state(args, kwargs, out, size)
         except Exception as exc:  # noqa: BLE001
             self.session.note(f"capture of a vmap failed: {exc!r}")
         return out
+
+    def _check_state(self, args: tuple, kwargs: dict, out: Any, size: Any) -> None:
+        """JD532: an Equinox `State` that this `vmap` returned batched (`trace.eqx_state`)."""
+        from jaxdoctor.trace.eqx_state import batched_state
+
+        found = batched_state((args, kwargs), out, size)
+        site = user_call_site(skip=3)
+        if found is None or site is None or site[:2] in self._state_lines:
+            return
+        self._state_lines.add(site[:2])
+        from jaxdoctor.registry import all_rules
+
+        leaf, before, after = found
+        shown = f"{leaf}: " if "flat index" not in leaf else ""
+        message = (f"this `vmap` returns the `eqx.nn.State` batched ({shown}{before} → {after}): `out_axes` maps "
+                   "it, so every example keeps its own copy of the layer's statistics; give the state "
+                   "`out_axes=None`, and the next call that passes it with `in_axes=None` works")
+        self.session.emit(all_rules()["JD532"].finding(message, *site, severity=Severity.WARNING,
+                                                       details={"leaf": leaf, "before": before, "after": after}))
 
     # ------------------------------------------------------------------ analysis
     def _analyze(self, closed: Any, key: Any, stack: list, *, entry_name: str, arg_names: Any,
@@ -242,6 +308,16 @@ class Capture:
         self.captured += 1
         self.session.analyze(closed, batch_axes=batch_axes, batch_size=batch_size,
                              entry_name=entry_name, arg_names=arg_names)
+
+
+def _internal_jit(fun: Any) -> bool:
+    """An eager primitive's jit, or one of jaxdoctor's own checks: never the user's function."""
+    from jaxdoctor.trace import jax_internals as ji
+
+    if ji.is_eager_primitive(fun):
+        return True
+    key = ji.function_code_key(fun)
+    return key is not None and is_jaxdoctor_file(key[0])
 
 
 def _is_user_function(dbg: Any) -> bool:

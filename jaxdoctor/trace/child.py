@@ -30,31 +30,37 @@ def run_job(job: dict, session: Session) -> dict:
     from jaxdoctor.trace.abstract import required_params, trace_abstract
     from jaxdoctor.trace.capture import Capture
     from jaxdoctor.trace.explain import explain
-    from jaxdoctor.trace.program import exit_code, print_user_traceback, run_program
+    from jaxdoctor.trace.program import print_user_traceback, report_exit, run_program
     from jaxdoctor.trace.retrace import RetraceLog
 
     target = targets_mod.Target.from_json(job["target"])
-    retrace = RetraceLog(int(job.get("retrace_threshold", 3)))
+    retrace = RetraceLog(int(job.get("retrace_threshold", 4)))
     capture = Capture(session, retrace)
     capture.install()
     started = time.perf_counter()
     result: dict = {"program_exit": 0, "mode": None}
+    checks: list = []  # uninstall callables of the runtime checks (run mode only)
     try:
+        missing = targets_mod.missing_module(target)
+        if missing is not None:
+            session.fatal(missing)
+            return result
         if target.kind in ("script", "run-module"):
             result["mode"] = "run"
+            _report_script(session, target)
             _maybe_patch_linen(capture, target)
+            checks.append(_install_checks(session, capture, job))
             result["program_exit"] = run_program(target, job, capture, session)
             return result
         _maybe_patch_linen(capture, target)
         try:
             module = targets_mod.import_target_module(target)
         except SystemExit as exc:
-            code = exit_code(exc)
-            session.note(f"importing {target.spec} called sys.exit({exc.code!r})")
-            result["program_exit"] = code
+            result["program_exit"] = report_exit(exc, session)
             return result
         except BaseException as exc:  # noqa: BLE001 - user code may raise anything
             session.emit(explain(exc, phase="import"))
+            session.failed(f"importing {target.spec} raised {type(exc).__name__}")
             print_user_traceback(exc)
             result["program_exit"] = 1
             return result
@@ -72,17 +78,30 @@ def run_job(job: dict, session: Session) -> dict:
             trace_abstract(fn, target, job, companion, session)
         else:
             result["mode"] = "run"
+            checks.append(_install_checks(session, capture, job))
             result["program_exit"] = run_program(target, job, capture, session, fn=fn)
         return result
     except UsageError as exc:
         session.fatal(str(exc))
         return result
     finally:
+        for undo in checks:
+            undo()
         for f in retrace.findings():
             session.emit(f)
         capture.uninstall()
         session.write({"event": "job-done", "seconds": round(time.perf_counter() - started, 4),
                        "captured": capture.captured, **result})
+
+
+def _install_checks(session: Session, capture: Any, job: dict) -> Any:
+    """JAX's runtime checks for a run under the doctor (`trace.checks`); `"checks": false` in the
+    job turns them off."""
+    if job.get("checks") is False:
+        return lambda: None
+    from jaxdoctor.trace.checks import install
+
+    return install(session, capture)
 
 
 def _report_target(session: Session, fn: Any) -> None:
@@ -92,6 +111,21 @@ def _report_target(session: Session, fn: Any) -> None:
         session.write({"event": "target", "path": path, "line": line})
     except (TypeError, OSError):
         pass
+
+
+def _report_script(session: Session, target: Any) -> None:
+    """The file a script or `pkg.module` target runs (where findings without a user frame go)."""
+    path = target.spec if target.kind == "script" else None
+    if path is None:
+        try:
+            import importlib.util
+
+            spec = importlib.util.find_spec(target.spec)
+            path = spec.origin if spec is not None else None
+        except Exception:  # noqa: BLE001
+            path = None
+    if path and os.path.isfile(path):
+        session.write({"event": "target", "path": path, "line": 1})
 
 
 def _maybe_patch_linen(capture: Any, target: Any) -> None:

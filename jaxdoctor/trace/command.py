@@ -27,6 +27,8 @@ from jaxdoctor.trace.inputs import parse_inputs, parse_vmap
 from jaxdoctor.trace.targets import Target, parse_target
 
 DEVICES = ("cpu", "gpu", "tpu")
+#: findings that report figures, not problems: alone they leave the exit status 0
+REPORT_ONLY = frozenset({"JD534"})
 #: keys of a `[[tool.jaxdoctor.trace]]` entry (both spellings of multi-word keys)
 ENTRY_KEYS = {
     "target": str, "inputs": str, "vmap": str, "batch": int, "device": str, "timeout": (int, float),
@@ -41,6 +43,8 @@ class TraceResult:
     messages: list[str] = field(default_factory=list)  # one-line notes for stderr
     cost: list[dict] = field(default_factory=list)
     program_exit: int | None = None
+    #: why the run failed (the program raised, exited non-zero, hung or crashed), or None
+    failure: str | None = None
 
 
 @dataclass
@@ -52,7 +56,7 @@ class TraceOptions:
     device: str | None = None
     timeout: float | None = None
     cost: bool = False
-    retrace_threshold: int = 3
+    retrace_threshold: int = 4
     args: Sequence[str] = ()
 
 
@@ -65,7 +69,7 @@ def run_trace(
     device: str | None = None,
     timeout: float | None = None,
     cost: bool = False,
-    retrace_threshold: int = 3,
+    retrace_threshold: int = 4,
     script_args: Sequence[str] = (),
     cwd: str | None = None,
     program_stdout: IO | int | None = None,
@@ -95,6 +99,8 @@ def run_trace(
             total.messages.extend(one.messages)
             total.cost.extend(one.cost)
             total.exit_status = _combine(total.exit_status, one.exit_status)
+            if one.failure and not total.failure:
+                total.failure = f"{entry.target}: {one.failure}"
         total.findings = _dedupe(total.findings)
         return total
     opts = TraceOptions(target, inputs, vmap, batch, device, timeout, cost, retrace_threshold, tuple(script_args))
@@ -139,7 +145,7 @@ def configured_entries(start: Path, config: Path | None = None) -> list[TraceOpt
             TraceOptions(
                 target=target, inputs=raw.get("inputs"), vmap=raw.get("vmap"), batch=raw.get("batch"),
                 device=raw.get("device"), timeout=raw.get("timeout"), cost=bool(raw.get("cost", False)),
-                retrace_threshold=int(raw.get("retrace-threshold", raw.get("retrace_threshold", 3))),
+                retrace_threshold=int(raw.get("retrace-threshold", raw.get("retrace_threshold", 4))),
                 args=tuple(str(a) for a in raw.get("args", ())),
             )
         )
@@ -201,10 +207,14 @@ def interpret(child: runner.ChildResult, target: Target, opts: TraceOptions) -> 
     for rec in child.records:
         if rec.get("event") == "target" and rec.get("path"):
             fallback = (rec["path"], int(rec.get("line") or 1))
+        elif rec.get("event") == "failed":
+            out.failure = out.failure or rec.get("reason")
         elif rec.get("event") == "job-done":
             program_exit = rec.get("program_exit")
         elif "finding" in rec:
-            f = _place(Finding.from_dict(rec["finding"]), fallback)
+            # a finding with no user frame goes to the target's line: dropping it could turn a
+            # failed run into "All checks passed"
+            f = _place(Finding.from_dict(rec["finding"]), fallback or (target.display, 1))
             if f is not None:
                 out.findings.append(f)
         elif "note" in rec:
@@ -228,7 +238,7 @@ def interpret(child: runner.ChildResult, target: Target, opts: TraceOptions) -> 
         if where:
             msg += f"; it was stopped at `{src}` in `{where[2]}`" if src else f"; it was stopped in `{where[2]}`"
         out.findings.append(_process_finding("JD512", msg, loc, {"timeout_s": timeout}))
-        out.messages.append(f"error: {target.display}: timed out after {timeout:g} s")
+        out.failure = f"it did not finish within {timeout:g} s"
     elif child.returncode is not None and child.returncode < 0:
         sig = runner.signal_name(child.returncode)
         where = child.crash_frame
@@ -237,10 +247,13 @@ def interpret(child: runner.ChildResult, target: Target, opts: TraceOptions) -> 
         if where:
             msg += f" while at this line (in `{where[2]}`)"
         out.findings.append(_process_finding("JD513", msg, loc, {"signal": sig}))
+        out.failure = f"the process was killed by {sig}"
     elif not child.done:
         if child.returncode not in (0, None) and program_exit is None:
             program_exit = child.returncode
-            out.messages.append(f"note: the program ended the process itself with status {child.returncode} (os._exit)")
+            msg = f"the program ended the process itself with status {child.returncode} (`os._exit`)"
+            out.findings.append(_process_finding("JD533", msg, fallback, {"exit_status": child.returncode}))
+            out.failure = f"the program exited with status {child.returncode}"
         elif child.returncode:
             out.messages.append(f"error: the trace process ended unexpectedly (status {child.returncode})")
             out.exit_status = 2
@@ -249,9 +262,8 @@ def interpret(child: runner.ChildResult, target: Target, opts: TraceOptions) -> 
     status = out.exit_status
     if program_exit not in (None, 0):
         status = status or int(program_exit)
-        if not any(m.startswith("note: the program") for m in out.messages):
-            out.messages.append(f"note: the program exited with status {program_exit}")
-    if out.findings:
+        out.failure = out.failure or f"the program exited with status {program_exit}"
+    if any(f.code not in REPORT_ONLY for f in out.findings):
         status = status or 1
     out.exit_status = status
     return out

@@ -115,6 +115,8 @@ def _jaxpr_flops(jaxpr: Any, stats: dict) -> int:
     for eqn in jaxpr.eqns:
         name = ji.primitive_name(eqn)
         subs = ji.sub_jaxprs(eqn)
+        if name in ("scan", "while"):
+            stats["loops"] += 1
         if name == "scan":
             _, _, length = ji.scan_layout(eqn)
             total += length * _jaxpr_flops(subs[0].jaxpr, stats)
@@ -137,8 +139,8 @@ def _jaxpr_flops(jaxpr: Any, stats: dict) -> int:
 
 
 def jaxpr_flops(closed: Any) -> dict:
-    """{"flops": loop-aware count, "unknown_trip_loops": whiles counted once}."""
-    stats = {"unknown_trip_loops": 0}
+    """{"flops": loop-aware count, "loops": scan/while loops, "unknown_trip_loops": whiles counted once}."""
+    stats = {"loops": 0, "unknown_trip_loops": 0}
     flops = _jaxpr_flops(closed.jaxpr, stats)
     return {"flops": int(flops), **stats}
 

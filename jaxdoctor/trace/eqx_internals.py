@@ -109,3 +109,61 @@ def names_from_traceback(exc: BaseException) -> dict[str, str]:
                 return {}
         tb = tb.tb_next
     return {}
+
+
+# --- stateful layers (`eqx.nn.State`, `BatchNorm`) under vmap -----------------------------------
+# As of equinox 0.13: `BatchNorm.__call__` (equinox/nn/_batch_norm.py) calls `lax.pmean` over its
+# `axis_name`, and `State.set` (equinox/nn/_stateful.py) raises ValueError("Old and new values
+# have different structures/shapes/dtypes...") when the new value's shape is not the old one's.
+
+
+def raised_in_batch_norm(exc: BaseException) -> bool:
+    """Was `exc` raised while an Equinox `BatchNorm` was running?"""
+    return _in_files(exc, ("/equinox/nn/_batch_norm.py",))
+
+
+def is_state_shape_error(exc: BaseException) -> bool:
+    """`State.set` refusing a value of another shape (the state was batched by a `vmap`)."""
+    return (isinstance(exc, ValueError) and "Old and new values have different" in str(exc)
+            and _in_files(exc, ("/equinox/nn/_stateful.py",)))
+
+
+def _in_files(exc: BaseException, suffixes: tuple[str, ...]) -> bool:
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename.replace("\\", "/")
+        if name.endswith(suffixes):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def state_in_frames(exc: BaseException) -> bool:
+    """Did a frame of `exc`'s traceback hold an `eqx.nn.State` among its arguments?"""
+    state_cls = state_class()
+    if state_cls is None:
+        return False
+    import jax
+
+    tb = exc.__traceback__
+    while tb is not None:
+        loc = tb.tb_frame.f_locals
+        for key in ("args", "kwargs", "args_flat", "in_tree"):
+            val = loc.get(key)
+            try:
+                leaves = jax.tree_util.tree_leaves(val, is_leaf=lambda x: isinstance(x, state_cls))
+            except Exception:  # noqa: BLE001
+                continue
+            if any(isinstance(x, state_cls) for x in leaves):
+                return True
+        tb = tb.tb_next
+    return False
+
+
+def state_class() -> type | None:
+    """`eqx.nn.State`, if the program imported Equinox (never imported here otherwise)."""
+    import sys
+
+    eqx = sys.modules.get("equinox")
+    nn = getattr(eqx, "nn", None) if eqx is not None else None
+    return getattr(nn, "State", None)

@@ -15,6 +15,7 @@ from typing import Any
 from jaxdoctor.findings import Finding, Origin, Severity
 from jaxdoctor.registry import all_rules
 from jaxdoctor.trace.frames import is_user_file, source_line
+from jaxdoctor.trace.leaks import store_site
 
 _ARG = re.compile(r"depends on the values? of the arguments? (?P<names>.+?)\.(?:\s|$)")
 _CREATED = re.compile(r"created on line (?P<file>.+?):(?P<line>\d+)(?::(?P<col>\d+))?")
@@ -121,6 +122,15 @@ def classify(exc: BaseException) -> str:
     in_nnx = any("/flax/nnx/" in f for f in files)
     if "KeyReuseError" in names:
         return "JD110"
+    from jaxdoctor.trace import eqx_state
+
+    stateful = eqx_state.classify(exc)
+    if stateful is not None:
+        return stateful
+    if isinstance(exc, FloatingPointError) and "invalid value" in text:
+        return "JD530"  # the program turned on `jax_debug_nans` itself
+    if type(exc) is Exception and text.startswith(("Leaked trace", "Leaked sublevel")):
+        return "JD504"  # `jax.checking_leaks()`: a tracer outlived the trace that made it
     if "TracerBoolConversionError" in names:
         raising = files[-3:] if files else []
         if in_eqx and any("/equinox/nn/" in f for f in files):
@@ -216,9 +226,10 @@ def _is_rng_vmap(exc: BaseException) -> bool:
     return rngs
 
 
-def explain(exc: BaseException, *, phase: str = "run") -> Finding:
+def explain(exc: BaseException, *, phase: str = "run", aliases: dict[str, str] | None = None) -> Finding:
     """The finding for `exc`; `phase` is "import" for errors raised importing the target. With
-    no user frame to point at, its path is empty and its line 0 (the parent places it)."""
+    no user frame to point at, its path is empty and its line 0 (the parent places it).
+    `aliases`: JAX's names of the traced arguments → the user's (`dyn[2]` → `training`)."""
     if phase == "import" and not _is_trace_error(exc):
         code = "JD514"
     else:
@@ -227,19 +238,96 @@ def explain(exc: BaseException, *, phase: str = "run") -> Finding:
     loc = _syntax_location(exc) or first_user_frame(exc)
     if code == "JD517":
         loc = _leak_origin(exc) or loc
+        if loc is not None:
+            loc = store_site(loc, None) or loc
     details: dict[str, Any] = {"exception": type(exc).__name__, "error": _first_line(exc)[:500]}
-    args = _arg_names(exc)
+    args = [(aliases or {}).get(a, a) for a in _arg_names(exc)]
     if args:
         details["arguments"] = args
+    fix_title = rule.trace_fix_title or rule.fix_title
+    if code == "JD504":
+        loc = loc or _leak_creation(exc)  # no user frame on the stack: where the leaked value was made
+        held, traced = _leak_facts(exc)
+        if loc is not None:  # the line that saved it outside, when the source says which
+            loc = store_site(loc, held) or loc
+        details.update(held_by=held, transform_function=traced)
+        if "Scope" not in (held or ""):
+            fix_title = ("Return the value from the transformed function instead of saving it in a global, "
+                         "a list or an attribute")
     path, line, col, end_line, end_col = loc if loc is not None else ("", 0, 0, 0, 0)
     if end_line <= line and end_col <= col:
         end_col = col
     return rule.finding(
         _message(code, exc, (path, line) if loc is not None else None, args),
         path, line, col, end_line, end_col,
-        severity=Severity.ERROR, fix_title=rule.trace_fix_title or rule.fix_title,
+        severity=Severity.ERROR, fix_title=fix_title,
         origin=Origin.TRACE, details=details,
     )
+
+
+_TRACING = re.compile(r"while tracing the function (?P<fn>.+?) at (?P<where>\S+) for (?P<what>[\w.]+)")
+_REFERRED = re.compile(r"is referred to by <(?P<kind>[\w.]+) \d+>(?P<key>.*)$")
+
+
+#: objects of JAX itself that hold tracers for a while: a chain that ends there is no user leak
+_JAX_HOLDERS = frozenset({"TracingEqn", "JaxprEqn", "DynamicJaxprTrace", "Var", "frame", "Traceback",
+                          "JaxprTracer", "DynamicJaxprTracer", "JitTracer", "SourceInfo", "WeakKeyDictionary"})
+
+
+def leak_is_users(exc: BaseException) -> bool:
+    """Does `jax.checking_leaks()`'s first leaked tracer sit in an object of the program (a
+    list, a dict, a module, an instance), rather than in JAX's own bookkeeping?"""
+    held, _ = _leak_facts(exc)
+    if not held:
+        return False
+    owner = re.split(r"[.\[]", held, 1)[0]
+    return owner not in _JAX_HOLDERS
+
+
+_TRACER_ID = re.compile(r"<\w*Tracer (?P<id>\d+)> is referred to by")
+
+
+def _leak_creation(exc: BaseException) -> tuple[str, int, int, int, int] | None:
+    """The user's line that created a leaked tracer `jax.checking_leaks()` names (by object id)."""
+    from jaxdoctor.trace import jax_internals as ji
+
+    ids = {int(m.group("id")) for m in _TRACER_ID.finditer(str(exc))}
+    try:
+        origins = ji.live_tracer_origins(ids or None)
+    except Exception:  # noqa: BLE001 - best effort
+        return None
+    for frames in origins:
+        for fr in frames:
+            if is_user_file(fr.file):
+                return fr.file, fr.line, fr.column, fr.end_line, fr.end_column
+    return None
+
+
+def _leak_facts(exc: BaseException) -> tuple[str | None, str | None]:
+    """From `jax.checking_leaks()`'s message: what holds the first leaked tracer (a path such as
+    `Scope._variables['params']['Dense_0']['bias']`) and the function being traced."""
+    text = str(exc)
+    m = _TRACING.search(text)
+    traced = f"{m.group('fn')} (traced for {m.group('what')})" if m else None
+    chain = []
+    for raw in text.split("\n\n", 2)[1].splitlines() if "\n\n" in text else []:
+        r = _REFERRED.search(raw.strip())
+        if r:
+            chain.append((r.group("kind"), r.group("key").strip()))
+    kept = []
+    for kind, key in chain:  # from the tracer outwards, up to the first object that is no container
+        if kind.endswith("Tracer"):  # a tracer of an enclosing transformation holding this one
+            continue
+        kept.append((kind, key))
+        if kind not in _CONTAINERS:
+            break
+    if not kept:
+        return None, traced
+    path = "".join(key for _, key in reversed(kept) if key and not key.startswith("closed-over"))
+    return f"{kept[-1][0]}{path}", traced
+
+
+_CONTAINERS = frozenset({"dict", "list", "tuple", "set", "frozenset", "cell", "function", "deque"})
 
 
 def _is_trace_error(exc: BaseException) -> bool:
@@ -278,6 +366,9 @@ _MESSAGES = {
              "`if`{dep}: `TracerBoolConversionError` inside Equinox",
     "JD102": "{snippet} needs a concrete Python value, but the value is a tracer{dep}: `{exc}`: {first}",
     "JD110": "{snippet} reuses a PRNG key that was already consumed: `KeyReuseError`: {first}",
+    "JD504": "{snippet}: a value made inside a JAX transformation is still referenced after the "
+             "transformation ended{held}: it was saved outside the transformed function instead of "
+             "returned, and using it later raises `UnexpectedTracerError`",
     "JD517": "{snippet} created a tracer that escaped its JAX transformation and was used later: "
              "`UnexpectedTracerError`",
     "JD108": "{snippet}: `vmap` maps an argument of rank 0 along axis 0: {first}",
@@ -296,6 +387,8 @@ _MESSAGES = {
     "JD104": "{snippet} assigns into a JAX array in place; JAX arrays are immutable: `{exc}`",
     "JD401": "{snippet} uses an API that no longer exists in the installed version: {first}",
     "JD514": "importing the target failed: `{exc}`: {first}",
+    "JD530": "{snippet} made a NaN or an infinity and `jax_debug_nans`/`jax_debug_infs` stopped the program: "
+             "{first}",
 }
 
 
@@ -304,5 +397,13 @@ def _message(code: str, exc: BaseException, where: tuple[str, int] | None, args:
     snippet = f"`{src}`" if src and len(src) <= 80 else "this line"
     arg = ", ".join(f"`{a}`" for a in args)
     dep = f" (it depends on the traced argument {arg})" if arg else ""
+    if code == "JD532":
+        from jaxdoctor.trace import eqx_state
+
+        return eqx_state.message(exc, snippet)
     template = _MESSAGES.get(code, "{snippet} raised `{exc}`: {first}")
-    return template.format(snippet=snippet, dep=dep, exc=type(exc).__name__, first=_first_line(exc))
+    held = ""
+    if code == "JD504":
+        owner, _ = _leak_facts(exc)
+        held = f" (held by `{owner}`)" if owner else ""
+    return template.format(snippet=snippet, dep=dep, exc=type(exc).__name__, first=_first_line(exc), held=held)

@@ -63,6 +63,13 @@ def is_user_file(filename: str) -> bool:
     )
 
 
+@functools.cache
+def is_jaxdoctor_file(filename: str) -> bool:
+    """A file of jaxdoctor itself (its own checks jit small helpers while a program runs)."""
+    here = os.path.realpath(os.path.dirname(os.path.dirname(__file__)))
+    return os.path.realpath(filename).startswith(here + os.sep)
+
+
 def user_frames_on_stack(skip: int = 2) -> list[tuple[str, str, int]]:
     """(file, qualname, line) of the user's frames now on the Python stack, innermost first."""
     out = []
@@ -73,6 +80,52 @@ def user_frames_on_stack(skip: int = 2) -> list[tuple[str, str, int]]:
             out.append((code.co_filename, getattr(code, "co_qualname", code.co_name), f.f_lineno))
         f = f.f_back
     return out
+
+
+def line_span(path: str, line: int) -> tuple[str, int, int, int, int]:
+    """(path, line, column, line, end column) of a whole statement line, from its indentation."""
+    text = linecache.getline(path, line)
+    col = len(text) - len(text.lstrip()) + 1 if text.strip() else 1
+    end = len(text.rstrip("\n")) + 1 if text.strip() else col
+    return path, line, col, line, end
+
+
+def innermost_user_line(skip: int = 2) -> tuple[str, int] | None:
+    """(file, line) of the innermost user frame on the stack (cheap: no positions)."""
+    f = sys._getframe(skip)
+    while f is not None:
+        if is_user_file(f.f_code.co_filename):
+            return f.f_code.co_filename, f.f_lineno
+        f = f.f_back
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _positions(code) -> tuple:  # noqa: ANN001 - a code object
+    return tuple(code.co_positions())
+
+
+def user_call_site(skip: int = 2) -> tuple[str, int, int, int, int] | None:
+    """(file, line, column, end_line, end_column) of the expression the innermost user frame on
+    the stack is running (1-based; the whole statement when the position is unknown)."""
+    f = sys._getframe(skip)
+    while f is not None and not is_user_file(f.f_code.co_filename):
+        f = f.f_back
+    if f is None:
+        return None
+    line, col, end_line, end_col = f.f_lineno, None, None, None
+    try:
+        positions = _positions(f.f_code)
+        pos = positions[f.f_lasti // 2] if f.f_lasti >= 0 else None
+    except (AttributeError, IndexError):  # Python < 3.11
+        pos = None
+    if pos is not None and pos[0] == line and pos[2] is not None and pos[3] is not None:
+        col, end_line, end_col = pos[2] + 1, pos[1], pos[3] + 1
+    if col is None:
+        text = linecache.getline(f.f_code.co_filename, line)
+        col = len(text) - len(text.lstrip()) + 1 if text.strip() else 1
+        end_line, end_col = line, len(text.rstrip("\n")) + 1 if text.strip() else col
+    return f.f_code.co_filename, line, col, end_line or line, end_col
 
 
 def source_line(path: str, line: int) -> str:

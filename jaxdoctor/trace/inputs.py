@@ -57,11 +57,28 @@ def parse_inputs(text: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
     text = (text or "").strip()
     if not text:
         return (), {}
-    source = "__inputs__(" + _EMPTY_BRACKETS.sub(r"\1[()]", text) + ")"
+    problem = _bracket_problem(text)
+    if problem is not None:
+        raise UsageError(_parse_error(text, *problem))
+    inserted: list[int] = []  # positions in `text` after which "()" was inserted
+
+    def fill(m: re.Match) -> str:
+        inserted.append(m.end(1) + 1)
+        return m.group(1) + "[()]"
+
+    body = _EMPTY_BRACKETS.sub(fill, text)
+    source = _PREFIX + body + ")"
     try:
         call = ast.parse(source, mode="eval").body
     except SyntaxError as exc:
-        raise UsageError(f"--inputs: cannot parse {text!r}: {exc.msg}") from None
+        offset = (exc.offset or 1) - 1 - len(_PREFIX)
+        shift = 0
+        for pos in inserted:
+            if pos + shift + 2 <= offset:
+                shift += 2
+        at = min(max(offset - shift, 0), len(text))
+        msg = exc.msg.replace("'__inputs__'", "the argument list")
+        raise UsageError(_parse_error(text, at, msg)) from None
     assert isinstance(call, ast.Call)
     args = []
     for node in call.args:
@@ -74,6 +91,46 @@ def parse_inputs(text: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
             raise UsageError(f"--inputs: `**` is not supported in {text!r}")
         kwargs[kw.arg] = _node(kw.value, text)
     return tuple(args), kwargs
+
+
+_PREFIX = "__inputs__("
+_PAIRS = {")": "(", "]": "[", "}": "{"}
+
+
+def _bracket_problem(text: str) -> tuple[int, str] | None:
+    """(0-based position, message) of the first unbalanced bracket outside string literals."""
+    stack: list[tuple[str, int]] = []
+    quote: str | None = None
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if quote is not None:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            stack.append((ch, i))
+        elif ch in _PAIRS:
+            if not stack:
+                return i, f"`{ch}` at column {i + 1} closes nothing"
+            opener, at = stack.pop()
+            if opener != _PAIRS[ch]:
+                return i, f"`{ch}` at column {i + 1} does not close the `{opener}` at column {at + 1}"
+        i += 1
+    if quote is not None:
+        return len(text), "a string literal is never closed"
+    if stack:
+        opener, at = stack[-1]
+        return at, f"`{opener}` at column {at + 1} is never closed"
+    return None
+
+
+def _parse_error(text: str, at: int, why: str) -> str:
+    """The usage message for text that does not parse, with a caret under position `at`."""
+    return f"--inputs: cannot parse {text!r}: {why}\n    {text}\n    {' ' * at}^"
 
 
 def _node(node: ast.AST, text: str) -> Any:

@@ -370,8 +370,8 @@ def check_key_reuse(jaxpr: Any) -> tuple[str, tuple[SrcFrame, ...]] | None:
         kr.check_key_reuse_jaxpr(j)
     except KeyReuseError as e:
         cause: BaseException | None = e
-        frames: tuple[SrcFrame, ...] = ()
-        while cause is not None:
+        frames: tuple[SrcFrame, ...] = _checked_eqn_frames(e)
+        while cause is not None and not frames:
             if type(cause).__name__ == "JaxStackTraceBeforeTransformation" or (
                 isinstance(cause, KeyReuseError) and cause is not e
             ):
@@ -383,6 +383,20 @@ def check_key_reuse(jaxpr: Any) -> tuple[str, tuple[SrcFrame, ...]] | None:
     except Exception:  # noqa: BLE001
         return None
     return None
+
+
+def _checked_eqn_frames(exc: BaseException) -> tuple[SrcFrame, ...]:
+    """Frames (with columns) of the equation the key-reuse checker was at when it raised: the
+    innermost `eqn` local of its traceback. The traceback JAX attaches has no columns."""
+    found: tuple[SrcFrame, ...] = ()
+    tb = exc.__traceback__
+    while tb is not None:
+        eqn = tb.tb_frame.f_locals.get("eqn")
+        if isinstance(eqn, JaxprEqn):
+            frames = eqn_frames(eqn)
+            found = frames or found
+        tb = tb.tb_next
+    return found
 
 
 # --- lowering for `--cost` ---------------------------------------------------------------------
@@ -400,6 +414,439 @@ def iter_consts(closed: Any) -> Iterator[tuple[Any, Any]]:
 
 # ---------------------------------------------------------------------------------------------
 # End of section: jaxpr analyzers. Other sections follow.
+# ---------------------------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------------------------
+# Section: runtime checks (jaxdoctor.trace.checks): every executed jit call's outputs, the
+# equation that first made a NaN, the keys `jax.random` consumes, the trace-time print guard.
+# ---------------------------------------------------------------------------------------------
+
+
+def install_call_hooks(on_output: Any) -> Any:
+    """Call `on_output(fun, args, kwargs, output, traced)` after every executed (not traced) jit
+    call, eager primitives included: the C++ fast path through JAX's post-call hook (what
+    `jax_debug_nans` uses), the Python path (first calls, effectful functions) by wrapping
+    `pjit._run_python_pjit`. `traced` is `(closed_jaxpr, flat_args)` when known, else None.
+    Returns an uninstall callable. JAX's own `jax_debug_nans` is left off: it would stop the
+    program at the first NaN, even a masked one."""
+    from jax._src import api as _api
+    from jax._src import core as _core
+    from jax._src import pjit as _pjit
+
+    state = _api._post_hook_state
+    prev_global = state.get_global()
+
+    def post_hook(fun, args, kwargs, output):
+        on_output(fun, args, kwargs, output, None)
+
+    original = _pjit._run_python_pjit
+
+    @functools.wraps(original)
+    def _run_python_pjit(p, args_flat, fun, args, kwargs):
+        result = original(p, args_flat, fun, args, kwargs)
+        if _core.trace_state_clean():
+            try:
+                on_output(fun, args, kwargs, result[0], (p.params["jaxpr"], list(args_flat)))
+            except Exception:  # noqa: BLE001 - a check must never break the program
+                pass
+        return result
+
+    # JAX re-derives the hook from `jax_debug_nans`/`jax_debug_infs` whenever their value
+    # changes, thread-locally too (`with config.debug_nans(False)` inside `jaxpr_as_fun`,
+    # `jnp.var`, ...), which would drop ours: take over those two hooks while installed, giving
+    # JAX's own check back where the program turns the flags on itself.
+    from jax._src import config as _config
+
+    flags = (_config.debug_nans, _config.debug_infs)
+    saved = [(f._update_global_hook, f._update_thread_local_hook) for f in flags]
+
+    def pick(on: bool) -> Any:
+        return _api._nan_check_posthook if on else post_hook
+
+    def global_hook(_: Any) -> None:
+        state.set_global(pick(bool(_config._read("jax_debug_nans") or _config._read("jax_debug_infs"))))
+
+    def local_hook(_: Any) -> None:
+        state.set_local(pick(any(f.get_local() is True for f in flags)))
+
+    for f in flags:
+        f._add_hooks(global_hook, local_hook)
+    local_hook(None)
+    _pjit._run_python_pjit = _run_python_pjit
+
+    def uninstall() -> None:
+        _pjit._run_python_pjit = original
+        for f, (g, loc) in zip(flags, saved):
+            f._add_hooks(g, loc)
+        saved[0][1](None)  # the thread-local hook JAX would have now
+        state.set_global(prev_global)
+
+    return uninstall
+
+
+def is_eager_primitive(fun: Any) -> bool:
+    """Is this jit call one eager primitive (`jnp.sin(x)` outside any jit)?"""
+    inner = getattr(fun, "_fun", fun)
+    return bool(getattr(inner, "_apply_primitive", False))
+
+
+def jit_function_name(fun: Any) -> str:
+    inner = getattr(fun, "_fun", fun)
+    return getattr(inner, "__qualname__", None) or getattr(inner, "__name__", None) or type(inner).__name__
+
+
+def jit_function_source(fun: Any) -> str | None:
+    """The file that defines the Python function a jit call runs."""
+    inner = getattr(fun, "_fun", fun)
+    code = getattr(inspect_unwrap(inner), "__code__", None)
+    return getattr(code, "co_filename", None)
+
+
+def inspect_unwrap(f: Any) -> Any:
+    for _ in range(16):
+        nxt = getattr(f, "__wrapped__", None)
+        if nxt is None:
+            break
+        f = nxt
+    return f
+
+
+_CODE_KEYS: dict = {}
+
+
+def function_code_key(fun: Any) -> tuple | None:
+    """(file, first line, name) of the Python function a jit runs, the same for its trace and its
+    calls (and for every fresh lambda made by one line)."""
+    hit = _CODE_KEYS.get(id(fun))
+    if hit is not None and hit[0] is fun:
+        return hit[1]
+    key = _function_code_key(fun)
+    if len(_CODE_KEYS) > 4096:
+        _CODE_KEYS.clear()
+    _CODE_KEYS[id(fun)] = (fun, key)
+    return key
+
+
+def _function_code_key(fun: Any) -> tuple | None:
+    inner = inspect_unwrap(getattr(fun, "_fun", fun))
+    code = getattr(inner, "__code__", None)
+    if code is None:
+        return None
+    return code.co_filename, code.co_firstlineno, code.co_name
+
+
+def jit_call_jaxpr(fun: Any, args: tuple, kwargs: dict) -> tuple[Any, list] | None:
+    """(ClosedJaxpr, flat arguments) of a call of jitted `fun` (jit's trace cache: no retrace)."""
+    from jax._src import pjit as _pjit
+
+    info = getattr(fun, "_jit_info", None)
+    inner = getattr(fun, "_fun", None)
+    if info is None or inner is None:
+        return None
+    p, args_flat = _pjit._infer_params(inner, info, args, kwargs)
+    return p.params["jaxpr"], list(args_flat)
+
+
+def current_transform_frames() -> tuple[tuple[SrcFrame, ...], str]:
+    """(frames, name stack) of the equation JAX is evaluating now, when a transformation (the
+    backward pass of an eager `grad`) runs equations of a traced program; ((), "") otherwise."""
+    from jax._src import source_info_util as _siu
+
+    cur = _siu._source_info_context.context  # `current()` would make up the live stack
+    tb = getattr(cur, "traceback", None)
+    if tb is None:
+        return (), ""
+    try:
+        frames = _frames_of_traceback(tb)
+    except TypeError:
+        frames = _frames_of_traceback.__wrapped__(tb)
+    return frames, str(getattr(cur, "name_stack", ""))
+
+
+from jax._src import source_info_util as _siu_mod  # noqa: E402
+
+_SIU_CONTEXT = _siu_mod._source_info_context
+
+
+def in_transform_context() -> bool:
+    """Is JAX evaluating equations of a traced program eagerly now (an eager `grad`'s backward
+    pass), with their source lines set?"""
+    return getattr(_SIU_CONTEXT.context, "traceback", None) is not None
+
+
+def _nonfinite_flags(leaves: list) -> Any:
+    jnp = jax.numpy
+    nan = [jnp.isnan(x).any() for x in leaves]
+    inf = [jnp.isinf(x).any() for x in leaves if x.size == 1]
+    return (jnp.stack(nan).any() if nan else jnp.bool_(False),
+            jnp.stack(inf).any() if inf else jnp.bool_(False))
+
+
+_nonfinite_flags_jit = jax.jit(_nonfinite_flags)
+
+
+def nonfinite_flags(leaves: list) -> Any:
+    """Device scalars (any NaN, any infinite scalar) over float arrays, computed where the arrays
+    live without copying them or waiting for them (read them later with `flags_ready`/`bool`)."""
+    return _nonfinite_flags_jit(leaves)
+
+
+def flags_ready(flags: Any) -> bool:
+    try:
+        return all(f.is_ready() for f in flags)
+    except Exception:  # noqa: BLE001
+        return True
+
+
+def eqn_name_stack(eqn: Any) -> str:
+    return str(getattr(getattr(eqn, "source_info", None), "name_stack", ""))
+
+
+def nonfinite_kind(x: Any, *, inf: bool = True) -> str | None:
+    """"nan" when the float array `x` holds a NaN, "inf" when (and `inf`) it holds an infinity."""
+    dtype = getattr(x, "dtype", None)
+    try:
+        if dtype is None or not np.issubdtype(np.dtype(dtype), np.inexact):
+            return None
+        a = np.asarray(x)
+    except Exception:  # noqa: BLE001 - keys, deleted buffers, tracers
+        return None
+    if np.isnan(a).any():
+        return "nan"
+    if inf and np.isinf(a).any():
+        return "inf"
+    return None
+
+
+@dataclass
+class NonFinite:
+    """Where a NaN (or infinity) was first made from finite values while re-running a jaxpr."""
+
+    kind: str  # "nan" or "inf"
+    primitive: str
+    frames: tuple[SrcFrame, ...]  # the equation's frames, innermost first
+    parents: tuple[tuple[SrcFrame, ...], ...]  # enclosing equations' frames, innermost first
+    backward: bool  # made in a backward (transpose) pass
+    masked: bool  # the value went into a `select_n` (a `jnp.where`) in its own jaxpr
+    inf_from: Any = None  # NonFinite: the NaN was made from this infinity (`0 * inf`)
+    literal: bool = False  # the value came from a NaN/inf literal or constant (on purpose)
+
+
+class _Budget(Exception):
+    pass
+
+
+_SKIP_ON_REPLAY = frozenset({"debug_callback", "debug_print"})
+
+
+def nonfinite_origin(closed: Any, args: list, *, budget: int = 100_000) -> NonFinite | None:
+    """Re-run `closed` on `args` equation by equation (eagerly, under no jit) and return where
+    the NaN of the first non-finite output was made: the equation whose output is NaN while
+    none of its inputs is (following NaN and infinity separately, through jit calls, cond
+    branches and every iteration of scan and while loops). None when the outputs are finite
+    when re-run, or after `budget` equations."""
+    count = [0]
+
+    def check(v: Any) -> tuple[bool, bool]:
+        kind = nonfinite_kind(v)
+        if kind == "nan":
+            return True, False
+        if kind == "inf":
+            return False, True
+        return False, False
+
+    def run(jaxpr: Any, consts: tuple, vals: list, taints: list, parents: tuple) -> tuple[list, list]:
+        env: dict = {}
+        taint: dict = {}
+
+        def read(a: Any) -> tuple[Any, Any]:
+            if isinstance(a, Literal):
+                try:
+                    nan, inf = check(np.asarray(a.val))
+                except Exception:  # noqa: BLE001
+                    nan = inf = False
+                lit = NonFinite("nan" if nan else "inf", "literal", (), parents, False, False, literal=True)
+                return a.val, ((lit if nan else None), (lit if inf else None))
+            return env[a], taint.get(a, (None, None))
+
+        for v, c in zip(jaxpr.constvars, consts):
+            env[v] = c
+            nan, inf = check(c)
+            lit = NonFinite("nan" if nan else "inf", "constant", (), parents, False, False, literal=True)
+            taint[v] = (lit if nan else None, lit if inf else None)
+        for v, x, t in zip(jaxpr.invars, vals, taints):
+            env[v] = x
+            taint[v] = t
+        for eqn in jaxpr.eqns:
+            count[0] += 1
+            if count[0] > budget:
+                raise _Budget
+            read_in = [read(a) for a in eqn.invars]
+            ins = [r[0] for r in read_in]
+            in_t = [r[1] for r in read_in]
+            name = eqn.primitive.name
+            here = parents
+            inner = (eqn_frames(eqn),) + parents
+            if name in _SKIP_ON_REPLAY:
+                outs, out_t = [None] * len(eqn.outvars), [(None, None)] * len(eqn.outvars)
+            elif name == "cond":
+                j, c = _open(eqn.params["branches"][int(np.asarray(ins[0]))])
+                outs, out_t = run(j, c, ins[1:], in_t[1:], inner)
+            elif name == "scan":
+                outs, out_t = scan(eqn, ins, in_t, inner)
+            elif name == "while":
+                outs, out_t = while_(eqn, ins, in_t, inner)
+            else:
+                subs = sub_jaxprs(eqn) if name != "shard_map" else []
+                if len(subs) == 1 and subs[0].kind == "call":
+                    outs, out_t = run(subs[0].jaxpr, subs[0].consts, ins, in_t, inner)
+                else:
+                    res = eqn.primitive.bind(*ins, **eqn.params)
+                    outs = list(res) if eqn.primitive.multiple_results else [res]
+                    out_t = [made(eqn, o, in_t, here) for o in outs]
+            for v, o, t in zip(eqn.outvars, outs, out_t):
+                if not isinstance(v, DropVar):
+                    env[v] = o
+                    taint[v] = t
+        results = [read(a) for a in jaxpr.outvars]
+        return [r[0] for r in results], [r[1] for r in results]
+
+    def made(eqn: Any, out: Any, in_t: list, parents: tuple) -> tuple[Any, Any]:
+        nan, inf = check(out)
+        nan_in = next((t[0] for t in in_t if t[0] is not None), None)
+        inf_in = next((t[1] for t in in_t if t[1] is not None), None)
+        t_nan = t_inf = None
+        if nan:
+            t_nan = nan_in or NonFinite("nan", eqn.primitive.name, eqn_frames(eqn), parents,
+                                        "transpose" in eqn_name_stack(eqn), False, inf_from=inf_in)
+        if inf:
+            t_inf = inf_in or NonFinite("inf", eqn.primitive.name, eqn_frames(eqn), parents,
+                                        "transpose" in eqn_name_stack(eqn), False)
+        return t_nan, t_inf
+
+    def scan(eqn: Any, ins: list, in_t: list, parents: tuple) -> tuple[list, list]:
+        p = eqn.params
+        nc, nk, length = int(p["num_consts"]), int(p["num_carry"]), int(p["length"])
+        body, bconsts = _open(p["jaxpr"])
+        consts, carry, xs = ins[:nc], ins[nc:nc + nk], ins[nc + nk:]
+        ct, kt, xt = in_t[:nc], in_t[nc:nc + nk], in_t[nc + nk:]
+        ys: list = []
+        yt: list = []
+        order = range(length - 1, -1, -1) if p.get("reverse") else range(length)
+        for i in order:
+            x_i = [x[i] for x in xs]
+            x_t = [(t[0] if t[0] and check(x)[0] else None, t[1] if t[1] and check(x)[1] else None)
+                   for x, t in zip(x_i, xt)]
+            outs, ots = run(body, bconsts, consts + carry + x_i, ct + kt + x_t, parents)
+            carry, kt = outs[:nk], ots[:nk]
+            ys.append(outs[nk:])
+            for j, t in enumerate(ots[nk:]):
+                if j >= len(yt):
+                    yt.append(t)
+                elif yt[j] == (None, None):
+                    yt[j] = t
+        if p.get("reverse"):
+            ys.reverse()
+        n_y = len(eqn.outvars) - nk
+        stacked = [jax.numpy.stack([y[j] for y in ys]) if ys else None for j in range(n_y)]
+        return carry + stacked, kt + (yt or [(None, None)] * n_y)
+
+    def while_(eqn: Any, ins: list, in_t: list, parents: tuple) -> tuple[list, list]:
+        p = eqn.params
+        cn, bn = int(p["cond_nconsts"]), int(p["body_nconsts"])
+        cj, cc = _open(p["cond_jaxpr"])
+        bj, bc = _open(p["body_jaxpr"])
+        cconsts, bconsts, carry = ins[:cn], ins[cn:cn + bn], ins[cn + bn:]
+        cct, bct, kt = in_t[:cn], in_t[cn:cn + bn], in_t[cn + bn:]
+        while True:
+            pred, _ = run(cj, cc, cconsts + carry, cct + kt, parents)
+            if not bool(np.asarray(pred[0])):
+                return carry, kt
+            carry, kt = run(bj, bc, bconsts + carry, bct + kt, parents)
+
+    j, consts = _open(closed)
+    if len(j.invars) != len(args):
+        return None
+    in_t = []
+    for a in args:
+        nan, inf = check(a)
+        lit = NonFinite("nan" if nan else "inf", "input", (), (), False, False, literal=True)
+        in_t.append((lit if nan else None, lit if inf else None))
+    try:
+        outs, out_t = run(j, tuple(consts), list(args), in_t, ())
+    except _Budget:
+        return None
+    found = next((t[0] for t in out_t if t[0] is not None), None)
+    found = found or next((t[1] for t in out_t if t[1] is not None), None)
+    if found is None or found.literal:
+        return found
+    found.masked = _flows_into_select(closed, found)
+    return found
+
+
+def _flows_into_select(closed: Any, origin: NonFinite) -> bool:
+    """Does any equation made at the origin's source line feed a `select_n` (a `jnp.where`)
+    within a few steps, anywhere in the program? (`jnp.where(c, jnp.sqrt(x), 0)`)"""
+    if not origin.frames:
+        return False
+    key = (origin.frames[0].file, origin.frames[0].line)
+    todo = [closed.jaxpr if isinstance(closed, ClosedJaxpr) else closed]
+    seen = 0
+    while todo and seen < 50_000:
+        j = todo.pop()
+        users: dict = {}
+        for e in j.eqns:
+            for v in e.invars:
+                if isinstance(v, Var):
+                    users.setdefault(v, []).append(e)
+        for e in j.eqns:
+            seen += 1
+            todo.extend(s.jaxpr for s in sub_jaxprs(e))
+            fr = eqn_frames(e)
+            if not fr or (fr[0].file, fr[0].line) != key:
+                continue
+            frontier, depth = list(e.outvars), 0
+            while frontier and depth < 4:
+                nxt = []
+                for v in frontier:
+                    for u in users.get(v, ()):
+                        if u.primitive.name == "select_n" or any(
+                                s.jaxpr.eqns and any(q.primitive.name == "select_n" for q in s.jaxpr.eqns)
+                                for s in sub_jaxprs(u)):
+                            return True
+                        nxt.extend(u.outvars)
+                frontier, depth = nxt, depth + 1
+    return False
+
+
+def install_prng_key_hook(on_key: Any) -> Any:
+    """Call `on_key(function_name, key)` whenever a public `jax.random` function receives a key
+    (typed or raw `uint32[2]`), before it uses it. Returns an uninstall callable."""
+    from jax._src.random import core as _rcore
+
+    original = _rcore._check_prng_key
+
+    @functools.wraps(original)
+    def _check_prng_key(name, key, *args, **kwargs):
+        try:
+            on_key(name, key)
+        except Exception:  # noqa: BLE001 - a check must never break the program
+            pass
+        return original(name, key, *args, **kwargs)
+
+    _rcore._check_prng_key = _check_prng_key
+    return lambda: setattr(_rcore, "_check_prng_key", original)
+
+
+def is_jax_source(path: str) -> bool:
+    """A file of JAX itself (jax, jaxlib)."""
+    p = path.replace("\\", "/")
+    return "/jax/" in p or "/jaxlib/" in p
+
+
+# ---------------------------------------------------------------------------------------------
+# End of section: runtime checks.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -494,6 +941,20 @@ def install_vmap_hook(make_vmap: Any) -> Any:
 
 def is_tracer(x: Any) -> bool:
     return isinstance(x, jax.core.Tracer)
+
+
+def live_tracer_origins(ids: set[int] | None = None) -> list[tuple[SrcFrame, ...]]:
+    """Where each tracer still alive (with an `id` in `ids`, when given) was created: its
+    equation's frames, innermost first."""
+    import gc
+
+    out = []
+    for obj in gc.get_objects():
+        if isinstance(obj, jax.core.Tracer) and (ids is None or id(obj) in ids):
+            frames = eqn_frames(getattr(obj, "parent", None))
+            if frames:
+                out.append(frames)
+    return out
 
 
 def tracer_debug_info(tracer: Any) -> Any:

@@ -44,10 +44,7 @@ def run_program(target: Any, job: dict, capture: Any, session: Session, fn: Any 
             fn()
         return 0
     except SystemExit as exc:
-        code = exit_code(exc)
-        if code:
-            session.note(f"the program called sys.exit({exc.code!r})")
-        return code
+        return report_exit(exc, session)
     except BaseException as exc:  # noqa: BLE001 - explain whatever the program raised
         phase = "import" if isinstance(exc, (ImportError, SyntaxError)) else "run"
         finding = explain(exc, phase=phase)
@@ -55,11 +52,30 @@ def run_program(target: Any, job: dict, capture: Any, session: Session, fn: Any 
             session.note("the UnexpectedTracerError comes from the leaked tracers reported above (JD504)")
         else:
             session.emit(finding)
+        session.failed(f"it raised {type(exc).__name__}")
         print_user_traceback(exc)
         return 1
     finally:
         sys.argv = saved_argv
         capture.patch_flax_linen()
+
+
+def report_exit(exc: SystemExit, session: Session) -> int:
+    """The status of `sys.exit(...)`; a non-zero one is a JD533 finding at the user's call."""
+    from jaxdoctor.registry import all_rules
+    from jaxdoctor.trace.explain import first_user_frame
+
+    code = exit_code(exc)
+    if not code:
+        return code
+    loc = first_user_frame(exc)
+    path, line, col, end_line, end_col = loc if loc is not None else ("", 0, 0, 0, 0)
+    shown = f"sys.exit({exc.code!r})"
+    message = f"the program called `{shown}` and ended with status {code}"
+    session.emit(all_rules()["JD533"].finding(message, path, line, col, end_line, max(end_col, col),
+                                              details={"exit_status": code, "exit_argument": repr(exc.code)}))
+    session.failed(f"the program exited with status {code}")
+    return code
 
 
 def print_user_traceback(exc: BaseException) -> None:

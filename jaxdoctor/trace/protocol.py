@@ -8,7 +8,8 @@ user's code; the parent reads them all once the child has ended. Records:
 - `{"fatal": text, "status": n}`: the trace could not run (bad options, no such device, a bug);
 - `{"cost": {...}}`: the `--cost` report;
 - `{"event": ...}`: progress (`job-start`, `target` with the function's `path`/`line`,
-  `traced`, `job-done` with `program_exit`, and a final `done`).
+  `traced`, `failed` with the `reason` the user's program failed, `job-done` with
+  `program_exit`, and a final `done`).
 
 Never imports jax.
 """
@@ -46,6 +47,10 @@ class Session:
 
     def fatal(self, message: str, status: int = 2) -> None:
         self.write({"fatal": message, "status": status})
+
+    def failed(self, reason: str) -> None:
+        """The user's program failed (an exception escaped, `sys.exit(n)`): the run did not pass."""
+        self.write({"event": "failed", "reason": reason})
 
     @property
     def findings(self) -> list[dict]:

@@ -65,7 +65,7 @@ class Doctor:
         from jaxdoctor.trace.retrace import RetraceLog
 
         self.session = Session()
-        self.retrace = RetraceLog(3)
+        self.retrace = RetraceLog(4)
         self.capture = Capture(self.session, self.retrace)
         self.capture.install()
 

@@ -2,10 +2,13 @@
 
 Every `jit` trace is a cache miss. `RetraceLog.record` is called once per trace with how the cache
 saw the call (`jit_signature`: abstract type of each dynamic argument, value of each static one,
-by the user's names — Equinox's `filter_jit` ones included); `findings()`
-reports each function traced more than `threshold` times, naming the argument whose type,
-shape, weak type or static value changed between traces — or, when nothing changed, that the
-function object itself is new each time (`jax.jit` built inside a loop, a fresh lambda).
+by the user's names — Equinox's `filter_jit` ones included) and the user's line that made the
+call; `record_call` once per executed call that did not trace (a cache hit). `findings()`
+reports a function only when one call site traced it more than `threshold` times *in a row*
+(every step retraces), naming the argument whose type, shape, weak type or static value changed
+between those traces — or, when nothing changed, that the function object itself is new each
+time (`jax.jit` built inside a loop, a fresh lambda). A function traced a handful of times on
+purpose (a few shapes, a sweep of static values each used for many steps) is not reported.
 """
 
 from __future__ import annotations
@@ -31,12 +34,18 @@ class _Entry:
     callsite: tuple[str, int, int] | None
     signatures: list[dict[str, str]] = field(default_factory=list)
     identities: list[int] = field(default_factory=list)
+    #: call site (file, line) -> that site's calls in order: index into `signatures` for a call
+    #: that traced, None for one that hit the cache
+    calls: dict = field(default_factory=dict)
 
 
 class RetraceLog:
-    def __init__(self, threshold: int = 3) -> None:
+    def __init__(self, threshold: int = 4) -> None:
         self.threshold = threshold
         self.entries: dict[str, _Entry] = {}
+        #: (function code key, call site) -> entry, for `record_call`
+        self._sites: dict[tuple, _Entry] = {}
+        self.code_keys: set = set()
 
     def record(
         self,
@@ -47,6 +56,7 @@ class RetraceLog:
         src_info: str | None,
         callsite: tuple[str, int, int] | None,
         identity: int,
+        code_key: Any = None,
     ) -> None:
         entry = self.entries.get(key)
         if entry is None:
@@ -56,11 +66,41 @@ class RetraceLog:
             entry.callsite = callsite
         entry.signatures.append(signature)
         entry.identities.append(identity)
+        site = (callsite[0], callsite[1]) if callsite else None
+        entry.calls.setdefault(site, []).append(len(entry.signatures) - 1)
+        if code_key is not None and site is not None:
+            self._sites[(code_key, site)] = entry
+            self.code_keys.add(code_key)
+
+    def record_call(self, code_key: Any, site: tuple[str, int]) -> None:
+        """An executed call of the function `code_key` from `site` that did not trace."""
+        entry = self._sites.get((code_key, site))
+        if entry is not None:
+            entry.calls[site].append(None)
+
+    @staticmethod
+    def _longest_run(calls: list) -> list[int]:
+        """The longest stretch of consecutive calls that each traced (their signature indices)."""
+        best: list[int] = []
+        cur: list[int] = []
+        for c in calls:
+            if c is None:
+                cur = []
+                continue
+            cur.append(c)
+            if len(cur) > len(best):
+                best = list(cur)
+        return best
 
     def findings(self) -> list[Finding]:
         out = []
         for entry in self.entries.values():
-            n = len(entry.signatures)
+            site, run = None, []
+            for s, calls in entry.calls.items():
+                r = self._longest_run(calls)
+                if len(r) > len(run):
+                    site, run = s, r
+            n = len(run)
             if n <= self.threshold:
                 continue
             if entry.path is not None:
@@ -69,28 +109,38 @@ class RetraceLog:
                 path, line, col = entry.callsite
             else:
                 continue
-            changed = _changed_arguments(entry.signatures)
-            details: dict = {"function": entry.name, "traces": n}
+            signatures = [entry.signatures[i] for i in run]
+            identities = [entry.identities[i] for i in run]
+            changed = _changed_arguments(signatures)
+            details: dict = {"function": entry.name, "traces": n, "total_traces": len(entry.signatures)}
+            from_site = ""
+            if site is not None:
+                details["call_line"] = site[1]
+                where = f"line {site[1]}" if site[0] == path else f"{site[0]}:{site[1]}"
+                from_site = f" in a row from the call at {where}"
             if changed:
                 arg, values = changed[0]
                 shown = " → ".join(values[:4]) + (" → …" if len(values) > 4 else "")
                 message = (
-                    f"`{entry.name}` was traced {n} times: argument `{arg}` changed between traces "
-                    f"({shown}), and every new value means a new trace and compilation"
+                    f"`{entry.name}` was traced {n} times{from_site}, once per call: argument `{arg}` changed "
+                    f"between traces ({shown}), and every new value means a new trace and compilation"
                 )
                 details.update(argument=arg, values=values[:20], changed=[c for c, _ in changed])
                 fix = _fix_for(values)
             else:
-                new_objects = len(set(entry.identities)) > 1
+                new_objects = len(set(identities)) > 1
                 message = (
-                    f"`{entry.name}` was traced {n} times with the same argument types: "
+                    f"`{entry.name}` was traced {n} times{from_site} with the same argument types: "
                     + ("a new function object is jitted each time (`jax.jit` inside a loop or on a "
                        "fresh lambda/closure), so the compilation cache never hits"
                        if new_objects else "the compilation cache never hits")
                 )
                 details.update(argument=None)
                 fix = "Create the jitted function once, outside the loop, and reuse it"
-            end_col = len(linecache.getline(path, line).rstrip("\n")) + 1 if line else col
+            text = linecache.getline(path, line) if line else ""
+            if col == 1 and text.strip():  # the statement, not column 1 under its indentation
+                col = len(text) - len(text.lstrip()) + 1
+            end_col = len(text.rstrip("\n")) + 1 if text.strip() else col
             out.append(RetracedFunction.finding(message, path, line, col, line, max(end_col, col),
                                                 fix_title=fix, details=details))
         return out

@@ -31,6 +31,9 @@ class SourceLocation:
 
     @classmethod
     def of_frame(cls, fr: ji.SrcFrame) -> SourceLocation:
+        if fr.column <= 1 and fr.end_column <= 1 and fr.end_line <= fr.line:
+            # no column recorded (a traceback JAX rebuilt): the statement, not column 1 under the indent
+            return cls(fr.file, fr.line, 1, fr.line, 1, fr.function, fr.first_line).at_line(fr.line)
         end_line = max(fr.end_line, fr.line)
         end_col = (
             fr.end_column

@@ -1,4 +1,4 @@
-"""The jaxpr analyzers (JD501–JD509): one walk over a closed jaxpr, one small module per rule.
+"""The jaxpr analyzers (JD501–JD509, JD531): one walk over a closed jaxpr, one small module per rule.
 
 Entry point::
 
@@ -12,6 +12,7 @@ readable name. `select`: the enabled codes (default: every JD50x rule enabled by
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from jaxdoctor.trace.analyzers._walk import Analyzer, Walk, run_walk
 from jaxdoctor.trace.analyzers.batched_broadcast import BatchedBroadcastAnalyzer
 from jaxdoctor.trace.analyzers.float64_upcast import Float64UpcastAnalyzer
 from jaxdoctor.trace.analyzers.host_callback_in_loop import HostCallbackInLoopAnalyzer
+from jaxdoctor.trace.analyzers.identical_random_draws import IdenticalRandomDrawsAnalyzer
 from jaxdoctor.trace.analyzers.large_captured_constant import (
     LargeCapturedConstantAnalyzer,
 )
@@ -37,15 +39,20 @@ ANALYZERS: tuple[type[Analyzer], ...] = (
     HostCallbackInLoopAnalyzer,
     Float64UpcastAnalyzer,
     UnusedInputAnalyzer,
+    IdenticalRandomDrawsAnalyzer,
 )
 
 __all__ = ["ANALYZERS", "analyze_jaxpr"]
 
 
+@functools.cache
 def _default_codes() -> set[str]:
-    from jaxdoctor.registry import all_rules
+    # The analyzers' rules are all in these two modules: importing them, not the whole registry
+    # (whose static rules import libcst), keeps a run under the doctor from paying for lint.
+    from jaxdoctor.rule import TraceRule
+    from jaxdoctor.rules import jaxpr, trace_checks  # noqa: F401 - defines the rule classes
 
-    rules = all_rules()
+    rules = {c.code: c for c in TraceRule.__subclasses__() if "code" in c.__dict__}
     return {cls.code for cls in ANALYZERS if rules[cls.code].default_enabled}
 
 
