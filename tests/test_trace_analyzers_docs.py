@@ -23,8 +23,8 @@ _BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 _MARK = re.compile(r"#\s*((?:JD\d{3}[\s,]*)+)\s*$")
 CODES = sorted(cls.code for cls in ANALYZERS)
 #: Found at run time by the capture, not in a bare jaxpr (their examples: test_trace_docs.py):
-#: JD504 (leaked tracers), JD531 (needs the batch axes of a captured `vmap`).
-RUNTIME_ONLY = {"JD504", "JD531"}
+#: JD504 (leaked tracers), JD521 (needs the batch axes of a captured `vmap`).
+RUNTIME_ONLY = {"JD504", "JD521"}
 
 
 def _blocks(code: str) -> tuple[str, str]:

@@ -118,7 +118,7 @@ def test_the_programs_own_debug_nans_is_explained(tmp_path):
         def main():
             jax.config.update("jax_debug_nans", True)
             try:
-                return jnp.log(jnp.array([-1.0]))  # JD530
+                return jnp.log(jnp.array([-1.0]))  # JD520
             finally:
                 jax.config.update("jax_debug_nans", False)
         """)

@@ -91,14 +91,14 @@ def test_script_output_args_and_exit_status_are_kept(tmp_path):
     assert proc.returncode == 3
     assert "hello ['--lr', '0.1'] 3.0" in proc.stdout
     # one finding at the `sys.exit` line, and a summary that says the run failed
-    assert "script.py:5:1: JD533" in proc.stdout and "sys.exit(3)" in proc.stdout
+    assert "script.py:5:1: JD523" in proc.stdout and "sys.exit(3)" in proc.stdout
     assert "the run failed: the program exited with status 3" in proc.stdout
     assert "All checks passed" not in proc.stdout
     no_jaxdoctor_traceback(proc)
     proc = jd("trace", str(p), "--format", "json", "--", "--lr", "0.1")
     assert proc.returncode == 3
     (f,) = json.loads(proc.stdout)
-    assert (f["code"], f["line"], f["details"]["exit_status"]) == ("JD533", 5, 3)
+    assert (f["code"], f["line"], f["details"]["exit_status"]) == ("JD523", 5, 3)
 
 
 def test_import_failure_and_uncaught_error(tmp_path):

@@ -1,5 +1,5 @@
 """The docs of the rules found while a program runs under the doctor (JD504, JD510–JD518,
-JD530–JD534) are tests: each bad example, run through its `main()`, is reported exactly on its
+JD520–JD524) are tests: each bad example, run through its `main()`, is reported exactly on its
 `# JDxxx` lines; each good one is silent. So are the "## Under the doctor" examples of the
 static rules the runtime checks also report (JD103, JD110, JD124, JD125). Timeouts and crashes
 go through the real child process; the rest share this process."""
@@ -13,7 +13,7 @@ import pytest
 from trace_support import ROOT, located, marks, run_in_process
 
 DOCS = ROOT / "rules"
-CODES = ["JD504"] + [f"JD5{n}" for n in range(10, 19)] + ["JD530", "JD531", "JD532", "JD533"]
+CODES = ["JD504"] + [f"JD5{n}" for n in range(10, 19)] + ["JD520", "JD521", "JD522", "JD523"]
 #: static rules whose docs show the same mistake found while the program runs
 UNDER_THE_DOCTOR = ["JD103", "JD110", "JD124", "JD125"]
 IN_CHILD = {"JD512": 12.0, "JD513": 60.0}  # code → --timeout
@@ -75,10 +75,10 @@ def test_under_the_doctor_examples(code, tmp_path):
 
 
 def test_cost_report_doc(tmp_path):
-    """JD534 is a measurement: the example traced with `--cost` (from its companion) reports the
+    """JD524 is a measurement: the example traced with `--cost` (from its companion) reports the
     figures at the `def` line; without `--cost` nothing."""
-    bad, good = blocks("JD534")
-    assert bad.replace("  # JD534", "") == good
+    bad, good = blocks("JD524")
+    assert bad.replace("  # JD524", "") == good
     path = tmp_path / "doc_jd534.py"
     path.write_text(bad)
     assert located(run_in_process(path, "step", cost=True), path) == marks(path)

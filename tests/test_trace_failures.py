@@ -135,7 +135,7 @@ def test_os_exit_is_a_finding(tmp_path):
     proc = jd("trace", f"{p}:main", "--format", "json")
     assert proc.returncode == 4
     (f,) = json.loads(proc.stdout)
-    assert f["code"] == "JD533" and f["details"]["exit_status"] == 4
+    assert f["code"] == "JD523" and f["details"]["exit_status"] == 4
 
 
 # --- --cost, names and carets ------------------------------------------------------------------
@@ -156,7 +156,7 @@ def test_cost_goes_into_json_details_and_keeps_exit_0(tmp_path):
     proc = jd("trace", f"{p}:step", "--inputs", "f32[64,64], f32[8,64]", "--cost", "--format", "json")
     assert proc.returncode == 0, proc.stderr
     (f,) = json.loads(proc.stdout)
-    assert (f["code"], f["severity"], f["line"]) == ("JD534", "info", 5)
+    assert (f["code"], f["severity"], f["line"]) == ("JD524", "info", 5)
     d = f["details"]
     assert d["flops"] >= 10 * 2 * 8 * 64 * 64  # ten matmuls, counted ten times
     assert d["xla_flops"] < d["flops"]  # XLA counts the scan body once

@@ -119,7 +119,7 @@ def test_cost_report_for_abstract_mlp():
     inputs = "[{'w': f32[3,16], 'b': f32[16]}, {'w': f32[16,16], 'b': f32[16]}, {'w': f32[16,2], 'b': f32[2]}], f32[8,3]"
     (f,) = run_in_process(TARGETS, "mlp", inputs=inputs, cost=True)
     # the figures travel as an info finding (so `--format json` carries them), each one explained
-    assert (f["code"], f["severity"]) == ("JD534", "info")
+    assert (f["code"], f["severity"]) == ("JD524", "info")
     assert "kFLOP per call" in f["message"] and "KiB of arguments" in f["message"]
     assert {"flops", "xla_flops", "temp_bytes"} <= set(f["details"]["explained"])
     cost = f["details"]

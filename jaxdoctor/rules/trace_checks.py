@@ -1,10 +1,10 @@
-"""Trace-only rules of JAX's runtime checks under the doctor and of how a run ended (JD530–JD534):
+"""Trace-only rules of JAX's runtime checks under the doctor and of how a run ended (JD520–JD524):
 metadata only.
 
-`jaxdoctor.trace.checks` produces JD530 (and JD124, JD110, JD125, JD103, JD510 for the mistakes
-those rules already name), `jaxdoctor.trace.analyzers.identical_random_draws` JD531,
-`jaxdoctor.trace.eqx_state` JD532, `jaxdoctor.trace.program` and `jaxdoctor.trace.command` JD533,
-`jaxdoctor.trace.abstract` JD534. Never imports jax.
+`jaxdoctor.trace.checks` produces JD520 (and JD124, JD110, JD125, JD103, JD510 for the mistakes
+those rules already name), `jaxdoctor.trace.analyzers.identical_random_draws` JD521,
+`jaxdoctor.trace.eqx_state` JD522, `jaxdoctor.trace.program` and `jaxdoctor.trace.command` JD523,
+`jaxdoctor.trace.abstract` JD524. Never imports jax.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from jaxdoctor.rule import TraceRule
 
 
 class NonFiniteValue(TraceRule):
-    code = "JD530"
+    code = "JD520"
     name = "non-finite-value"
     summary = (
         "A NaN (or an infinite loss) was produced while the program ran, shown at the user's line of the "
@@ -25,7 +25,7 @@ class NonFiniteValue(TraceRule):
 
 
 class IdenticalRandomDraws(TraceRule):
-    code = "JD531"
+    code = "JD521"
     name = "identical-random-draws"
     summary = (
         "A random draw under `vmap` uses a broadcast (unbatched) key while its result is combined with "
@@ -39,7 +39,7 @@ class IdenticalRandomDraws(TraceRule):
 
 
 class StatefulLayerUnderVmap(TraceRule):
-    code = "JD532"
+    code = "JD522"
     name = "stateful-layer-under-vmap"
     summary = (
         "An Equinox `State` (`BatchNorm` statistics) under `vmap` without the matching `axis_name` or "
@@ -53,7 +53,7 @@ class StatefulLayerUnderVmap(TraceRule):
 
 
 class NonzeroExitStatus(TraceRule):
-    code = "JD533"
+    code = "JD523"
     name = "nonzero-exit-status"
     summary = "The program ended with a non-zero exit status (`sys.exit(n)`, `os._exit(n)`), so the run failed"
     severity = Severity.ERROR
@@ -61,7 +61,7 @@ class NonzeroExitStatus(TraceRule):
 
 
 class CostReport(TraceRule):
-    code = "JD534"
+    code = "JD524"
     name = "cost-report"
     summary = (
         "`--cost`: loop-aware FLOPs from the jaxpr next to XLA's own count, and the compiled program's "

@@ -142,7 +142,7 @@ def trace_abstract(fn: Any, target: Any, job: dict, companion: Any, session: Ses
 
 
 def cost_finding(report: dict, fn: Any, name: str) -> Any:
-    """The `--cost` figures as a JD534 finding at `fn`'s `def` line (so every output format,
+    """The `--cost` figures as a JD524 finding at `fn`'s `def` line (so every output format,
     JSON included, carries them in `details`), each figure explained."""
     from jaxdoctor.registry import all_rules
     from jaxdoctor.trace.analyzers._common import fmt_bytes
@@ -183,7 +183,7 @@ def cost_finding(report: dict, fn: Any, name: str) -> Any:
         "total_bytes": "argument_bytes + output_bytes + temp_bytes",
     }
     details = {**report, "explained": {k: v for k, v in explained.items() if k in report}}
-    return all_rules()["JD534"].finding("; ".join(parts), path, line, 1, line, 1, details=details)
+    return all_rules()["JD524"].finding("; ".join(parts), path, line, 1, line, 1, details=details)
 
 
 def _fmt_flops(n: Any) -> str:

@@ -278,7 +278,7 @@ class Capture:
         return out
 
     def _check_state(self, args: tuple, kwargs: dict, out: Any, size: Any) -> None:
-        """JD532: an Equinox `State` that this `vmap` returned batched (`trace.eqx_state`)."""
+        """JD522: an Equinox `State` that this `vmap` returned batched (`trace.eqx_state`)."""
         from jaxdoctor.trace.eqx_state import batched_state
 
         found = batched_state((args, kwargs), out, size)
@@ -293,7 +293,7 @@ class Capture:
         message = (f"this `vmap` returns the `eqx.nn.State` batched ({shown}{before} → {after}): `out_axes` maps "
                    "it, so every example keeps its own copy of the layer's statistics; give the state "
                    "`out_axes=None`, and the next call that passes it with `in_axes=None` works")
-        self.session.emit(all_rules()["JD532"].finding(message, *site, severity=Severity.WARNING,
+        self.session.emit(all_rules()["JD522"].finding(message, *site, severity=Severity.WARNING,
                                                        details={"leaf": leaf, "before": before, "after": after}))
 
     # ------------------------------------------------------------------ analysis

@@ -28,7 +28,7 @@ from jaxdoctor.trace.targets import Target, parse_target
 
 DEVICES = ("cpu", "gpu", "tpu")
 #: findings that report figures, not problems: alone they leave the exit status 0
-REPORT_ONLY = frozenset({"JD534"})
+REPORT_ONLY = frozenset({"JD524"})
 #: keys of a `[[tool.jaxdoctor.trace]]` entry (both spellings of multi-word keys)
 ENTRY_KEYS = {
     "target": str, "inputs": str, "vmap": str, "batch": int, "device": str, "timeout": (int, float),
@@ -252,7 +252,7 @@ def interpret(child: runner.ChildResult, target: Target, opts: TraceOptions) -> 
         if child.returncode not in (0, None) and program_exit is None:
             program_exit = child.returncode
             msg = f"the program ended the process itself with status {child.returncode} (`os._exit`)"
-            out.findings.append(_process_finding("JD533", msg, fallback, {"exit_status": child.returncode}))
+            out.findings.append(_process_finding("JD523", msg, fallback, {"exit_status": child.returncode}))
             out.failure = f"the program exited with status {child.returncode}"
         elif child.returncode:
             out.messages.append(f"error: the trace process ended unexpectedly (status {child.returncode})")

@@ -1,4 +1,4 @@
-"""JD532 stateful-layer-under-vmap: an Equinox `State` (the statistics of `eqx.nn.BatchNorm`)
+"""JD522 stateful-layer-under-vmap: an Equinox `State` (the statistics of `eqx.nn.BatchNorm`)
 under `vmap`, explained at the user's line.
 
 Three ways it goes wrong (equinox#707, equinox#935, equinox#49):
@@ -56,19 +56,19 @@ def _shape(x: Any) -> str:
 
 
 def classify(exc: BaseException) -> str | None:
-    """"JD532" when `exc` is one of the stateful-layer-under-vmap errors, else None."""
+    """"JD522" when `exc` is one of the stateful-layer-under-vmap errors, else None."""
     text = str(exc)
     if isinstance(exc, NameError) and "unbound axis name" in text and eqx.raised_in_batch_norm(exc):
-        return "JD532"
+        return "JD522"
     if eqx.is_state_shape_error(exc):
-        return "JD532"
+        return "JD522"
     if isinstance(exc, ValueError) and "output was batched" in text and eqx.state_in_frames(exc):
-        return "JD532"
+        return "JD522"
     return None
 
 
 def message(exc: BaseException, snippet: str) -> str:
-    """The JD532 message for an error `classify` accepted."""
+    """The JD522 message for an error `classify` accepted."""
     text = str(exc)
     m = _UNBOUND.search(text)
     if m is not None:

@@ -128,7 +128,7 @@ def classify(exc: BaseException) -> str:
     if stateful is not None:
         return stateful
     if isinstance(exc, FloatingPointError) and "invalid value" in text:
-        return "JD530"  # the program turned on `jax_debug_nans` itself
+        return "JD520"  # the program turned on `jax_debug_nans` itself
     if type(exc) is Exception and text.startswith(("Leaked trace", "Leaked sublevel")):
         return "JD504"  # `jax.checking_leaks()`: a tracer outlived the trace that made it
     if "TracerBoolConversionError" in names:
@@ -387,7 +387,7 @@ _MESSAGES = {
     "JD104": "{snippet} assigns into a JAX array in place; JAX arrays are immutable: `{exc}`",
     "JD401": "{snippet} uses an API that no longer exists in the installed version: {first}",
     "JD514": "importing the target failed: `{exc}`: {first}",
-    "JD530": "{snippet} made a NaN or an infinity and `jax_debug_nans`/`jax_debug_infs` stopped the program: "
+    "JD520": "{snippet} made a NaN or an infinity and `jax_debug_nans`/`jax_debug_infs` stopped the program: "
              "{first}",
 }
 
@@ -397,7 +397,7 @@ def _message(code: str, exc: BaseException, where: tuple[str, int] | None, args:
     snippet = f"`{src}`" if src and len(src) <= 80 else "this line"
     arg = ", ".join(f"`{a}`" for a in args)
     dep = f" (it depends on the traced argument {arg})" if arg else ""
-    if code == "JD532":
+    if code == "JD522":
         from jaxdoctor.trace import eqx_state
 
         return eqx_state.message(exc, snippet)

@@ -61,7 +61,7 @@ def run_program(target: Any, job: dict, capture: Any, session: Session, fn: Any 
 
 
 def report_exit(exc: SystemExit, session: Session) -> int:
-    """The status of `sys.exit(...)`; a non-zero one is a JD533 finding at the user's call."""
+    """The status of `sys.exit(...)`; a non-zero one is a JD523 finding at the user's call."""
     from jaxdoctor.registry import all_rules
     from jaxdoctor.trace.explain import first_user_frame
 
@@ -72,7 +72,7 @@ def report_exit(exc: SystemExit, session: Session) -> int:
     path, line, col, end_line, end_col = loc if loc is not None else ("", 0, 0, 0, 0)
     shown = f"sys.exit({exc.code!r})"
     message = f"the program called `{shown}` and ended with status {code}"
-    session.emit(all_rules()["JD533"].finding(message, path, line, col, end_line, max(end_col, col),
+    session.emit(all_rules()["JD523"].finding(message, path, line, col, end_line, max(end_col, col),
                                               details={"exit_status": code, "exit_argument": repr(exc.code)}))
     session.failed(f"the program exited with status {code}")
     return code

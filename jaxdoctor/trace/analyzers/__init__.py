@@ -1,4 +1,4 @@
-"""The jaxpr analyzers (JD501–JD509, JD531): one walk over a closed jaxpr, one small module per rule.
+"""The jaxpr analyzers (JD501–JD509, JD521): one walk over a closed jaxpr, one small module per rule.
 
 Entry point::
 

@@ -1,4 +1,4 @@
-"""JD531 identical-random-draws: under `vmap`, a random draw whose key is broadcast (unbatched)
+"""JD521 identical-random-draws: under `vmap`, a random draw whose key is broadcast (unbatched)
 while its result is mixed into batched values, so every example gets the same random numbers.
 
 The general form of JD501's identical ensemble: `nnx.vmap(f, in_axes=(None, 0))` over a module

@@ -3,7 +3,7 @@ at the user's line with a fix. JAX already detects these; the doctor attributes 
 stops or changes the program for them:
 
 - `nonfinite`: NaN and infinite losses (what `jax_debug_nans`/`jax_debug_infs` look for) →
-  JD124 (a `jnp.where`-masked NaN gradient) or JD530, at the operation that made the value;
+  JD124 (a `jnp.where`-masked NaN gradient) or JD520, at the operation that made the value;
 - `keys`: one key consumed twice by the user's `jax.random` calls, raw `PRNGKey`s included
   (what `jax_debug_key_reuse` looks for, for typed keys only) → JD110;
 - `dtype_warnings`: JAX's "float64 ... will be truncated to float32" warning → JD125;

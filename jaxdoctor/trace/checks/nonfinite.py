@@ -1,4 +1,4 @@
-"""NaN and infinity, run under the doctor: JD124 where-nan-gradient and JD530 non-finite-value.
+"""NaN and infinity, run under the doctor: JD124 where-nan-gradient and JD520 non-finite-value.
 
 JAX's `jax_debug_nans` checks the outputs of every executed jit call and stops the program at
 the first NaN, even a harmless one, and under `jit(grad(...))` it names the `grad` call, not the
@@ -9,7 +9,7 @@ anything, and attributes the NaN itself:
   loss) is re-run equation by equation (`jax_internals.nonfinite_origin`) to find the equation
   that made it from finite values, and the user's line of that equation. A NaN made in the
   backward pass from a `jnp.where`-masked `sqrt`/`log`/division (the classic NaN gradient) is
-  JD124 with its explanation; any other is JD530. A NaN from a NaN literal or input is left alone.
+  JD124 with its explanation; any other is JD520. A NaN from a NaN literal or input is left alone.
 - an eager operation that makes a NaN is reported at once inside a backward pass (an eager
   `grad`: JAX runs the transposed equations with their source lines), else when the NaN goes on
   into another operation's result (a NaN `jnp.where` masks away is not a finding).
@@ -237,7 +237,7 @@ class NonFiniteWatch:
                 message += f", and it reached the result{in_fn}"
             elif where_fn:
                 message += f"{in_fn}: it appeared in the compiled result only (re-run equation by equation, the values stay finite)"
-            rule = all_rules()["JD530"]
+            rule = all_rules()["JD520"]
             fix = rule.fix_title
         col, end_line, end_col = loc[2], loc[3], loc[4]
         self.session.emit(rule.finding(message, path, line, col, end_line, max(end_col, col) if end_line == line else end_col,
