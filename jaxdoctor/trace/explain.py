@@ -113,6 +113,10 @@ def _arg_names(exc: BaseException) -> list[str]:
 
 
 def classify(exc: BaseException) -> str:
+    from jaxdoctor.trace.sharding.mesh_mistake import is_mesh_error
+
+    if is_mesh_error(exc):
+        return "JD536"
     names = _mro_names(exc)
     text = str(exc)
     files = _library_frames(exc)
@@ -234,8 +238,14 @@ def explain(exc: BaseException, *, phase: str = "run") -> Finding:
     path, line, col, end_line, end_col = loc if loc is not None else ("", 0, 0, 0, 0)
     if end_line <= line and end_col <= col:
         end_col = col
+    message = _message(code, exc, (path, line) if loc is not None else None, args)
+    if code == "JD536":
+        from jaxdoctor.trace.sharding.mesh_mistake import explain_message
+
+        message, more = explain_message(exc, _snippet((path, line) if loc is not None else None))
+        details.update(more)
     return rule.finding(
-        _message(code, exc, (path, line) if loc is not None else None, args),
+        message,
         path, line, col, end_line, end_col,
         severity=Severity.ERROR, fix_title=rule.trace_fix_title or rule.fix_title,
         origin=Origin.TRACE, details=details,
@@ -299,9 +309,13 @@ _MESSAGES = {
 }
 
 
-def _message(code: str, exc: BaseException, where: tuple[str, int] | None, args: list[str]) -> str:
+def _snippet(where: tuple[str, int] | None) -> str:
     src = _source(*where) if where else ""
-    snippet = f"`{src}`" if src and len(src) <= 80 else "this line"
+    return f"`{src}`" if src and len(src) <= 80 else "this line"
+
+
+def _message(code: str, exc: BaseException, where: tuple[str, int] | None, args: list[str]) -> str:
+    snippet = _snippet(where)
     arg = ", ".join(f"`{a}`" for a in args)
     dep = f" (it depends on the traced argument {arg})" if arg else ""
     template = _MESSAGES.get(code, "{snippet} raised `{exc}`: {first}")

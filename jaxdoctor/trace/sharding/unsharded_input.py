@@ -1,0 +1,62 @@
+"""JD535 unsharded-input: a batch replicated on every device while the parameters are sharded.
+
+Read from the compiled input shardings: a batch-like argument (`batch`, `x`, `images`, ...)
+whose sharding is fully replicated, in a function where another argument is split over the
+mesh. A NumPy batch is copied from the host to every device on each call; a replicated device
+array makes every device hold (and process) the whole batch.
+"""
+
+from __future__ import annotations
+
+from jaxdoctor.findings import Finding
+from jaxdoctor.rules.sharding import UnshardedInput
+from jaxdoctor.trace.sharding._common import call_location, finding, fmt_bytes, where
+from jaxdoctor.trace.sharding.batch import is_batch_like
+from jaxdoctor.trace.sharding.program import Program
+from jaxdoctor.trace.source_map import SourceLocation
+
+
+def analyze(prog: Program) -> list[Finding]:
+    if prog.num_devices <= 1 or not prog.mesh:
+        return []
+    sharded = [a for a in prog.args if a.kept and a.sharded_axes and not is_batch_like(a)]
+    if not sharded:
+        return []
+    out = []
+    for a in prog.args:
+        if not a.kept or not a.replicated or not is_batch_like(a):
+            continue
+        axis = _data_axis(prog.mesh, a.shape[0])
+        if axis is None:
+            continue
+        size = prog.mesh[axis]
+        loc = SourceLocation.at(a.placed.path, a.placed.line) if a.placed is not None else call_location(prog)
+        if loc is None:
+            continue
+        shape = f"{a.dtype}[{','.join(map(str, a.shape))}]"
+        if a.host_array:
+            how = (f"is a NumPy array: each call copies all {fmt_bytes(a.nbytes)} from the host to each of "
+                   f"the {prog.num_devices} devices ({fmt_bytes(a.nbytes * prog.num_devices)} per step)")
+        else:
+            how = (f"is replicated: each of the {prog.num_devices} devices holds and processes the whole "
+                   f"{fmt_bytes(a.nbytes)} on every step")
+        msg = (f"the batch `{a.name}` ({shape}) of `{prog.name}` {how}, while `{sharded[0].name}` is sharded "
+               f"{sharded[0].spec}{where(prog)}; with P('{axis}') each device gets "
+               f"{fmt_bytes(a.nbytes // size)}")
+        out.append(finding(UnshardedInput, loc, msg, {
+            "argument": a.name, "bytes": a.nbytes, "host_array": a.host_array, "devices": prog.num_devices,
+            "copied_per_step": a.nbytes * prog.num_devices if a.host_array else a.nbytes,
+            "suggested_spec": f"P('{axis}')", "function": prog.name,
+        }, fix_title=f"Shard the batch over `{axis}`: `jax.device_put(batch, NamedSharding(mesh, P('{axis}')))`"))
+    return out
+
+
+def _data_axis(mesh: dict[str, int], leading: int) -> str | None:
+    """The mesh axis a batch is split over: one named like data/batch/dp/fsdp, else the first,
+    provided its size divides the batch."""
+    names = list(mesh)
+    preferred = [n for n in names if n.lower() in ("data", "batch", "dp", "fsdp", "replica", "x")]
+    for n in preferred + names:
+        if mesh[n] > 1 and leading % mesh[n] == 0:
+            return n
+    return None
