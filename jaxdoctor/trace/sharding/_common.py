@@ -13,7 +13,7 @@ from jaxdoctor.trace.frames import is_user_file, source_line
 from jaxdoctor.trace.sharding.program import Constraint, Program
 from jaxdoctor.trace.source_map import SourceLocation
 
-__all__ = ["blame", "call_location", "finding", "fmt_bytes", "snippet", "user_location"]
+__all__ = ["blame", "call_location", "constraint_location", "finding", "fmt_bytes", "snippet", "user_location", "where"]
 
 
 def user_location(frames: Sequence[Any]) -> SourceLocation | None:

@@ -189,13 +189,21 @@ def _loop_collectives(hlo: xi.Hlo) -> list[LoopCollective]:
                 if kind is None:
                     continue
                 out.append(LoopCollective(
-                    opcode=kind, shape=" ".join(map(str, ins.shapes)), device_nbytes=ins.nbytes,
+                    opcode=kind, shape=_shape_text(ins.shapes), device_nbytes=ins.nbytes,
                     frames=hlo.frames_of(ins), op_name=ins.op_name, trip_count=w.trip_count,
                     loop_frames=hlo.frames_of(w),
                     of_loop_invariant=comp is body and _from_invariant(body, ins, invariant),
                     backward="transpose(" in ins.op_name,
                 ))
     return out
+
+
+def _shape_text(shapes: tuple) -> str:
+    """`f32[2,4]`, or `4 x f32[2,4]` for a tuple of equal pieces (an all-to-all's result)."""
+    texts = [str(s) for s in shapes]
+    if len(texts) > 1 and len(set(texts)) == 1:
+        return f"{len(texts)} x {texts[0]}"
+    return ", ".join(texts)
 
 
 def _invariant_elements(body: xi.Computation, loop: xi.Instr) -> set[int]:
@@ -258,7 +266,7 @@ def _largest_buffers(hlo: xi.Hlo, top: int = 3) -> list[Op]:
     seen, ops = set(), []
     for comp in comps:
         for ins in comp.instrs:
-            if ins.opcode in _NO_BUFFER or ins.name in seen or not ins.shapes:
+            if ins.opcode in _NO_BUFFER or ins.name in seen or len(ins.shapes) != 1:
                 continue
             seen.add(ins.name)
             ops.append(Op(ins.opcode, " ".join(map(str, ins.shapes)), ins.nbytes, hlo.frames_of(ins), ins.op_name))
@@ -284,12 +292,19 @@ def _reshards(log: str, hlo: xi.Hlo, mesh: Any) -> list[Reshard]:
             shape, nbytes = str(s), s.nbytes
         src_spec = xi.spec_of_hlo_sharding(source, mesh) if mesh is not None else None
         dst_spec = xi.spec_of_hlo_sharding(target, mesh) if mesh is not None else None
+        rank = len(ins.shapes[0].dims) if ins is not None and ins.shapes else 0
         out.append(Reshard(
-            source=fmt_spec(src_spec) if src_spec is not None else source,
-            target=fmt_spec(dst_spec) if dst_spec is not None else target,
+            source=fmt_spec(_padded(src_spec, rank)) if src_spec is not None else source,
+            target=fmt_spec(_padded(dst_spec, rank)) if dst_spec is not None else target,
             shape=shape, nbytes=nbytes, frames=frames, op=(ins.opcode if ins is not None else ""),
         ))
     return out
+
+
+def _padded(spec: Any, rank: int) -> tuple:
+    """A PartitionSpec's entries, with the trailing `None`s XLA's sharding leaves out."""
+    entries = tuple(spec)
+    return entries + (None,) * max(0, rank - len(entries))
 
 
 # --------------------------------------------------------------------------- the jaxpr

@@ -28,10 +28,13 @@ def analyze(prog: Program) -> list[Finding]:
         return []
     m = prog.memory or {}
     device = prog.options.get("device_name") or f"a device with {fmt_bytes(int(limit))}"
-    biggest = []
+    sized = [(a.device_nbytes, f"the argument `{a.name}` ({fmt_bytes(a.device_nbytes)})") for a in prog.args if a.kept]
     for op in prog.buffers:
         at = user_location(op.frames)
-        biggest.append(f"`{op.shape}` ({fmt_bytes(op.device_nbytes)})" + (f" at line {at.line}" if at else ""))
+        sized.append((op.device_nbytes, f"`{op.shape}` ({fmt_bytes(op.device_nbytes)})"
+                      + (f" made at line {at.line}" if at else "")))
+    sized.sort(key=lambda t: -t[0])
+    biggest = [text for n, text in sized[:3] if n > 0]
     msg = (f"`{prog.name}` needs {fmt_bytes(total)} per device{where(prog)} (arguments "
            f"{fmt_bytes(m['argument'])}, outputs {fmt_bytes(m['output'])}, temporaries {fmt_bytes(m['temp'])}"
            + (f", {fmt_bytes(m['alias'])} reused" if m.get("alias") else "")

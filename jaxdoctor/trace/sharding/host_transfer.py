@@ -43,11 +43,15 @@ class FetchLog:
     def on_fetch(self, array) -> None:
         import sys
 
+        # the user's frames that asked for the value: the innermost run of them (what called
+        # the user's program, a test runner or jaxdoctor itself, is not part of it)
         stack = []
         f = sys._getframe(2)
         while f is not None and len(stack) < 16:
             if is_user_file(f.f_code.co_filename):
                 stack.append((f.f_code.co_filename, f.f_lineno))
+            elif stack:
+                break
             f = f.f_back
         if not stack:
             return

@@ -45,7 +45,8 @@ def analyze(prog: Program) -> list[Finding]:
     if prog.num_devices <= 1 or not prog.mesh:
         return []
     threshold = int(prog.options.get("replicated_threshold") or DEFAULT_THRESHOLD)
-    out = []
+    groups: dict[tuple, list[tuple[Arg, str, int]]] = {}
+    places = {}
     for a in prog.args:
         if not a.kept or not a.replicated or a.nbytes < threshold or is_batch_like(a):
             continue
@@ -55,13 +56,25 @@ def analyze(prog: Program) -> list[Finding]:
         loc = _location(prog, a)
         if loc is None:
             continue
-        spec = spec_text(a.shape, split)
-        msg = (f"`{a.name}` ({a.dtype}[{','.join(map(str, a.shape))}], {fmt_bytes(a.nbytes)}) is replicated on "
-               f"all {prog.num_devices} devices of `{prog.name}`{where(prog)}: {fmt_bytes(a.device_nbytes)} per "
-               f"device now, {fmt_bytes(a.nbytes // parts)} with {spec}")
-        out.append(finding(ReplicatedGiant, loc, msg, {
-            "argument": a.name, "bytes": a.nbytes, "bytes_per_device": a.device_nbytes,
-            "bytes_per_device_sharded": a.nbytes // parts, "suggested_spec": spec, "function": prog.name,
+        key = (loc.path, loc.line)
+        places[key] = loc
+        groups.setdefault(key, []).append((a, spec_text(a.shape, split), parts))
+    out = []
+    for key, items in groups.items():
+        items.sort(key=lambda t: -t[0].nbytes)
+        a, spec, parts = items[0]
+        total = sum(x.nbytes for x, _, _ in items)
+        sharded = sum(x.nbytes // p for x, _, p in items)
+        head = (f"`{a.name}` ({a.dtype}[{','.join(map(str, a.shape))}], {fmt_bytes(a.nbytes)})")
+        if len(items) > 1:
+            more = ", ".join(f"`{x.name}`" for x, _, _ in items[1:4]) + (" ..." if len(items) > 4 else "")
+            head = f"{len(items)} arrays, {fmt_bytes(total)} in all ({head}, {more}),"
+        msg = (f"{head} {'are' if len(items) > 1 else 'is'} replicated on all {prog.num_devices} devices of "
+               f"`{prog.name}`{where(prog)}: {fmt_bytes(total)} per device now, {fmt_bytes(sharded)} sharded"
+               f" (e.g. {spec} for `{a.name}`)")
+        out.append(finding(ReplicatedGiant, places[key], msg, {
+            "arguments": [x.name for x, _, _ in items], "bytes": total, "bytes_per_device": total,
+            "bytes_per_device_sharded": sharded, "suggested_spec": spec, "function": prog.name,
         }))
     return out
 

@@ -22,30 +22,42 @@ def analyze(prog: Program) -> list[Finding]:
     sharded = [a for a in prog.args if a.kept and a.sharded_axes and not is_batch_like(a)]
     if not sharded:
         return []
-    out = []
+    groups: dict[tuple, list] = {}
+    places = {}
     for a in prog.args:
         if not a.kept or not a.replicated or not is_batch_like(a):
             continue
         axis = _data_axis(prog.mesh, a.shape[0])
         if axis is None:
             continue
-        size = prog.mesh[axis]
         loc = SourceLocation.at(a.placed.path, a.placed.line) if a.placed is not None else call_location(prog)
         if loc is None:
             continue
-        shape = f"{a.dtype}[{','.join(map(str, a.shape))}]"
-        if a.host_array:
-            how = (f"is a NumPy array: each call copies all {fmt_bytes(a.nbytes)} from the host to each of "
-                   f"the {prog.num_devices} devices ({fmt_bytes(a.nbytes * prog.num_devices)} per step)")
+        key = (loc.path, loc.line)
+        places[key] = loc
+        groups.setdefault(key, []).append((a, axis))
+    out = []
+    for key, items in groups.items():
+        a, axis = items[0]
+        size = prog.mesh[axis]
+        total = sum(x.nbytes for x, _ in items)
+        host = all(x.host_array for x, _ in items)
+        names = ", ".join(f"`{x.name}` ({x.dtype}[{','.join(map(str, x.shape))}])" for x, _ in items[:4])
+        if len(items) > 4:
+            names += f" and {len(items) - 4} more"
+        what = f"the batch {names}" + (f", {fmt_bytes(total)} in all," if len(items) > 1 else "")
+        if host:
+            how = (f"{'is' if len(items) == 1 else 'are'} NumPy: each call copies all of it from the host to "
+                   f"each of the {prog.num_devices} devices ({fmt_bytes(total * prog.num_devices)} per step)")
         else:
-            how = (f"is replicated: each of the {prog.num_devices} devices holds and processes the whole "
-                   f"{fmt_bytes(a.nbytes)} on every step")
-        msg = (f"the batch `{a.name}` ({shape}) of `{prog.name}` {how}, while `{sharded[0].name}` is sharded "
-               f"{sharded[0].spec}{where(prog)}; with P('{axis}') each device gets "
-               f"{fmt_bytes(a.nbytes // size)}")
-        out.append(finding(UnshardedInput, loc, msg, {
-            "argument": a.name, "bytes": a.nbytes, "host_array": a.host_array, "devices": prog.num_devices,
-            "copied_per_step": a.nbytes * prog.num_devices if a.host_array else a.nbytes,
+            how = (f"{'is' if len(items) == 1 else 'are'} replicated: each of the {prog.num_devices} devices "
+                   f"holds and processes all {fmt_bytes(total)} on every step")
+        msg = (f"{what} of `{prog.name}` {how}, while `{sharded[0].name}` is sharded {sharded[0].spec}"
+               f"{where(prog)}; with P('{axis}') each device gets {fmt_bytes(total // size)}")
+        out.append(finding(UnshardedInput, places[key], msg, {
+            "arguments": [x.name for x, _ in items], "bytes": total, "host_array": host,
+            "devices": prog.num_devices,
+            "copied_per_step": total * prog.num_devices if host else total,
             "suggested_spec": f"P('{axis}')", "function": prog.name,
         }, fix_title=f"Shard the batch over `{axis}`: `jax.device_put(batch, NamedSharding(mesh, P('{axis}')))`"))
     return out

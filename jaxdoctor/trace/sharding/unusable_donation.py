@@ -4,10 +4,16 @@ Donation lets XLA write an output into an input's memory; it can only when an ou
 same shape, dtype and (per device) sharding. On one device JAX checks this itself and warns
 "Some donated buffers were not usable: float32[16]" without naming the argument; with sharded
 inputs it hands the donation to XLA (`buffer_donor`) and says nothing. The compiled module's
-`input_output_alias` tells which donations were used; the rest are reported by the user's name.
+`input_output_alias` tells which donations were used; the rest are reported by the user's name,
+at the line that asks for the donation (the `jax.jit(..., donate_argnums=...)` call or
+decorator), else at the function's definition.
 """
 
 from __future__ import annotations
+
+import ast
+import functools
+import linecache
 
 from jaxdoctor.findings import Finding
 from jaxdoctor.rules.sharding import UnusableDonation
@@ -15,42 +21,75 @@ from jaxdoctor.trace.sharding._common import finding, fmt_bytes
 from jaxdoctor.trace.sharding.program import Arg, Program
 from jaxdoctor.trace.source_map import SourceLocation
 
-#: donated scalars and tiny arrays are not worth a finding
-MIN_BYTES = 1024
+_DONATE = ("donate_argnums", "donate_argnames")
 
 
 def analyze(prog: Program) -> list[Finding]:
     site = prog.def_site
     if site is None:
         return []
-    loc = SourceLocation.at(site[0], site[1])
-    out = []
-    for a in prog.args:
-        if not a.donated or a.aliased or a.nbytes < MIN_BYTES:
-            continue
+    unused = [a for a in prog.args if a.donated and not a.aliased and a.shape]
+    if not unused:
+        return []
+    short = prog.name.rsplit(".", 1)[-1]
+    loc = SourceLocation.at(site[0], donation_line(site[0], site[1], short))
+    parts = []
+    for a in unused:
         shape = f"{a.dtype}[{','.join(map(str, a.shape))}]"
-        msg = f"`{a.name}` ({shape}, {fmt_bytes(a.device_nbytes)} per device) is donated to `{prog.name}` but "
-        msg += "the function never uses it" if not a.kept else f"no output can reuse its buffer: {_why(prog, a)}"
-        msg += (" (JAX warns only with the shape)" if prog.jax_warns_donation
-                else " (JAX does not warn when inputs are sharded)")
-        out.append(finding(UnusableDonation, loc, msg, {
-            "argument": a.name, "shape": shape, "bytes_per_device": a.device_nbytes,
-            "jax_warns": prog.jax_warns_donation, "function": prog.name,
-        }))
-    return out
+        why = "the function never uses it" if not a.kept else _why(prog, a)
+        parts.append(f"`{a.name}` ({shape}, {fmt_bytes(a.device_nbytes)} per device: {why})")
+    names = " and ".join(parts) if len(parts) <= 2 else ", ".join(parts[:3]) + f" and {len(parts) - 3} more"
+    msg = (f"{names} {'is' if len(parts) == 1 else 'are'} donated to `{prog.name}`, but no output can "
+           f"reuse {'its buffer' if len(parts) == 1 else 'their buffers'}: the donation frees nothing"
+           + (" (JAX's warning names only the shapes)" if prog.jax_warns_donation
+              else " (JAX does not warn when the inputs are sharded)"))
+    return [finding(UnusableDonation, loc, msg, {
+        "arguments": [a.name for a in unused],
+        "shapes": [f"{a.dtype}[{','.join(map(str, a.shape))}]" for a in unused],
+        "bytes_per_device": sum(a.device_nbytes for a in unused),
+        "jax_warns": prog.jax_warns_donation, "function": prog.name,
+    })]
 
 
 def _why(prog: Program, a: Arg) -> str:
     same_shape = [o for o in prog.outs if o.shape == a.shape]
     if not same_shape:
-        outs = ", ".join(f"{o.dtype}[{','.join(map(str, o.shape))}]" for o in prog.outs[:6]) or "none"
-        return f"no output has its shape (outputs: {outs})"
+        return "no output has its shape"
     same_dtype = [o for o in same_shape if o.dtype == a.dtype]
     if not same_dtype:
-        return f"the output of its shape is {same_shape[0].dtype}, not {a.dtype}"
+        return f"the output of its shape is {same_shape[0].dtype}"
     other = [o for o in same_dtype if o.spec != a.spec]
     if len(other) == len(same_dtype) and a.spec is not None:
-        return f"the output of its shape and dtype is sharded {other[0].spec}, the input {a.spec}"
-    taken = sum(1 for b in prog.args if b.aliased and b.shape == a.shape and b.dtype == a.dtype)
-    return (f"the {len(same_dtype)} output(s) of its shape and dtype already reuse other donated "
-            f"buffers ({taken})" if taken else "XLA did not alias it to the output of its shape and dtype")
+        return f"the output of its shape is sharded {other[0].spec}, the input {a.spec}"
+    return "the outputs of its shape and dtype already reuse other donated buffers"
+
+
+@functools.lru_cache(maxsize=64)
+def _tree(path: str) -> ast.Module | None:
+    try:
+        return ast.parse("".join(linecache.getlines(path)))
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _donates(call: ast.AST) -> bool:
+    return isinstance(call, ast.Call) and any(k.arg in _DONATE for k in call.keywords)
+
+
+def donation_line(path: str, def_line: int, name: str) -> int:
+    """The line asking to donate: a decorator of the function defined at `def_line` that passes
+    `donate_argnums`, else a call passing the function by name with it, else `def_line`."""
+    tree = _tree(path)
+    if tree is None:
+        return def_line
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+            first = min([d.lineno for d in node.decorator_list] + [node.lineno])
+            if def_line in (first, node.lineno):
+                for d in node.decorator_list:
+                    if _donates(d):
+                        return d.lineno
+    for node in ast.walk(tree):
+        if _donates(node) and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id == name:
+            return node.lineno
+    return def_line
