@@ -84,9 +84,10 @@ def parse_device_memory(text: str | int) -> tuple[int, str | None]:
     if isinstance(text, str) and text.strip().lower() in NAMED_DEVICES:
         name = text.strip().lower()
         return NAMED_DEVICES[name], name
-    if isinstance(text, str) and not _SIZE.match(text):
+    m = _SIZE.match(text) if isinstance(text, str) else None
+    if isinstance(text, str) and (m is None or m.group(2).lower() not in _UNITS):
         known = ", ".join(sorted(NAMED_DEVICES))
-        raise UsageError(f"--device-memory: {text!r} is neither a size (16GiB) nor a known device ({known})")
+        raise UsageError(f"--device-memory: {text!r} is neither a size (16GiB, 80GB) nor a known device ({known})")
     return parse_size(text, option="--device-memory"), None
 
 

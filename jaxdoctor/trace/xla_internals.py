@@ -391,7 +391,9 @@ def spec_of_hlo_sharding(text: str, mesh: Any) -> Any | None:
         hs = xc.HloSharding.from_string(text)
         if hs.tuple_elements():
             return None
-        if hs.is_maximal():
+        if hs.is_replicated():
+            return sharding_impls.PartitionSpec()
+        if hs.is_maximal():  # all on one device: no PartitionSpec says that
             return None
         return sharding_impls.parse_flatten_op_sharding(hs, mesh)[0]
     except Exception:  # noqa: BLE001 - an unusual sharding: say nothing rather than guess
@@ -652,9 +654,9 @@ def _stderr_captured() -> Iterator[_Log]:
 def install_fetch_hook(on_fetch: Callable[[Any], None]) -> Callable[[], None]:
     """Call `on_fetch(array)` each time a `jax.Array`'s value is first copied to the host
     (`float(x)`, `np.asarray(x)`, `x.item()`, `print(x)`, `jax.device_get(x)`)."""
-    import jax.numpy as jnp
+    from jax._src import array as _array  # the class itself: making an array would start the backend
 
-    cls = type(jnp.zeros(()))
+    cls = _array.ArrayImpl
     original = cls.__dict__.get("_value")
     if not isinstance(original, property):
         return lambda: None
