@@ -19,8 +19,10 @@ process tree) and peak memory (the largest sum of RSS over the process tree, sam
 
 - server: re-lint latency of an edited 1,000-line file inside `jaxdoctor server` (a real
   server process and LSP client; see `bench/server_latency.py`).
+- sharding: the sharding doctor's analysis time against XLA's compile time of the same jitted
+  functions, on 8 simulated CPU devices (see `bench/sharding.py`).
 
-Usage: python bench/run.py [--rounds N] [--jobs N] [--skip-slow] [--server-only] [--edits N]
+Usage: python bench/run.py [--rounds N] [--jobs N] [--skip-slow] [--server-only] [--sharding-only] [--edits N]
 """
 
 from __future__ import annotations
@@ -149,9 +151,13 @@ def main() -> int:
     ap.add_argument("--skip-slow", action="store_true", help="skip fixit and pylint")
     ap.add_argument("--server-only", action="store_true", help="only the language server's re-lint latency")
     ap.add_argument("--edits", type=int, default=40, help="edits sent to the language server")
+    ap.add_argument("--sharding-only", action="store_true", help="only the sharding doctor's cost vs compile time")
     args = ap.parse_args()
     if args.server_only:
         print(_server_latency(args.edits))
+        return 0
+    if args.sharding_only:
+        print(_sharding())
         return 0
 
     installed = [package_dir(p) for p in PACKAGES]
@@ -260,7 +266,18 @@ def main() -> int:
     print("\nload average after: " + ", ".join(f"{x:.2f}" for x in load_after)
           + f"  ({os.cpu_count()} cores; above {os.cpu_count()} other processes competed for the CPU)")
     print("\n" + _server_latency(args.edits))
+    print("\n" + _sharding())
     return 0
+
+
+def _sharding() -> str:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    try:
+        import sharding
+    except ImportError as e:  # pragma: no cover
+        return f"sharding: n/a ({e})"
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return sharding.report() + f"\n  load average before: {load}"
 
 
 def _server_latency(edits: int) -> str:
