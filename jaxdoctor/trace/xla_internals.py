@@ -13,9 +13,11 @@ needs, lives in this file (the sharding counterpart of `jax_internals.py`).
   lowering), `_pjit_call_impl_python` (the arguments of a call that misses the executable cache),
   `MeshComputation.compile` (the compiled executable, the compile time and what XLA logged
   while compiling, read from file descriptor 2 and passed on to the real stderr).
-- The device-to-host fetch of a `jax.Array` (`ArrayImpl._value`), the Python chokepoint under
-  `float(x)`, `np.asarray(x)`, `x.item()` and `print(x)` — visible even on CPU, where the copy
-  is zero-copy and JAX's transfer guard sees nothing (jax-ml/jax#16602).
+- The device-to-host fetch of a `jax.Array` (`ArrayImpl._value`, and `.item()`/`.tolist()`), the
+  Python chokepoint under `float(x)`, `np.asarray(x)`, `x.item()` and `print(x)` — visible even
+  on CPU, where the copy is zero-copy and JAX's transfer guard sees nothing (jax-ml/jax#16602);
+  except `np.asarray` of an array on one CPU device, which NumPy reads through the buffer
+  protocol in C++.
 - The CPU device count default (`jax_num_cpu_devices`), applied at backend start unless the
   program chose its own (`XLA_FLAGS=--xla_force_host_platform_device_count`).
 """
@@ -671,7 +673,25 @@ def install_fetch_hook(on_fetch: Callable[[Any], None]) -> Callable[[], None]:
         return getter(self)
 
     setattr(cls, "_value", property(_value))
-    return lambda: setattr(cls, "_value", original)
+    restore = [lambda: setattr(cls, "_value", original)]
+    # `x.item()` and `x.tolist()` read through `np.asarray(x)`, which for an array on one CPU
+    # device takes NumPy's buffer protocol (zero-copy, in C++) and never reaches `_value`
+    for name in ("item", "tolist"):
+        method = cls.__dict__.get(name)
+        if method is None:
+            continue
+
+        def wrapped(self, *a, __method=method, **k):
+            try:
+                on_fetch(self)
+            except Exception:  # noqa: BLE001 - never break the program
+                pass
+            return __method(self, *a, **k)
+
+        functools.update_wrapper(wrapped, method)
+        setattr(cls, name, wrapped)
+        restore.append(lambda n=name, m=method: setattr(cls, n, m))
+    return lambda: [r() for r in restore]
 
 
 def install_device_put_hook(on_put: Callable[[Any, Any], None]) -> Callable[[], None]:
@@ -715,3 +735,24 @@ def default_cpu_devices(count: int) -> None:
         return original()
 
     _xb.backends = backends
+
+
+def sharding_argument_of_error(exc: BaseException) -> tuple[Any, str] | None:
+    """For a sharding error jit raised while checking its `in_shardings`/`out_shardings`: (the
+    jitted function, "in_shardings" or "out_shardings"), read from JAX's frames in the traceback;
+    None for any other error."""
+    which = None
+    fun = None
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_name
+        if name == "_check_and_canonicalize_out_shardings":
+            which = "out_shardings"
+        elif name in ("_resolve_in_shardings", "_check_and_canonicalize_in_shardings"):
+            which = "in_shardings"
+        elif name == "_trace_for_jit" and fun is None:
+            fun = tb.tb_frame.f_locals.get("fun")
+        tb = tb.tb_next
+    if which is None or fun is None:
+        return None
+    return getattr(fun, "f", fun), which

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import ast
+import functools
+import linecache
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,7 +16,8 @@ from jaxdoctor.trace.frames import is_user_file, source_line
 from jaxdoctor.trace.sharding.program import Constraint, Program
 from jaxdoctor.trace.source_map import SourceLocation
 
-__all__ = ["blame", "call_location", "constraint_location", "finding", "fmt_bytes", "snippet", "user_location", "where"]
+__all__ = ["blame", "call_location", "constraint_location", "finding", "fmt_bytes", "jit_keyword_line", "snippet",
+           "user_location", "where"]
 
 
 def user_location(frames: Sequence[Any]) -> SourceLocation | None:
@@ -74,3 +78,35 @@ def finding(rule: type[TraceRule], loc: SourceLocation, message: str,
             details: Mapping[str, Any] | None = None, *, fix_title: str | None = None) -> Finding:
     return rule.finding(message, loc.path, loc.line, loc.column, loc.end_line, loc.end_column,
                         fix_title=fix_title, details=details)
+
+
+@functools.lru_cache(maxsize=64)
+def _tree(path: str) -> ast.Module | None:
+    try:
+        return ast.parse("".join(linecache.getlines(path)))
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _passes(call: ast.AST, keywords: Sequence[str]) -> bool:
+    return isinstance(call, ast.Call) and any(k.arg in keywords for k in call.keywords)
+
+
+def jit_keyword_line(path: str, def_line: int, name: str, keywords: Sequence[str]) -> int:
+    """The line that gives a jitted function one of `keywords` (`donate_argnums`, `out_shardings`):
+    a decorator of the function `name` defined at `def_line`, else a call passing the function by
+    name (`jax.jit(step, donate_argnums=0)`), else `def_line`."""
+    tree = _tree(path)
+    if tree is None:
+        return def_line
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+            first = min([d.lineno for d in node.decorator_list] + [node.lineno])
+            if def_line in (first, node.lineno):
+                for d in node.decorator_list:
+                    if _passes(d, keywords):
+                        return d.lineno
+    for node in ast.walk(tree):
+        if _passes(node, keywords) and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id == name:
+            return node.lineno
+    return def_line

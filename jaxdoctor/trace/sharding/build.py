@@ -119,11 +119,15 @@ def _find_mesh(rec: xi.CompileRecord) -> Any:
 
 
 def _def_site(src: str | None) -> tuple[str, int] | None:
+    """Where the jitted function is defined, when the user wrote it (not `eqx.filter_jit`'s or
+    `nnx.jit`'s wrapper)."""
+    from jaxdoctor.trace.frames import is_user_file
+
     if not src:
         return None
     _, sep, where = src.rpartition(" at ")
     path, _, line = where.rpartition(":")
-    if not sep or not line.isdigit():
+    if not sep or not line.isdigit() or not is_user_file(path):
         return None
     return path, int(line)
 

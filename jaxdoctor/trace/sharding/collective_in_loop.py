@@ -3,8 +3,8 @@
 Each collective of the optimized module that sits in a `while` body (what `scan`, `fori_loop`
 and `while_loop` become) is a candidate. Not reported: all-reduce (the per-layer gradient sum of
 data parallelism, the row-parallel matmul of tensor parallelism), a gather of something the loop
-never changes (FSDP's per-layer weight gather: it is the design), and the gradient reductions of
-the backward pass. One finding per user line, with the bytes per iteration and the trip count.
+never changes (FSDP's per-layer weight gather: it is the design), the gradient reductions of the
+backward pass, and the collectives the user wrote in a `shard_map` (a ring's `ppermute`). One finding per user line, with the bytes per iteration and the trip count.
 """
 
 from __future__ import annotations
@@ -17,10 +17,15 @@ from jaxdoctor.trace.sharding._common import blame, finding, fmt_bytes, snippet,
 from jaxdoctor.trace.sharding.program import LoopCollective, Program
 
 _ACTIVATION_KINDS = ("all-gather", "all-to-all", "collective-permute", "reduce-scatter", "ragged-all-to-all")
+#: JAX's own collectives: one the user wrote in a `shard_map` (a ring's `ppermute`) is meant
+_WRITTEN = frozenset({"all_gather", "all_to_all", "ppermute", "psum_scatter", "reduce_scatter", "psum",
+                      "pmax", "pmin", "ragged_all_to_all", "all_gather_invariant", "pbroadcast", "pshuffle"})
 
 
 def flagged(c: LoopCollective) -> bool:
     if c.opcode not in _ACTIVATION_KINDS or c.of_loop_invariant:
+        return False
+    if c.op_name.rsplit("/", 1)[-1].split("[", 1)[0] in _WRITTEN:
         return False
     return not (c.backward and c.opcode == "reduce-scatter")
 

@@ -39,8 +39,9 @@ def is_mesh_error(exc: BaseException) -> bool:
                                        _SHARD_MAP_AXIS, _SHARD_MAP_DIV, _RANK))
 
 
-def explain_message(exc: BaseException, snippet: str) -> tuple[str, dict]:
-    """The message for a mesh error raised at the user's line `snippet`, and its details."""
+def explain_message(exc: BaseException, snippet: str, declared_in: str | None = None) -> tuple[str, dict]:
+    """The message for a mesh error raised at the user's line `snippet` (or, `declared_in`, the
+    line giving the jitted function its `out_shardings`/`in_shardings`), and its details."""
     text = str(exc)
     m = _INDIVISIBLE.search(text) or _INDIVISIBLE_EXPLICIT.search(text)
     if m:
@@ -50,7 +51,8 @@ def explain_message(exc: BaseException, snippet: str) -> tuple[str, dict]:
         dim, parts, size = int(m.group("dim")), int(m.group("parts")), int(m.group("size"))
         axis = _axis_of(spec, dim)
         shape = f" of shape {m.group('shape')}" if m.group("shape") else ""
-        return (f"{snippet}: {spec} splits dimension {dim}{shape} (size {size}) into {parts} pieces"
+        whose = f"the `{declared_in}` " if declared_in else ""
+        return (f"{snippet}: {whose}{spec} splits dimension {dim}{shape} (size {size}) into {parts} pieces"
                 + (f" over `{axis}`" if axis else "") + f", and {parts} does not divide {size}",
                 {"spec": spec, "dimension": dim, "size": size, "parts": parts, "axis": axis})
     m = _UNKNOWN.search(text)
@@ -64,12 +66,45 @@ def explain_message(exc: BaseException, snippet: str) -> tuple[str, dict]:
         return (f"{snippet}: {m.group('spec')} uses the mesh axis `{m.group('axis')}` for two dimensions; "
                 "an axis can split one dimension only",
                 {"spec": m.group("spec"), "axis": m.group("axis")})
+    m = _SHARD_MAP_AXIS.search(text)
+    if m:
+        manual = re.search(r"manual \(frozenset\(\{(?P<axes>[^}]*)\}\)\)", text)
+        refs = re.findall(r"(in_specs|out_specs)\S* refers to '([^']+)'", text)
+        axes = [a.strip(" '\"") for a in manual.group("axes").split(",")] if manual else []
+        if refs:
+            which, axis = refs[0]
+            return (f"{snippet}: `shard_map`'s {which} name the axis `{axis}`, but the mesh has only "
+                    + ", ".join(f"`{a}`" for a in sorted(axes)), {"axis": axis, "mesh_axes": sorted(axes)})
     m = _RANK.search(text)
     if m:
         return (f"{snippet}: the PartitionSpec has {m.group('need')} entries but the array has rank "
                 f"{m.group('rank')}", {"rank": int(m.group("rank"))})
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return f"{snippet}: the sharding does not fit the mesh: {first}", {}
+
+
+def declaration(exc: BaseException) -> tuple[str, int, str] | None:
+    """(path, line, "out_shardings"/"in_shardings") of the `jax.jit(..., out_shardings=...)` that
+    declared the spec jit rejected, when the error comes from checking those (the call is only
+    where it surfaced)."""
+    import inspect
+
+    from jaxdoctor.trace import xla_internals as xi
+    from jaxdoctor.trace.frames import is_user_file
+    from jaxdoctor.trace.sharding._common import jit_keyword_line
+
+    found = xi.sharding_argument_of_error(exc)
+    if found is None:
+        return None
+    fun, which = found
+    try:
+        fun = inspect.unwrap(fun)
+        path, line = inspect.getsourcefile(fun), inspect.getsourcelines(fun)[1]
+    except (TypeError, OSError, ValueError):
+        return None
+    if not path or not is_user_file(path):
+        return None
+    return path, jit_keyword_line(path, line, getattr(fun, "__name__", ""), (which,)), which
 
 
 def _axis_of(spec: str, dim: int) -> str | None:

@@ -4,9 +4,15 @@ Read from the compiled input shardings: a batch-like argument (`batch`, `x`, `im
 whose sharding is fully replicated, in a function where another argument is split over the
 mesh. A NumPy batch is copied from the host to every device on each call; a replicated device
 array makes every device hold (and process) the whole batch.
+
+A batch committed to one device (`jax.device_put(batch, jax.devices()[0])`) does not compile at
+all: jit raises "Received incompatible devices for jitted computation"; `trace.explain` sends
+that error here (`is_one_device_error`, `explain_message`).
 """
 
 from __future__ import annotations
+
+import re
 
 from jaxdoctor.findings import Finding
 from jaxdoctor.rules.sharding import UnshardedInput
@@ -72,3 +78,43 @@ def _data_axis(mesh: dict[str, int], leading: int) -> str | None:
         if mesh[n] > 1 and leading % mesh[n] == 0:
             return n
     return None
+
+
+_INCOMPATIBLE = re.compile(r"Received incompatible devices for jitted computation")
+_ARGUMENT = re.compile(r"argument (?P<name>\S+) of (?P<fn>\S+) with shape (?P<shape>\S+) and with device ids "
+                       r"\[(?P<ids>[^\]]*)\]")
+
+
+def is_one_device_error(exc: BaseException) -> bool:
+    return bool(_INCOMPATIBLE.search(str(exc)))
+
+
+def _arguments(exc: BaseException) -> list[tuple[str, str, str, list[str]]]:
+    return [(m.group("name"), m.group("fn"), m.group("shape"), [i.strip() for i in m.group("ids").split(",") if i.strip()])
+            for m in _ARGUMENT.finditer(str(exc))]
+
+
+def lone_placement(exc: BaseException) -> tuple[str, int] | None:
+    """Where the program put the argument that sits on fewer devices than the others."""
+    from jaxdoctor.trace.sharding.watch import placement_of_shape
+
+    args = _arguments(exc)
+    if len(args) < 2:
+        return None
+    lone = min(args, key=lambda a: len(a[3]))
+    return placement_of_shape(lone[2], "one device") if len(lone[3]) == 1 else None
+
+
+def explain_message(exc: BaseException, snippet: str) -> tuple[str, dict]:
+    """The message and details for jit's incompatible-devices error, at the user's line `snippet`."""
+    args = _arguments(exc)
+    if len(args) < 2:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"{snippet}: the arguments live on different devices: {first}", {}
+    lone = min(args, key=lambda a: len(a[3]))
+    wide = max(args, key=lambda a: len(a[3]))
+    n = len(lone[3])
+    msg = (f"{snippet}: `{lone[0]}` ({lone[2]}) of `{lone[1]}` sits on {n} device{'s' if n != 1 else ''} "
+           f"({', '.join(lone[3])}) while `{wide[0]}` spans {len(wide[3])}: jit cannot run them together; put it "
+           "on the mesh, split over the data axis")
+    return msg, {"argument": lone[0], "shape": lone[2], "devices": n, "other": wide[0]}

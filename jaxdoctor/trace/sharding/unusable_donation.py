@@ -11,28 +11,27 @@ decorator), else at the function's definition.
 
 from __future__ import annotations
 
-import ast
-import functools
-import linecache
-
 from jaxdoctor.findings import Finding
 from jaxdoctor.rules.sharding import UnusableDonation
-from jaxdoctor.trace.sharding._common import finding, fmt_bytes
+from jaxdoctor.trace.sharding._common import call_location, finding, fmt_bytes, jit_keyword_line
 from jaxdoctor.trace.sharding.program import Arg, Program
 from jaxdoctor.trace.source_map import SourceLocation
 
-_DONATE = ("donate_argnums", "donate_argnames")
+_DONATE = ("donate_argnums", "donate_argnames", "donate")  # `donate=` is eqx.filter_jit's
 
 
 def analyze(prog: Program) -> list[Finding]:
-    site = prog.def_site
-    if site is None:
-        return []
     unused = [a for a in prog.args if a.donated and not a.aliased and a.shape]
     if not unused:
         return []
-    short = prog.name.rsplit(".", 1)[-1]
-    loc = SourceLocation.at(site[0], donation_line(site[0], site[1], short))
+    site = prog.def_site
+    if site is not None:
+        short = prog.name.rsplit(".", 1)[-1]
+        loc = SourceLocation.at(site[0], donation_line(site[0], site[1], short))
+    else:
+        loc = call_location(prog)
+        if loc is None:
+            return []
     parts = []
     for a in unused:
         shape = f"{a.dtype}[{','.join(map(str, a.shape))}]"
@@ -64,32 +63,6 @@ def _why(prog: Program, a: Arg) -> str:
     return "the outputs of its shape and dtype already reuse other donated buffers"
 
 
-@functools.lru_cache(maxsize=64)
-def _tree(path: str) -> ast.Module | None:
-    try:
-        return ast.parse("".join(linecache.getlines(path)))
-    except (SyntaxError, ValueError):
-        return None
-
-
-def _donates(call: ast.AST) -> bool:
-    return isinstance(call, ast.Call) and any(k.arg in _DONATE for k in call.keywords)
-
-
 def donation_line(path: str, def_line: int, name: str) -> int:
-    """The line asking to donate: a decorator of the function defined at `def_line` that passes
-    `donate_argnums`, else a call passing the function by name with it, else `def_line`."""
-    tree = _tree(path)
-    if tree is None:
-        return def_line
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
-            first = min([d.lineno for d in node.decorator_list] + [node.lineno])
-            if def_line in (first, node.lineno):
-                for d in node.decorator_list:
-                    if _donates(d):
-                        return d.lineno
-    for node in ast.walk(tree):
-        if _donates(node) and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id == name:
-            return node.lineno
-    return def_line
+    """The line asking to donate (see `_common.jit_keyword_line`)."""
+    return jit_keyword_line(path, def_line, name, _DONATE)

@@ -28,6 +28,12 @@ from jaxdoctor.trace.sharding.host_transfer import FetchLog
 from jaxdoctor.trace.sharding.program import Placement
 
 _local = threading.local()
+#: the watch installed in this process (the error explainer asks it where arrays were placed)
+_ACTIVE: ShardingWatch | None = None
+
+
+def placement_of_shape(shape: str, how: str) -> tuple[str, int] | None:
+    return _ACTIVE.placement_of_shape(shape, how) if _ACTIVE is not None else None
 
 
 class ShardingWatch:
@@ -41,6 +47,9 @@ class ShardingWatch:
 
     # ------------------------------------------------------------------ installation
     def install(self) -> None:
+        global _ACTIVE
+        _ACTIVE = self
+        self._uninstall.append(lambda: globals().update(_ACTIVE=None))
         self._uninstall.append(xi.install_compile_hook(self._on_compiled))
         self._uninstall.append(xi.install_device_put_hook(self._on_put))
         if self.fetches is not None:
@@ -80,6 +89,20 @@ class ShardingWatch:
         if len(self._placed) > 100_000:
             self._placed = {k: v for k, v in self._placed.items() if v[0]() is not None}
 
+    def placement_of_shape(self, shape: str, how: str) -> tuple[str, int] | None:
+        """Where the latest live array of this `dtype[dims]` was placed `how` ("one device")."""
+        for ref, placed in reversed(list(self._placed.values())):
+            value = ref()
+            if value is None or placed.spec != how:
+                continue
+            try:
+                text = f"{value.dtype}[{','.join(map(str, value.shape))}]"
+            except Exception:  # noqa: BLE001
+                continue
+            if text == shape:
+                return placed.path, placed.line
+        return None
+
     def _placement(self, value: Any) -> Placement | None:
         got = self._placed.get(id(value))
         if got is None or got[0]() is not value:
@@ -101,6 +124,8 @@ class ShardingWatch:
         call_site = (stack[0][0], stack[0][2], stack[0][1]) if stack else None
         prog = build(rec, placements=self._placement, call_site=call_site, options=self.options,
                      simulated=simulated)
+        if any(a.name.startswith("dynamic_") for a in prog.args):
+            _equinox_names(prog)
         if override is not None:
             names = override.get("names") or [a.name for a in prog.args]
             for a, n in zip(prog.args, names):
@@ -156,6 +181,28 @@ def _def_site_of(rec: xi.CompileRecord) -> tuple[str, int] | None:
     from jaxdoctor.trace.sharding.build import _def_site
 
     return _def_site(rec.function_source)
+
+
+def _equinox_names(prog: Any) -> None:
+    """`eqx.filter_jit` names the arguments `dynamic_donate['rest'][0]`: the user's names, and the
+    user's function as the definition, from equinox's call on the stack."""
+    import inspect
+
+    from jaxdoctor.trace import eqx_internals
+
+    found = eqx_internals.call_on_stack()
+    if found is None:
+        return
+    names, fun = found
+    for a in prog.args:
+        a.name = names.get(a.name, a.name)
+    try:
+        path, line = inspect.getsourcefile(fun), inspect.getsourcelines(fun)[1]
+    except (TypeError, OSError):
+        return
+    if path and is_user_file(path):
+        prog.def_site = (path, line)
+        prog.name = getattr(fun, "__name__", prog.name)
 
 
 def make_mesh(text: str) -> Any:
