@@ -9,7 +9,8 @@ from jaxdoctor.trace.sharding.program import Arg
 _BATCH_NAMES = re.compile(
     r"^(batch|batches|x|xs|inputs?|images?|imgs?|pixels?|tokens?|input_ids|token_ids|ids|labels?|targets?"
     r"|y|ys|data|obs|observations?|features?|examples?|samples?|text|audio|seqs?|sequences?|mask|masks"
-    r"|segment_ids|positions|actions?|rewards?)$"
+    r"|segment_ids|positions|actions?|rewards?|pixel_values|attention_mask|src|tgt|sources?|inp|xb|yb"
+    r"|frames?|videos?|states_batch|queries|documents?)$"
 )
 _KEY = re.compile(r"\['([^']*)'\]|\.(\w+)|\[(\d+)\]")
 
