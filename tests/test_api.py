@@ -48,7 +48,9 @@ def test_table_is_well_formed_and_cheap():
         if entry.deprecated and entry.removed:
             assert version_key(entry.deprecated) < version_key(entry.removed), symbol
     # jax.tree_util.* is the long-term home of the tree functions: never in the table
-    assert not [s for s in table.entries if s.startswith("jax.tree_util.") and s != "jax.tree_util.tree_multimap"]
+    # (build_tree was removed outright, with no jax.tree_util successor)
+    assert not [s for s in table.entries if s.startswith("jax.tree_util.")
+                and s not in ("jax.tree_util.tree_multimap", "jax.tree_util.build_tree")]
     assert "jax.tree.map" not in table.entries
 
 
@@ -170,3 +172,55 @@ def test_acceptance_fix_rewrites_inplace_update_and_tree_map(tmp_path: Path):
     compile(fixed, str(path), "exec")
     subprocess.run(run + ["--fix"], capture_output=True, text=True)
     assert path.read_text() == fixed
+
+
+# ------------------------------------------------------------------ JD403 legacy-api
+LEGACY = static_rules({"JD401", "JD402", "JD403"})
+
+
+def lint_legacy(source: str, **options: str):
+    opts = {f"target-{k}-version": v for k, v in options.items()}
+    return lint_source(textwrap.dedent(source), "t.py", LEGACY, opts).findings
+
+
+def test_prngkey_is_legacy_opt_in_with_an_unsafe_fix():
+    from jaxdoctor import registry
+
+    rule = registry.all_rules()["JD403"]
+    assert not rule.default_enabled and rule.severity.value == "info"
+    src = "import jax\nkey = jax.random.PRNGKey(0)\n"
+    assert lint(src) == []  # not a JD401/JD402 matter
+    (finding,) = lint_legacy(src)
+    assert finding.code == "JD403" and "jax.random.key" in finding.message
+    assert finding.fix is not None and finding.fix.applicability is Applicability.UNSAFE
+    assert apply_fixes(src, [finding]) == src  # never under plain --fix
+    assert apply_fixes(src, [finding], unsafe=True) == "import jax\nkey = jax.random.key(0)\n"
+    assert lint_legacy(src, jax="0.4.25") == []  # before jax's docs switched to jax.random.key
+
+
+def test_legacy_import_is_reported_once_without_a_rewrite_of_the_import():
+    found = lint_legacy("from jax.random import PRNGKey\nk = PRNGKey(0)\nk2 = PRNGKey(1)\n")
+    assert [(f.code, f.line) for f in found] == [("JD403", 1)]
+    assert found[0].fix is None
+
+
+def test_new_entries_are_judged_against_the_target():
+    src = "import jax.numpy as jnp\ny = jnp.fix(x)\n"
+    assert [f.code for f in lint(src)] == ["JD401"]
+    assert [f.code for f in lint(src, jax="0.9.2")] == ["JD402"]
+    assert lint(src, jax="0.8.2") == []
+    fixed = apply_fixes(src, lint(src))
+    assert fixed == "import jax.numpy as jnp\ny = jnp.trunc(x)\n"
+    # only one-argument calls are rewritten (`out=` has no `trunc` equivalent)
+    (f,) = lint("import jax.numpy as jnp\ny = jnp.fix(x, out=None)\n")
+    assert f.fix is None
+
+
+def test_removed_module_is_reported_at_the_import_not_per_use():
+    found = lint("from jax.lib import xla_bridge\np = xla_bridge.get_backend().platform\n")
+    assert [(f.code, f.line) for f in found] == [("JD401", 1)]
+    found = lint("import jax\np = jax.lib.xla_bridge.get_backend().platform\n")
+    assert [(f.code, f.line) for f in found] == [("JD401", 2)]
+    assert "jax.default_backend()" in found[0].message
+    # the surviving names of a module with removed members are not reported
+    assert lint("import jax.ad_checkpoint\ny = jax.ad_checkpoint.checkpoint_name(x, 'a')\n") == []

@@ -1,7 +1,7 @@
-"""Removed and deprecated APIs of jax, flax, equinox and optax (JD401 / JD402).
+"""Removed, deprecated and legacy APIs of jax, flax, equinox and optax (JD401 / JD402 / JD403).
 
 The knowledge lives in `jaxdoctor/data/deprecations.toml` (torchfix's `deprecated_symbols.yaml`
-habit): symbol, replacement, deprecated-in, removed-in, fix. It is read once per process and
+habit): symbol, replacement, deprecated-in, removed-in, legacy-since, fix. It is read once per process and
 never imports the libraries it describes. Each entry is judged against the run's target version
 of its package (`ctx.options["target-jax-version"]`, ...: config, else the project's pin, else
 the newest release the table knows).
@@ -44,6 +44,8 @@ class ApiEntry:
     module: bool = False
     deprecated: str | None = None
     removed: str | None = None
+    #: first release whose docs recommend `replacement` over a still-supported API (JD403)
+    legacy: str | None = None
     fix: str = "none"
     safety: Applicability = Applicability.UNSAFE
     template: str | None = None
@@ -53,12 +55,14 @@ class ApiEntry:
     note: str | None = None
 
     def status(self, target: str) -> str | None:
-        """"removed", "deprecated" or None (fine) at version `target`."""
+        """"removed", "deprecated", "legacy" or None (fine) at version `target`."""
         t = version_key(target)
         if self.removed is not None and version_key(self.removed) <= t:
             return "removed"
         if self.deprecated is not None and version_key(self.deprecated) <= t:
             return "deprecated"
+        if self.legacy is not None and version_key(self.legacy) <= t:
+            return "legacy"
         return None
 
     def replacement_for(self, target: str) -> str:
@@ -102,8 +106,12 @@ def load_table(path: Path = TABLE_PATH) -> ApiTable:
             raise ValueError(f"{path}: {symbol}: fix must be one of {_FIXES}")
         if raw["package"] not in current:
             raise ValueError(f"{path}: {symbol}: unknown package {raw['package']!r}")
-        if "deprecated" not in raw and "removed" not in raw:
-            raise ValueError(f"{path}: {symbol}: needs deprecated and/or removed")
+        if "deprecated" not in raw and "removed" not in raw and "legacy" not in raw:
+            raise ValueError(f"{path}: {symbol}: needs deprecated, removed or legacy")
+        if "legacy" in raw and ("deprecated" in raw or "removed" in raw):
+            raise ValueError(f"{path}: {symbol}: a legacy API is neither deprecated nor removed")
+        if "verified" not in raw:
+            raise ValueError(f"{path}: {symbol}: say where the versions were checked (verified = ...)")
         if fix == "template" and not raw.get("template"):
             raise ValueError(f"{path}: {symbol}: fix = template needs a template")
         entries[symbol] = ApiEntry(
@@ -113,6 +121,7 @@ def load_table(path: Path = TABLE_PATH) -> ApiTable:
             module=bool(raw.get("module", False)),
             deprecated=raw.get("deprecated"),
             removed=raw.get("removed"),
+            legacy=raw.get("legacy"),
             fix=fix,
             safety=Applicability(raw.get("safety", "unsafe")),
             template=raw.get("template"),
@@ -201,6 +210,10 @@ class _ApiRule(LintRule):
         code_like = not replacement.startswith("`") and " " not in replacement
         use = f"`{replacement}`" if code_like else replacement
         pkg = entry.package
+        if self.status == "legacy":
+            note = f"; {entry.note}" if entry.note else ""
+            return (f"`{shown}` is a legacy API: {pkg} recommends {use} since {entry.legacy} (target "
+                    f"{pkg} {target}){note}", f"Use {use} (review: not a drop-in replacement)")
         if entry.removed is not None and self.status == "removed":
             what = f"was removed in {pkg} {entry.removed}"
         elif entry.removed is not None:
@@ -281,6 +294,9 @@ class _ApiRule(LintRule):
         entry = self.table.lookup(q)
         if entry is None or base == entry.symbol or base.startswith(entry.symbol + "."):
             return  # reported at the import that binds `parts[0]`
+        inside = self.table.lookup(base)
+        if inside is not None and inside.module:
+            return  # `from jax.lib import xla_bridge`: reported at that import, not per use
         self._check(node, q, entry.symbol if entry.module else q, node)
 
     def visit_Import(self, node: cst.Import) -> None:
@@ -322,8 +338,9 @@ class _ApiRule(LintRule):
 
     def _import_fix(self, entry: ApiEntry, node: cst.ImportFrom, alias: cst.ImportAlias,
                     target: str, title: str) -> NodeFix | None:
-        """`from jax import tree_map` → `from jax.tree_util import tree_map` (one name only)."""
-        if entry.fix != "rename" or entry.module or len(node.names) != 1:
+        """`from jax import tree_map` → `from jax.tree_util import tree_map` (one name only; not
+        for a legacy API, whose new name would hide behind the old one: `import key as PRNGKey`)."""
+        if entry.fix != "rename" or entry.module or len(node.names) != 1 or self.status == "legacy":
             return None
         new = entry.compat or entry.replacement_for(target)
         if not _is_qualified(new):
@@ -353,3 +370,16 @@ class DeprecatedApi(_ApiRule):
     fix_title = "Use the replacement named in the message"
     fix_applicability = Applicability.SAFE
     status = "deprecated"
+
+
+class LegacyApi(_ApiRule):
+    code = "JD403"
+    name = "legacy-api"
+    severity = Severity.INFO
+    summary = "Legacy API with a recommended replacement that behaves differently (`jax.random.PRNGKey` → `jax.random.key`)"
+    fix_title = "Use the replacement named in the message"
+    fix_applicability = Applicability.UNSAFE
+    #: off by default: the legacy API still works and is supported; switching is a migration
+    #: (typed keys are not uint32 arrays), not a bug fix
+    default_enabled = False
+    status = "legacy"

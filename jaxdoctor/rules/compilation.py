@@ -87,6 +87,7 @@ class JitInLoop(LintRule):
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
+        self._looped: set[cst.Call] | None = None
 
     # ------------------------------------------------------------ re-jitting
     def visit_Call(self, node: cst.Call) -> None:
@@ -109,7 +110,8 @@ class JitInLoop(LintRule):
             # JAX caches traces per function object: only a callable made anew each iteration
             # recompiles; `jax.jit(f)` of the same `f` again is a cache hit
             if (called or assigned) and fn is not None and self._fresh_each_iteration(fn, loop) \
-                    and not self._specialised(self._made(fn, loop), loop):
+                    and not self._specialised(self._made(fn, loop), loop) \
+                    and not self._specialised(node, loop, options=True):
                 self.report(
                     node,
                     f"`{short}({self.ctx.code(fn)})` is applied inside a loop to a function created "
@@ -135,12 +137,12 @@ class JitInLoop(LintRule):
             local = b.node if b is not None and b.how == DEF else b.value if b is not None else None
         else:
             local = fn if isinstance(fn, cst.Lambda) else None
-        if info.name == "main" or info.name.startswith("test"):
-            fresh = False  # runs once
         if fresh and local is not None and self._closes_over_call(local, info):
             # the function closes over this call's own values (its arguments, what it
             # computed): each call is a different function by design
             fresh = False
+        if fresh and not self._called_repeatedly(info):
+            fresh = False  # a test, a set-up step, a helper called once: one compile is all it costs
         if fresh:
             self.report(
                 node,
@@ -163,6 +165,23 @@ class JitInLoop(LintRule):
                     return True
         return False
 
+    def _made_unvarying(self, name: str, loop: cst.CSTNode) -> bool:
+        """`name` is assigned in the loop body, from an expression that reads nothing the loop
+        binds (its target, or names assigned in its body)."""
+        varying = _names_of(loop.target) if isinstance(loop, cst.For) else set()
+        values = []
+        for node in iter_tree(loop.body):
+            if isinstance(node, cst.Assign):
+                for t in node.targets:
+                    names = _names_of(t.target)
+                    if name in names:
+                        values.append(node.value)
+                    else:
+                        varying |= names
+        if not values:
+            return False
+        return not any(isinstance(n, cst.Name) and n.value in varying for v in values for n in iter_tree(v))
+
     def _made(self, fn: cst.BaseExpression, loop: cst.CSTNode) -> cst.CSTNode | None:
         """The lambda or `def` a loop body makes `fn` from, if it is one."""
         if isinstance(fn, cst.Lambda):
@@ -175,14 +194,14 @@ class JitInLoop(LintRule):
                 return b.value
         return None
 
-    def _specialised(self, fn: cst.CSTNode | None, loop: cst.CSTNode) -> bool:
+    def _specialised(self, fn: cst.CSTNode | None, loop: cst.CSTNode, options: bool = False) -> bool:
         """The function made in the loop reads a value the loop binds that is not a loop index:
         one function per configuration (an autotuning sweep, a layer object, a sharding) is the
         point, and each needs its own compile. A function that reads only an integer index
         (`for i in range(n)`) could take it as an argument and compile once."""
         if fn is None or not isinstance(loop, (cst.For, cst.While)):
             return False
-        inner = self.ctx.semantic.function(fn)
+        inner = self.ctx.semantic.function(fn) if not options else None
         own = {p.name.value for p in inner.all_params()} if inner is not None else set()
         bound: dict[str, bool] = {}  # loop-bound name → is an integer index
         if isinstance(loop, cst.For):
@@ -201,12 +220,61 @@ class JitInLoop(LintRule):
                 for t in node.targets:
                     for n in _names_of(t.target):
                         bound.setdefault(n, False)
-        body = fn.body
-        for node in iter_tree(body):
+        if options:
+            # `jax.jit(f, out_shardings=sharding[name])`: options that vary per iteration make
+            # one program per iteration whatever `f` is
+            assert isinstance(fn, cst.Call)
+            body = [a.value for a in fn.args if a.keyword is not None]
+        else:
+            body = [fn.body]
+        for node in (n for b in body for n in iter_tree(b)):
             if isinstance(node, cst.Name) and node.value in bound and node.value not in own \
                     and not bound[node.value]:
                 return True
         return False
+
+    def _called_repeatedly(self, info) -> bool:
+        """Some call of `info`'s function in this file sits in a loop or a comprehension, or in
+        a function that runs per step (called in a loop itself): evidence that it runs again and
+        again, so a compile per call adds up."""
+        seen = set()
+        todo = [info]
+        while todo:
+            fn = todo.pop()
+            if fn in seen:
+                continue
+            seen.add(fn)
+            for call, scope, _order, _callee in self.ctx.semantic.sites.get(fn, ()):
+                if call in self._calls_in_loops():
+                    return True
+                caller = self.ctx.index.enclosing_function(scope)
+                if caller is not None and len(seen) < 4:
+                    todo.append(caller)
+        return False
+
+    def _calls_in_loops(self) -> set[cst.Call]:
+        """Every call inside a loop body or comprehension (found once per file, when needed)."""
+        if self._looped is None:
+            looped: set[cst.Call] = set()
+            stack: list[tuple[cst.CSTNode, bool]] = [(self.ctx.module, False)]
+            while stack:
+                node, inside = stack.pop()
+                if isinstance(node, cst.Call) and inside:
+                    looped.add(node)
+                if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+                    stack.extend((c, False) for c in children(node))
+                elif isinstance(node, cst.For) and _configurations(node.iter):
+                    # `for fused in (False, True):` runs the body once per configuration: a
+                    # compile each is what a sweep of configurations costs, not a repetition
+                    stack.extend((c, inside) for c in children(node))
+                elif isinstance(node, (cst.For, cst.While)):
+                    stack.extend((c, inside or c is node.body) for c in children(node))
+                elif isinstance(node, _COMPS):
+                    stack.extend((c, True) for c in children(node))
+                else:
+                    stack.extend((c, inside) for c in children(node))
+            self._looped = looped
+        return self._looped
 
     def _fresh_each_iteration(self, fn: cst.BaseExpression, loop: cst.CSTNode) -> bool:
         """`fn` evaluates to a new function object on each pass through `loop`: a lambda, a
@@ -224,9 +292,11 @@ class JitInLoop(LintRule):
                 info = self.ctx.function()
                 cls = info.cls if info is not None else None
                 return cls is not None and self.ctx.semantic.method(cls, fn.attr.value) is not None
-            # `opt.update` may be a plain function in a NamedTuple (optax): the same object
-            # each time, unless `opt` itself is made in the loop
-            return _bound_in(loop.body, fn.value.value)  # type: ignore[attr-defined]
+            # `opt.update` may be a plain function in a NamedTuple (optax): the same object each
+            # time. When `opt` itself is made in the loop from what the iteration varies (a
+            # configuration), each model compiles once by design; made from nothing that varies
+            # (`m = Model()`), it is the same program compiled again and again.
+            return self._made_unvarying(fn.value.value, loop)
         if isinstance(fn, cst.Name):
             return _bound_fresh_in(loop.body, fn.value, self.ctx.qualname)  # type: ignore[attr-defined]
         return False
@@ -391,3 +461,20 @@ class UnrolledPythonLoop(LintRule):
                     and not holds_tracers(self.ctx.semantic.value(expr)):
                 return int(b.node.default.value.replace("_", ""), 0)
         return None
+
+
+def _configurations(it: cst.BaseExpression) -> bool:
+    """A display of literal constants (`(False, True)`, `["sgd", "adam"]`, `[(1, 2), (2, 4)]`):
+    a loop over it runs once per configuration."""
+    def literal(e: cst.BaseExpression) -> bool:
+        if isinstance(e, (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString)):
+            return True
+        if isinstance(e, cst.Name):
+            return e.value in ("True", "False", "None")
+        if isinstance(e, cst.UnaryOperation):
+            return literal(e.expression)
+        if isinstance(e, (cst.Tuple, cst.List)):
+            return all(not isinstance(el, cst.StarredElement) and literal(el.value) for el in e.elements)
+        return False
+
+    return isinstance(it, (cst.Tuple, cst.List, cst.Set)) and bool(it.elements) and literal(it)

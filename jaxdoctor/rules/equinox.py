@@ -454,3 +454,32 @@ def _ints(expr) -> set[int]:
     if isinstance(expr, (cst.Tuple, cst.List)):
         return {int(el.value.value, 0) for el in expr.elements if isinstance(el.value, cst.Integer)}
     return set()
+
+
+# --------------------------------------------------------------------------------- JD303
+
+_EQX_WHILE = frozenset({"equinox.internal.while_loop", "equinox.internal._loop.loop.while_loop"})
+
+
+class TracedMaxSteps(LintRule):
+    code = "JD303"
+    name = "traced-max-steps"
+    severity = Severity.ERROR
+    summary = "`eqx.internal.while_loop(..., max_steps=...)` given a traced value"
+    fix_title = ("Keep `max_steps` a Python int: mark it static (`static_argnames=('max_steps',)`), "
+                 "close over it, or pass it as a Python int to `eqx.filter_jit`")
+    requires = ("equinox",)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        info = self.ctx.traced_function()
+        if info is None or self.ctx.qualname(node.func) not in _EQX_WHILE:
+            return
+        value = call_arg(node, None, "max_steps")
+        if value is None or self.ctx.semantic.value(value) < TRACED:
+            return
+        self.report(
+            node,
+            f"`eqx.internal.while_loop` gets the traced `max_steps={self.ctx.code(value)}`{_where(info)}: "
+            f"every `kind` needs a Python int to size its loop (a `ValueError` for `lax`/`bounded`, "
+            f"`TracerBoolConversionError` inside Equinox for `checkpointed`)",
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from jaxdoctor.findings import Severity
+from jaxdoctor.rules.layer_flags import LAYERS
 from jaxdoctor.rules._modules import (
     body_nodes,
     class_fields,
@@ -14,8 +15,11 @@ from jaxdoctor.rules._modules import (
     methods,
     param_names,
 )
+from jaxdoctor.static.index import ASSIGN
+from jaxdoctor.static.resolve import bind_args
 from jaxdoctor.static.rule import FileContext, LintRule
-from jaxdoctor.static.syntax import call_arg, self_attr
+from jaxdoctor.static.values import ARRAY, CONTAINER, TRACED, UNKNOWN
+from jaxdoctor.static.syntax import call_arg, literal_ints, self_attr
 from jaxdoctor.static.transforms import PARTIALS, TRANSFORMS
 from jaxdoctor.static.walker import children, iter_tree
 
@@ -403,3 +407,207 @@ class LinenCondMisuse(LintRule):
                 elif isinstance(n.func, cst.Name):
                     called.add(n.func.value)  # a local submodule called outside the branches
         return all(d in called for d in differing)
+
+
+# --------------------------------------------------------------------------------- JD204
+
+#: Linen's lifted transforms whose `static_argnums` index the method's arguments with `self` at 0
+_LIFTED_STATIC = {"flax.linen.remat": "nn.remat", "flax.linen.checkpoint": "nn.checkpoint",
+                  "flax.linen.jit": "nn.jit"}
+#: keywords of Flax layers that take a train/eval flag
+_FLAG_KEYWORDS = frozenset({"deterministic", "use_running_average"})
+
+
+class LiftedStaticArgnumsOffByOne(LintRule):
+    code = "JD204"
+    name = "lifted-static-argnums-off-by-one"
+    severity = Severity.ERROR
+    summary = ("`nn.remat`/`nn.checkpoint`/`nn.jit` over a Linen Module with `static_argnums` "
+               "naming the array before the flag (they count `self` as 0)")
+    fix_title = "Count `self` as argument 0: add one to the index (`static_argnums=(2,)` for `__call__(self, x, train)`)"
+    requires = ("flax",)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        q = self.ctx.qualname(node.func)
+        if q not in _LIFTED_STATIC or not node.args or node.args[0].keyword is not None:
+            return
+        semantic = self.ctx.semantic
+        order = self.ctx.index.order.get(self.ctx.statement(), 1 << 30)
+        cls = semantic.resolver.class_named(node.args[0].value, self.ctx.scope(), order)
+        if cls is None or semantic.class_family(cls) != "linen":
+            return
+        method = semantic.method(cls, "__call__")
+        if method is not None:
+            self._check(node, q, call_arg(node, None, "static_argnums"), method, f"`{cls.name.value}.__call__`")
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        info = self.ctx.semantic.function(node)
+        if info is None or not info.is_method or self.ctx.semantic.class_family(info.cls) != "linen":
+            return
+        for dec in node.decorators:
+            expr = dec.decorator
+            if not isinstance(expr, cst.Call):
+                continue
+            q = self.ctx.qualname(expr.func)
+            if q in PARTIALS and expr.args:
+                q = self.ctx.qualname(expr.args[0].value)
+            if q in _LIFTED_STATIC:
+                self._check(dec, q, call_arg(expr, None, "static_argnums"), info,
+                            f"`{info.cls.name.value}.{info.name}`")
+                return
+
+    def _check(self, where: cst.CSTNode, q: str, nums: cst.BaseExpression | None, info, what: str) -> None:
+        indices = literal_ints(nums)
+        if not indices:
+            return
+        p = info.node.params
+        names = [x.name.value for x in (*p.posonly_params, *p.params)]  # `self` first
+        arrays = self._array_params(info)
+        flags = self._flag_params(info.node, set(names))
+        for k in sorted(indices):
+            if k < 1 or k + 1 >= len(names) or (k + 1) in indices:
+                continue
+            here, after = names[k], names[k + 1]
+            if here in arrays and after in flags:
+                short = _LIFTED_STATIC[q]
+                effect = ("hashing that array fails (`Non-hashable static arguments`)" if q == "flax.linen.jit"
+                          else f"`{after}` stays traced and its Python test raises `TracerBoolConversionError`")
+                self.report(
+                    where,
+                    f"`{short}` over {what} counts `self` as argument 0, so `static_argnums` "
+                    f"index {k} is `{here}` (used as an array), not the flag `{after}`: {effect}",
+                    fix_title=f"Use index {k + 1} for `{after}` (`static_argnums=({k + 1},)`)",
+                )
+                return
+
+    def _array_params(self, info) -> set[str]:
+        """Parameters the method uses as arrays: array-only attributes and methods, `jnp`
+        operands, or the input of a Linen layer (`nn.Dense(3)(x)`)."""
+        strong, weak = self.ctx.semantic.array_uses(info)
+        out = set(strong) | set(weak)
+        for n in body_nodes(info.node):
+            if isinstance(n, cst.Call) and isinstance(n.func, cst.Call) and is_linen_ctor(self.ctx, n.func) \
+                    and n.args and n.args[0].keyword is None and isinstance(n.args[0].value, cst.Name):
+                out.add(n.args[0].value.value)
+        return out
+
+    def _flag_params(self, fn: cst.FunctionDef, names: set[str]) -> set[str]:
+        """Parameters the method tests in Python (`if train:`, `not train`) or hands to a Flax
+        layer's `deterministic=`/`use_running_average=`."""
+        names_q = self.ctx.qualname
+        out: set[str] = set()
+        for n in body_nodes(fn):
+            tests: list[cst.BaseExpression] = []
+            if isinstance(n, (cst.If, cst.IfExp, cst.While)):
+                tests.append(n.test)
+            elif isinstance(n, cst.UnaryOperation) and isinstance(n.operator, cst.Not):
+                tests.append(n.expression)
+            elif isinstance(n, cst.Call):
+                tests += [a.value for a in n.args if a.keyword is not None and a.keyword.value in _FLAG_KEYWORDS]
+                layer = LAYERS.get(names_q(n.func.func)) if isinstance(n.func, cst.Call) else None
+                positional = [a.value for a in n.args if a.keyword is None and not a.star]
+                if layer is not None and layer.call_pos is not None and len(positional) > layer.call_pos + 1:
+                    tests.append(positional[layer.call_pos + 1])  # `nn.Dropout(0.1)(h, deterministic)`
+            for t in tests:
+                while isinstance(t, cst.UnaryOperation) and isinstance(t.operator, cst.Not):
+                    t = t.expression
+                if isinstance(t, cst.Name) and t.value in names:
+                    out.add(t.value)
+        return out
+
+
+# --------------------------------------------------------------------------------- JD205
+
+#: raw jits: they trace every non-static argument and hash the function they are given
+_RAW_JITS = frozenset({"jax.jit", "jax.pjit", "jax.experimental.pjit.pjit"})
+
+
+class LinenModuleThroughJit(LintRule):
+    code = "JD205"
+    name = "linen-module-through-jit"
+    severity = Severity.ERROR
+    summary = ("A Linen Module instance passed as a traced argument of a `jax.jit` function, or a "
+               "bound Linen Module (`model.bind(variables)`) given to `jax.jit`")
+    fix_title = ("Pass the module as a static argument (`static_argnames=('model',)`) or close over "
+                 "it, and jit `model.apply` with the variables as an argument")
+    requires = ("flax",)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        semantic = self.ctx.semantic
+        q = self.ctx.qualname(node.func)
+        scope = self.ctx.scope()
+        order = self.ctx.index.order.get(self.ctx.statement(), 1 << 30)
+        if q in _RAW_JITS:
+            fn = call_arg(node, 0, "fun")
+            if fn is not None and self._bound(fn, scope, order):
+                self.report(
+                    node,
+                    f"`{q}` is given `{self.ctx.code(fn)}`, a bound Linen module: jit hashes the "
+                    f"function it compiles, and a module holding variables can't be hashed "
+                    f"(`TypeError: Can't call __hash__ on modules that hold variables`)",
+                    fix_title="Jit `model.apply` and pass the variables as an argument "
+                    "(`jax.jit(model.apply)(variables, x)`)",
+                )
+            return
+        for callee in semantic.callees(node):
+            spec = callee.transform
+            if spec is None or spec.qualname not in _RAW_JITS:
+                continue
+            info = callee.info
+            static = semantic.from_callers.get(info, set())
+            for name, arg in bind_args(node, info.positional, callee).items():
+                if name in static or info.params.get(name, UNKNOWN) not in (TRACED, ARRAY, CONTAINER):
+                    continue
+                cls = self._linen_instance(arg, scope, order)
+                if cls is None:
+                    continue
+                what = "a bound Linen module" if cls == "bound module" else f"a Linen `{cls}` instance"
+                self.report(
+                    node,
+                    f"`{self.ctx.code(arg)}`, {what}, is passed for `{name}`, which "
+                    f"`{spec.qualname}` traces in `{info.name}`: a Module is not a pytree of arrays "
+                    f"(`TypeError: Error interpreting argument ... as an abstract array`)",
+                    fix_title=f"Mark it static (`static_argnames=('{name}',)`; unbound Linen modules "
+                    f"are hashable) or close over the module instead of passing it",
+                )
+                return
+
+    def _linen_instance(self, expr: cst.BaseExpression, scope, order: int, depth: int = 0) -> str | None:
+        """The Linen class `expr` is an instance of, on evidence: `MLP(...)`, `nn.Dense(3)`, a
+        name bound to one, a parameter annotated with a Linen class of this file, a bound module."""
+        semantic = self.ctx.semantic
+        if depth > 4:
+            return None
+        cls = semantic.resolver.instance_class(expr, scope, order)
+        if cls is not None:
+            return cls.name.value if semantic.class_family(cls) == "linen" else None
+        if isinstance(expr, cst.Call):
+            if is_linen_ctor(self.ctx, expr):
+                return self.ctx.code(expr.func)
+            if self._bound(expr, scope, order):
+                return "bound module"
+            return None
+        if isinstance(expr, cst.Name):
+            b = self.ctx.index.lookup(expr.value, scope, order)
+            if b is not None and b.how == ASSIGN and b.path is None and b.value is not None:
+                return self._linen_instance(b.value, b.scope, b.order, depth + 1)
+        return None
+
+    def _bound(self, expr: cst.BaseExpression, scope, order: int, depth: int = 0) -> bool:
+        """`model.bind(variables)` on a Linen module (or a name bound to it)."""
+        if depth > 4:
+            return False
+        if isinstance(expr, cst.Name):
+            b = self.ctx.index.lookup(expr.value, scope, order)
+            return (b is not None and b.how == ASSIGN and b.path is None and b.value is not None
+                    and self._bound(b.value, b.scope, b.order, depth + 1))
+        if not (isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute)
+                and expr.func.attr.value == "bind" and expr.args):
+            return False
+        receiver = expr.func.value
+        if isinstance(receiver, cst.Call) and is_linen_ctor(self.ctx, receiver):
+            return True
+        cls = self.ctx.semantic.resolver.instance_class(receiver, scope, order)
+        if cls is not None:
+            return self.ctx.semantic.class_family(cls) == "linen"
+        return self._linen_instance(receiver, scope, order, depth + 1) is not None

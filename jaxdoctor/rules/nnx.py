@@ -221,6 +221,11 @@ class RawTransformOnNnxModule(LintRule):
             q, _opts = transform_name(self.ctx.names, dec.decorator)
             if q in _RAW:
                 self._check(dec, q, info, None)
+                for site, _scope, _order, callee in self.ctx.semantic.sites.get(info, ()):
+                    if callee.decorated and callee.transform is not None and callee.transform.qualname == q:
+                        self._check(dec, q, info, site)  # `step(model, x)`: what the calls pass
+                        break
+                return
 
     def visit_Call(self, node: cst.Call) -> None:
         names = self.ctx.names
@@ -238,6 +243,11 @@ class RawTransformOnNnxModule(LintRule):
         for e in exprs:
             for info in self.ctx.resolve_functions(e):
                 self._check(node, q, info, outer)
+                if outer is None:  # `fast = jax.jit(step)` ... `fast(model, x)`
+                    for site, _scope, _order, callee in self.ctx.semantic.sites.get(info, ()):
+                        if callee.options is node:
+                            self._check(node, q, info, site)
+                            break
 
     def _check(self, where, q: str, info: FunctionInfo, outer: cst.Call | None) -> None:
         p = info.node.params
@@ -255,11 +265,16 @@ class RawTransformOnNnxModule(LintRule):
                 continue
             if use == "calls" and not self._stateful(cls):
                 continue  # a module without state a call changes loses nothing
+            inner = next((t for t in (transform_name(self.ctx.names, d.decorator)[0]
+                                      for d in getattr(info.node, "decorators", ()))
+                          if t is not None and t.startswith("flax.nnx.")), None)
+            also = f" (its own `@{inner.replace('flax.nnx.', 'nnx.')}` doesn't help: the outer `{q}` " \
+                "sees a plain function of arrays)" if inner else ""
             self.report(
                 where,
                 f"`{q}` transforms `{info.name}`, which {use} its `nnx.Module` argument "
                 f"`{param.name.value}` ({cls}): `jax` transforms don't carry NNX state updates out "
-                "(they are silently lost) and don't split/merge the module",
+                f"(they are silently lost) and don't split/merge the module{also}",
             )
             return
 
@@ -314,7 +329,18 @@ class RawTransformOnNnxModule(LintRule):
             return f"`{ann.value}`"
         return None
 
-    def _module_value(self, e: cst.BaseExpression) -> str | None:
+    def _module_value(self, e: cst.BaseExpression, depth: int = 0) -> str | None:
+        if isinstance(e, cst.Name) and depth < 4:
+            # a name bound to `Model(...)` / `nnx.BatchNorm(...)`, or an instance of an NNX
+            # class of this file as far as the bindings show
+            order = self.ctx.index.order.get(self.ctx.statement(), 1 << 30)
+            b = self.ctx.index.lookup(e.value, self.ctx.scope(), order)
+            if b is not None and b.how == ASSIGN and b.path is None and isinstance(b.value, cst.Call):
+                return self._module_value(b.value, depth + 1)
+            cls = self.ctx.semantic.resolver.instance_class(e, self.ctx.scope(), order)
+            if cls is not None and self.ctx.semantic.class_family(cls) == "nnx":
+                return f"`{cls.name.value}`"
+            return None
         if isinstance(e, cst.Call):
             q = self.ctx.names.qualname(e.func)
             if q is not None and q.startswith("flax.nnx.") and q.rsplit(".", 1)[1][:1].isupper() and \

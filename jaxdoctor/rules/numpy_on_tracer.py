@@ -9,6 +9,7 @@ import libcst as cst
 
 from jaxdoctor.findings import Applicability, Severity
 from jaxdoctor.rules.tracing import where
+from jaxdoctor.static.evaluate import NUMPY_DELEGATING
 from jaxdoctor.static.rule import LintRule
 from jaxdoctor.static.values import TRACED
 
@@ -57,7 +58,7 @@ class NumpyOnTracer(LintRule):
         if q is None or not q.startswith("numpy."):
             return
         name = q[len("numpy."):]
-        if name.split(".")[0] in _NOT_HERE:
+        if name.split(".")[0] in _NOT_HERE or name in NUMPY_DELEGATING:
             return
         info = self.ctx.traced_function()
         if info is None or self._numpy_branch():

@@ -190,6 +190,9 @@ class SideEffectInTracedFunction(LintRule):
             scope = self._traced_outer(target.value, info)
             if scope is None or not self._container_binding(scope, target.value):
                 return
+            here = self.ctx.enclosing(cst.FunctionDef, cst.Lambda)
+            if here is not None and _popped_in(here, target.value):
+                return  # a context stack pushed and popped within the trace (Haiku's frames)
             self.report(
                 node,
                 f"`{self.ctx.code(node)}` stores a traced value in `{target.value}`, defined outside "
@@ -233,7 +236,17 @@ class SideEffectInTracedFunction(LintRule):
             # traces, not calls — the point of the test idiom `nonlocal n; n += 1` ... `assert
             # n == 1`, a bug anywhere else
             v = semantic.value(value)
-            if how is not None and (holds_tracers(v) or (v == STATIC and not self._asserted(fn, target.value, how))):
+            abstract = info.transform is not None and info.transform.qualname in ABSTRACT
+            if abstract and not holds_tracers(v):
+                return  # `jax.eval_shape`/`make_jaxpr` run the function to learn about it: a Python
+                # value written out of it (a shape, a graph) is the point
+            # a Python value computed afresh (`nonlocal graphdef; graphdef, state = nnx.split(m)`)
+            # is caught from the trace on purpose; one updated from itself (`n += 1`, `n = n + 1`)
+            # counts traces where the author meant calls
+            counter = augmented or any(isinstance(n, cst.Name) and n.value == target.value
+                                       for n in iter_tree(value))
+            if how is not None and (holds_tracers(v) or (
+                    v == STATIC and counter and not self._asserted(fn, target.value, how))):
                 self.report(
                     node,
                     f"`{how} {target.value}` written{where(info)}: the write runs once, while "
@@ -365,3 +378,13 @@ def _traced_in(e: cst.BaseExpression, semantic) -> bool:
     if isinstance(e, cst.Call) and isinstance(e.func, cst.Attribute) and e.func.attr.value == "format":
         return any(_traced_in(a.value, semantic) for a in e.args)
     return semantic.holds_tracers(e)
+
+
+def _popped_in(fn, name: str) -> bool:
+    """`fn` itself calls `name.pop()`: what it pushes it takes off again before returning."""
+    for node in iter_tree(fn):
+        if (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)
+                and node.func.attr.value == "pop" and isinstance(node.func.value, cst.Name)
+                and node.func.value.value == name):
+            return True
+    return False

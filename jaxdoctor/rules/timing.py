@@ -37,7 +37,7 @@ _STEP_LIKE = re.compile(r"(?i)(step|apply|forward|model|predict|infer|update|tra
 #: equinox 0.11.8): timing them measures the computation
 _BLOCKING = frozenset({"equinox.filter_jit", "equinox.filter_pmap"})
 #: `jax.*` modules whose calls launch device work
-_DEVICE_WORK = ("jax.numpy.", "jax.lax.", "jax.random.", "jax.nn.", "jax.scipy.", "jax.image.",
+_DEVICE_WORK = ("jax.numpy.", "jax.lax.", "jax.nn.", "jax.scipy.", "jax.image.",
                 "jax.ops.", "jax.device_put", "jax.vmap", "jax.pmap", "jax.grad", "jax.value_and_grad",
                 "jax.jacfwd", "jax.jacrev", "jax.hessian", "jax.vjp", "jax.jvp", "jax.linearize",
                 "jax.checkpoint", "jax.remat", "jax.lax.", "jax.tree.map", "jax.tree_util.tree_map")
@@ -70,6 +70,30 @@ def _own_nodes(stmt: cst.CSTNode):
         if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)) and node is not stmt:
             continue
         stack.extend(children(node))
+
+
+def _empty_body(fn: cst.FunctionDef) -> bool:
+    """`def step(model, opt): pass` or `return graphdef, state`: a compiled function that
+    computes nothing (a benchmark of dispatch overhead) leaves nothing on the device to wait for."""
+    body = fn.body.body if isinstance(fn.body, cst.IndentedBlock) else [fn.body]
+    for stmt in body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            return False
+        for small in stmt.body:
+            if isinstance(small, cst.Pass) or (isinstance(small, cst.Expr) and isinstance(
+                    small.value, (cst.SimpleString, cst.ConcatenatedString, cst.Ellipsis))):
+                continue
+            if isinstance(small, cst.Return) and (small.value is None or _only_params(small.value, fn)):
+                continue
+            return False
+    return True
+
+
+def _only_params(value: cst.BaseExpression, fn: cst.FunctionDef) -> bool:
+    """`return graphdef, state`: the function hands its arguments back (JAX forwards them)."""
+    params = _params(fn)
+    parts = [el.value for el in value.elements] if isinstance(value, cst.Tuple) else [value]
+    return all(isinstance(p, cst.Name) and p.value in params for p in parts)
 
 
 def _params(fn: cst.FunctionDef | None) -> frozenset[str]:
@@ -116,7 +140,8 @@ class UnblockedTiming(LintRule):
             q = self.ctx.qualname(d.func if isinstance(d, cst.Call) else d)
             if q in PARTIALS and isinstance(d, cst.Call) and d.args:
                 q = self.ctx.qualname(d.args[0].value)
-            if q in TRANSFORMS and not TRANSFORMS[q].control_flow and q not in _BLOCKING:
+            if q in TRANSFORMS and not TRANSFORMS[q].control_flow and q not in _BLOCKING \
+                    and not _empty_body(node):
                 self.jitted.add(node.name.value)
 
     def leave_Module(self, node: cst.Module) -> None:
@@ -164,7 +189,9 @@ class UnblockedTiming(LintRule):
                     and _STEP_LIKE.search(last) and self.ctx.qualname(func) is None):
                 return True
         if any(c.transform is not None and c.transform.traces and not c.transform.control_flow
-               and c.transform.qualname not in _BLOCKING for c in self.ctx.semantic.callees(call)):
+               and c.transform.qualname not in _BLOCKING
+               and not (isinstance(c.info.node, cst.FunctionDef) and _empty_body(c.info.node))
+               for c in self.ctx.semantic.callees(call)):
             return True  # a jitted function of this file, however it is reached
         if isinstance(func, cst.Call) and self.ctx.semantic.transform_of(func) is not None \
                 and self.ctx.semantic.transform_of(func).qualname not in _BLOCKING:

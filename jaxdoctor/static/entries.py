@@ -119,8 +119,10 @@ def seed(info: FunctionInfo, spec: Transform, options: cst.Call | None, bound: P
         if nums is None or strs is None:
             out.values = {n: UNKNOWN for n in everything}  # options we cannot read
             return out
-        # a decorated method's `static_argnums` count `self` (jit sees the plain function)
-        offset = 1 if decorated and info.is_method and not info.is_staticmethod else 0
+        # a decorated method's `static_argnums` count `self` (jit sees the plain function), and
+        # so do Linen's lifted `nn.jit`/`nn.remat` applied to a Module class (`nn.remat(Block,
+        # static_argnums=(2,))` makes `__call__(self, x, deterministic)`'s flag static)
+        offset = 1 if (decorated or spec.family == "linen") and info.is_method and not info.is_staticmethod else 0
         for i, name in enumerate(positional):
             if i + offset in nums or name in strs:
                 out.from_callers.add(name)

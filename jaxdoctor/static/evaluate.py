@@ -81,6 +81,13 @@ STATIC_CALLS = frozenset(
         "jax.random.key_impl", "jax.dtypes.prng_key", "jax.numpy.dtypes",
     }
 )
+#: NumPy functions that hand a non-NumPy array to its own method (`np.sum(x)` calls `x.sum()`):
+#: they work on a tracer and return one (checked with numpy 2.4 under `jax.jit`)
+NUMPY_DELEGATING = frozenset(
+    {"sum", "mean", "max", "min", "prod", "any", "all", "argmax", "argmin", "std", "var", "repeat",
+     "reshape", "transpose", "squeeze", "round", "around", "cumsum", "cumprod", "searchsorted",
+     "swapaxes", "amax", "amin", "flip", "moveaxis", "split", "array_equal"}
+)
 #: `jax.numpy` functions that return a Python container of arrays
 _JNP_CONTAINERS = frozenset(
     {"split", "array_split", "hsplit", "vsplit", "dsplit", "meshgrid", "unravel_index",
@@ -335,6 +342,14 @@ class Evaluator:
                 return STATIC
             if q in _ARITHMETIC_BUILTINS:
                 return operand(arg_max) if arg_max != CONTAINER else ARRAY
+            if q == "builtins.map" and args:
+                # `map(f, xs)` holds what `f` returns: arrays for a JAX function, anything for
+                # another (`sum(map(nbytes, arrays))` adds Python ints)
+                fq = self.names.qualname(args[0][0].value)
+                rest = max((v for _a, v in args[1:]), default=STATIC)
+                if fq is not None and fq.startswith(ARRAY_MODULES) and holds_tracers(rest):
+                    return CONTAINER
+                return STATIC if rest == STATIC and args[0][1] == STATIC else UNKNOWN
             if q in _LEAF_CONTAINERS:
                 return CONTAINER if holds_tracers(arg_max) else arg_max
             if q in _PASS_THROUGH:
@@ -354,6 +369,8 @@ class Evaluator:
             found = jnp_value(q)
             if found is not None:
                 return found
+            if q.startswith("numpy.") and q[6:] in NUMPY_DELEGATING and holds_tracers(arg_max):
+                return ARRAY  # `np.sum(x)` calls `x.sum()`: a traced array
             if q.startswith("numpy.") or q.startswith("math."):
                 return STATIC  # NumPy on a tracer is JD122's finding; the result is host data
         if isinstance(e.func, cst.Attribute) and q is None:

@@ -149,6 +149,12 @@ class Flow(Evaluator):
                     for el, v in zip(parts, elements):
                         self.bind(el.value, min(v, self.cap) if v > STATIC else v)
                     return
+                if value == TRACED:
+                    # what a function we cannot see returns from tracers: a tuple whose parts may
+                    # be arrays or Python values (`x, pad = maybe_pad(x, n)`)
+                    for el in parts:
+                        self.bind(el.value, UNKNOWN)
+                    return
             for el in parts:
                 if isinstance(el, cst.StarredElement):
                     inner = element(value)

@@ -436,7 +436,25 @@ class FileIndex:
             cst.Decorator: [off_decorator],
         }
         walk(self.module, enter, leave)
+        self._module_aliases(module_scope)
         self._shadow(uses)
+
+    def _module_aliases(self, module_scope: Scope) -> None:
+        """`zip = util.safe_zip`, `tree_map = jax.tree_util.tree_map` at module level, bound
+        once and never declared `global` elsewhere: the name is another spelling of that
+        import, like `from jax._src.util import safe_zip as zip`."""
+        names = self.names
+        rebound_elsewhere = {n for s in self.scopes.values() if s is not module_scope
+                             for n, how in s.declared.items() if how == "global"}
+        for name, binds in module_scope.bindings.items():
+            if name in names.aliases or name in rebound_elsewhere or len(binds) != 1:
+                continue
+            b = binds[0]
+            if b.how != ASSIGN or b.path is not None or not isinstance(b.value, (cst.Name, cst.Attribute)):
+                continue
+            q = names.qualname(b.value)
+            if q is not None and q != f"builtins.{name}":
+                names.aliases[name] = q
 
     def _shadow(self, uses: list[tuple[cst.Name, Scope]]) -> None:
         """Uses of an import alias or a builtin that a local binding shadows resolve to nothing

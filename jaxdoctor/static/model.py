@@ -37,8 +37,8 @@ from jaxdoctor.static.index import (
     ScopeNode,
 )
 from jaxdoctor.static.resolve import NO_PARTIAL, Callee, Partial, Resolver, bind_args
-from jaxdoctor.static.evaluate import array_uses
-from jaxdoctor.static.syntax import annotated_array, annotation_expr, never_traced, scalar_annotation
+from jaxdoctor.static.evaluate import STATIC_CALLS, array_uses
+from jaxdoctor.static.syntax import annotated_array, annotation_expr, call_arg, never_traced, scalar_annotation
 from jaxdoctor.static.transforms import HOST_CALLBACKS, MODULE_BASES, PARTIALS, PATH_MAPS, TRANSFORMS, TREE_MAPS, Params, Transform
 from jaxdoctor.static.values import ARRAY, CONTAINER, STATIC, TRACED, UNKNOWN, holds_tracers, join, may_join
 
@@ -47,6 +47,8 @@ _FIELD_CALLS = frozenset({"flax.struct.field", "equinox.field", "dataclasses.fie
 _STATIC_PYTREES = frozenset({"jax.tree_util.register_static"})
 #: transforms that add a batch dimension
 VMAPS = frozenset({"jax.vmap", "flax.nnx.vmap", "equinox.filter_vmap", "flax.linen.vmap"})
+#: Linen's lifted maps whose `in_axes` may broadcast an argument (`nn.broadcast` / None)
+_LINEN_MAPS = frozenset({"flax.linen.scan", "flax.linen.vmap"})
 #: transforms whose result, called, returns what the function returns
 _RETURNS_THROUGH = frozenset({Params.JIT, Params.FILTER, Params.OPERANDS})
 #: array constructors: at an untraced call site an argument built by one of these is an array
@@ -167,7 +169,8 @@ class SemanticModel:
                 unresolved.append((call, scope, order))
         resolver.sites = self.sites
         for call, scope, order in unresolved:
-            callees = self._instance_call(call, scope, order)
+            # a parameter's class, or the functions the callers pass for it
+            callees = self._instance_call(call, scope, order) or resolver.callees(call.func, scope, order)
             if callees:
                 self._add_callees(call, scope, order, callees)
 
@@ -259,9 +262,16 @@ class SemanticModel:
             # `nn.scan(Block, ...)`: `__call__`'s parameters after `self` are the carry and inputs
             spec = replace(spec, flow=None)
         s = seed(info, spec, options, bound, decorated, self.names, passed)
+        if lifted and spec.qualname in _LINEN_MAPS and options is not None:
+            self._linen_broadcast(info, spec, options, s)
         for name in list(s.values):
             if s.values[name] >= CONTAINER and self._static_class_param(info, name):
                 s.values[name] = STATIC  # an instance of a `register_static` class: hashed, not traced
+        if spec.traces and spec.stages and not spec.control_flow and not spec.maps \
+                and spec.params is not Params.FILTER:
+            for name, value in s.values.items():
+                if value == TRACED and self._passed_array(info, name):
+                    s.values[name] = ARRAY
         if info.transform is None:
             info.transform = spec
         if spec.family == "jax" and spec.traces:
@@ -272,6 +282,42 @@ class SemanticModel:
             info.staged = True
         self.from_callers[info].update(s.from_callers)
         self._mark(info, s.state, s.values, via, None, force=True)
+
+    def _passed_array(self, info: FunctionInfo, name: str) -> bool:
+        """Some call site passes `name` a number, a bool or an array (`step(state, True)`,
+        `f(jnp.ones(3))`, `g(x, 0.5)`): under `jit` that argument is a traced array, not a
+        pytree of them."""
+        for call, scope, _order, callee in self.sites.get(info, ()):
+            arg = bind_args(call, info.positional, callee).get(name)
+            if arg is None:
+                continue
+            if isinstance(arg, cst.Name) and arg.value not in ("True", "False"):
+                arg = self.assigned_value(arg.value, scope, call) or arg
+            if _array_argument(arg, self.names):
+                return True
+        return False
+
+    def _linen_broadcast(self, info: FunctionInfo, spec: Transform, options: cst.Call, s) -> None:
+        """`nn.scan(Block, in_axes=(nn.broadcast,))` / `nn.vmap(Block, in_axes=(0, None))`: a
+        broadcast argument reaches `__call__` as its caller passed it (a Python flag stays one).
+        `nn.scan`'s `in_axes` cover the arguments after the carry."""
+        axes = call_arg(options, None, "in_axes")
+        if axes is None:
+            return
+        names = info.positional[1:] if spec.qualname == "flax.linen.scan" else info.positional
+
+        def broadcast(e: cst.BaseExpression) -> bool:
+            return (isinstance(e, cst.Name) and e.value == "None") or self.names.qualname(e) == "flax.linen.broadcast"
+
+        if isinstance(axes, (cst.Tuple, cst.List)):
+            if any(isinstance(el, cst.StarredElement) for el in axes.elements):
+                return
+            chosen = [n for n, el in zip(names, axes.elements) if broadcast(el.value)]
+        else:
+            chosen = list(names) if broadcast(axes) else []
+        for name in chosen:
+            s.values.pop(name, None)
+            s.from_callers.add(name)
 
     def _static_class_param(self, info: FunctionInfo, name: str) -> bool:
         p = info.param(name)
@@ -388,6 +434,15 @@ class SemanticModel:
             if q is not None and q.startswith(_ARRAY_PREFIXES):
                 return TRACED
             return UNKNOWN
+        if isinstance(arg, (cst.Dict, cst.List, cst.Tuple)) and arg.elements:
+            # `step({"w": jnp.ones(2)}, ...)`: a pytree whose array leaves `filter_jit` traces
+            values = [el.value for el in arg.elements if isinstance(el, (cst.DictElement, cst.Element))]
+            parts = [self._syntactic(v, scope, filtered) for v in values]
+            if len(parts) == len(arg.elements) and TRACED in parts:
+                return TRACED
+            if all(p == STATIC for p in parts) and len(parts) == len(arg.elements):
+                return STATIC
+            return UNKNOWN
         if isinstance(arg, (cst.Integer, cst.Float, cst.SimpleString, cst.Tuple)) or (
                 isinstance(arg, cst.Name) and arg.value in ("True", "False", "None")):
             return STATIC
@@ -484,10 +539,19 @@ class SemanticModel:
         """What each position of the tuple a call returns holds, when the call reaches one
         plain function of this file that always returns a tuple of one length."""
         callees = self.callees_of.get(call, ())
-        if len(callees) != 1 or callees[0].transform is not None and callees[0].transform.traces:
+        if len(callees) != 1:
             return None
-        info = callees[0].info
-        return info.return_elements if info.state > NOT_TRACED else None
+        callee = callees[0]
+        info, spec = callee.info, callee.transform
+        if info.state == NOT_TRACED:
+            return None
+        if spec is not None and spec.qualname.endswith("value_and_grad"):
+            has_aux = callee.options is not None and any(
+                a.keyword is not None and a.keyword.value == "has_aux" for a in callee.options.args)
+            return [CONTAINER if has_aux else info.returns, TRACED]  # (value, gradients)
+        if spec is not None and spec.traces and spec.params not in _RETURNS_THROUGH:
+            return None
+        return info.return_elements
 
     def module_instance(self, flow: Flow, e: cst.BaseExpression) -> bool:
         """`e` is an instance of an NNX / Linen / Equinox module class of this file (a pytree
@@ -571,15 +635,30 @@ def _arg_values(info: FunctionInfo, callee: Callee, args: list[tuple[cst.Arg, in
     params: dict[str, int] = {}
     explicit = {a.keyword.value for a, _v in args if a.keyword is not None}
     index = 0
-    for arg, value in args:
+    for i, (arg, value) in enumerate(args):
         if arg.star == "*":
-            # `f(*args)`: how many it fills is unknown; a required parameter must be among them
-            for n in names[index:]:
+            # `f(*args)`: how many it fills is unknown; a required parameter must be among them.
+            # Positional arguments after it (`f(*inputs, shapes, sparsity)`) fill the last
+            # parameters when no default makes the split ambiguous.
+            trailing = [(a, v) for a, v in args[i + 1:] if a.keyword is None and not a.star]
+            rest = names[index:]
+            exact = info.node.params.star_arg is None and all(
+                (p := info.param(n)) is not None and p.default is None for n in rest)
+            if trailing and not exact:
+                for n in rest:
+                    params.setdefault(n, UNKNOWN)
+                return _drop_closed(params, bound, info, explicit)
+            middle = rest[:len(rest) - len(trailing)] if trailing else rest
+            for n in middle:
                 p = info.param(n)
                 v = (TRACED if holds_tracers(value) else value) if p is not None and p.default is None else UNKNOWN
                 params[n] = may_join(params.get(n, STATIC), v)
-            index = len(names)
-            continue
+            for n, (_a, v) in zip(rest[len(middle):], trailing):
+                params[n] = may_join(params.get(n, STATIC), v)
+            for a, v in args[i + 1:]:
+                if a.keyword is not None:
+                    params[a.keyword.value] = may_join(params.get(a.keyword.value, STATIC), v)
+            return _drop_closed(params, bound, info, explicit)
         if arg.star == "**":
             continue
         if arg.keyword is not None:
@@ -594,15 +673,27 @@ def _arg_values(info: FunctionInfo, callee: Callee, args: list[tuple[cst.Arg, in
             star = info.node.params.star_arg.name.value
             params[star] = may_join(params.get(star, STATIC), CONTAINER if holds_tracers(value) else value)
         index += 1
+    return _drop_closed(params, bound, info, explicit)
+
+
+def _drop_closed(params: dict[str, int], bound, info: FunctionInfo, explicit: set[str]) -> dict[str, int]:
     for name in list(params):
         if bound.closed(info, name) and name not in explicit:
             del params[name]  # bound by `partial(f, name=...)` and not overridden here
     return params
 
 
+_TREE_REDUCES = frozenset({"jax.tree.reduce", "jax.tree_util.tree_reduce", "functools.reduce"})
+
+
 def _tree_map_leaves(q: str | None, args: list[tuple[cst.Arg, int]]) -> list[int] | None:
     """For `jax.tree.map(f, *trees)`: the values `f` receives, position by position (a key
     path first for `*_with_path`); None for other calls."""
+    if q in _TREE_REDUCES and args and args[0][0].keyword is None and len(args) >= 2 \
+            and args[1][0].keyword is None and not args[1][0].star:
+        # `jax.tree.reduce(f, tree)`: `f(accumulated, leaf)`, both leaves of the tree
+        leaf = TRACED if holds_tracers(args[1][1]) else args[1][1]
+        return [leaf, leaf]
     if q not in TREE_MAPS or not args or args[0][0].keyword is not None:
         return None
     trees = args[1:]
@@ -613,3 +704,31 @@ def _tree_map_leaves(q: str | None, args: list[tuple[cst.Arg, int]]) -> list[int
 
 
 __all__ = ["SemanticModel", "FunctionInfo", "Partial", "Callee", "MODULE_BASES"]
+
+
+def _array_argument(arg: cst.BaseExpression, names: ImportTable) -> bool:
+    """`arg` is a Python number or bool, or builds an array (`jnp.ones(3)`, `np.zeros(2)`,
+    `jnp.float32(2.0)`, `jax.random.normal(...)`): passed to `jit` it becomes a traced array."""
+    if isinstance(arg, cst.UnaryOperation) and isinstance(arg.operator, (cst.Minus, cst.Plus)):
+        arg = arg.expression
+    if isinstance(arg, (cst.Integer, cst.Float)):
+        return True
+    if isinstance(arg, cst.Comparison):
+        return any(_array_argument(x, names) and isinstance(x, cst.Call)
+                   for x in (arg.left, *(c.comparator for c in arg.comparisons)))
+    if isinstance(arg, cst.BinaryOperation):
+        return any(_array_argument(x, names) and isinstance(x, cst.Call) for x in (arg.left, arg.right))
+    if isinstance(arg, cst.Name):
+        return arg.value in ("True", "False")
+    if isinstance(arg, cst.Call):
+        q = names.qualname(arg.func)
+        if q is None or q in STATIC_CALLS:
+            return False
+        last = q.rsplit(".", 1)[1]
+        if not last[:1].islower():
+            return False  # a class: `np.ndarray`, `jnp.dtype`
+        if q.startswith(("jax.numpy.", "numpy.")):
+            rest = q.split(".", 2)[-1] if q.startswith("jax.") else q.split(".", 1)[1]
+            return "." not in rest or rest.startswith("random.")
+        return q.startswith("jax.random.") and last not in ("split", "key", "PRNGKey", "fold_in", "key_data")
+    return False

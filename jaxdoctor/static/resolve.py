@@ -24,6 +24,7 @@ from jaxdoctor.static.index import (
 )
 from jaxdoctor.static.syntax import annotation_expr
 from jaxdoctor.static.transforms import MODULE_BASES, PARTIALS, TRANSFORMS, Transform
+from jaxdoctor.static.walker import children
 
 #: calls that build a module instance from another (same class)
 _SAME_INSTANCE = frozenset({"flax.nnx.merge", "flax.nnx.clone", "copy.copy", "copy.deepcopy",
@@ -101,6 +102,8 @@ class Resolver:
                 return [self._decorated(info)]
             if b.how == ASSIGN and b.path is None and b.value is not None:
                 return self.callees(b.value, b.scope, b.order, depth + 1)
+            if b.how == PARAM and self.sites is not None:
+                return self._passed_functions(b, depth)
             return []
         if isinstance(expr, cst.Attribute):
             cls = self.receiver_class(expr.value, scope, order, depth + 1)
@@ -121,7 +124,19 @@ class Resolver:
                     for c in self.callees(fn, scope, order, depth + 1):
                         out.append(Callee(c.info, c.bound, spec, expr, False))
                 return out
-            return []
+            if q in ("builtins.list", "builtins.tuple") and len(expr.args) == 1 and not expr.args[0].star:
+                return self.callees(expr.args[0].value, scope, order, depth + 1)  # `list(branches)`
+            if (isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "values"
+                    and not expr.args):
+                return self.callees(expr.func.value, scope, order, depth + 1)  # `TABLE.values()`
+            # `make_loss(cfg)(x)`, `step = make_step(); step(x)`: what a factory of this file returns
+            out = []
+            for factory in self.callees(expr.func, scope, order, depth + 1):
+                if factory.transform is not None or isinstance(factory.info.node, cst.Lambda):
+                    continue
+                for ret in _returned(factory.info.node):
+                    out.extend(self.callees(ret, factory.info.node, 1 << 30, depth + 1))
+            return out
         if isinstance(expr, (cst.List, cst.Tuple, cst.Set)):
             out = []
             for el in expr.elements:
@@ -136,8 +151,55 @@ class Resolver:
         if isinstance(expr, (cst.ListComp, cst.GeneratorExp)):
             return self.callees(expr.elt, expr, order, depth + 1)
         if isinstance(expr, cst.Subscript):
-            return self.callees(expr.value, scope, order, depth + 1)
+            out = self.callees(expr.value, scope, order, depth + 1)
+            if isinstance(expr.value, cst.Name):
+                # `LOSSES["l1"] = l1` at module level, then `LOSSES[name](...)`
+                b = index.lookup(expr.value.value, scope, order)
+                if b is not None and isinstance(b.scope, cst.Module) and isinstance(b.value, (cst.Dict, cst.List)):
+                    for value in self._module_stores().get(expr.value.value, ()):
+                        out.extend(self.callees(value, b.scope, 1 << 30, depth + 1))
+            return out
         return []
+
+    def _passed_functions(self, b, depth: int) -> list[Callee]:
+        """A parameter called or transformed as a function (`def step(x, proj): proj(x)`): the
+        functions of this file that its call sites pass for it."""
+        info = self.index.functions.get(b.scope)
+        if info is None:
+            return []
+        out: list[Callee] = []
+        for call, scope, order, callee in self.sites.get(info, ()):  # type: ignore[union-attr]
+            arg = bind_args(call, info.positional, callee).get(b.name)
+            if arg is not None and not (isinstance(arg, cst.Name) and arg.value == b.name
+                                        and scope is b.scope):
+                out.extend(self.callees(arg, scope, order, depth + 1))
+        return out
+
+    def _module_stores(self) -> dict[str, list[cst.BaseExpression]]:
+        """`NAME[key] = value` statements of the module's own code (not in functions)."""
+        found = getattr(self, "_stores", None)
+        if found is None:
+            found = {}
+            stack: list[cst.CSTNode] = list(self.index.module.body)
+            while stack:
+                node = stack.pop()
+                if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+                    continue
+                if isinstance(node, cst.SimpleStatementLine):
+                    for small in node.body:
+                        if isinstance(small, cst.Assign):
+                            for t in small.targets:
+                                if isinstance(t.target, cst.Subscript) and isinstance(t.target.value, cst.Name):
+                                    found.setdefault(t.target.value.value, []).append(small.value)
+                    continue
+                body = getattr(node, "body", None)
+                if isinstance(body, cst.IndentedBlock):
+                    stack.extend(body.body)
+                orelse = getattr(node, "orelse", None)
+                if orelse is not None and isinstance(getattr(orelse, "body", None), cst.IndentedBlock):
+                    stack.extend(orelse.body.body)
+            self._stores = found
+        return found
 
     def function_args(self, call: cst.Call, spec: Transform) -> list[cst.BaseExpression]:
         positional = [a for a in call.args if a.keyword is None and not a.star]
@@ -311,13 +373,38 @@ class Resolver:
         return family
 
 
+def _returned(fn: cst.FunctionDef) -> list[cst.BaseExpression]:
+    """The expressions a function returns (its own `return`s, not nested functions')."""
+    out = []
+    stack: list[cst.CSTNode] = [fn.body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            continue
+        if isinstance(node, cst.Return):
+            if node.value is not None:
+                out.append(node.value)
+            continue
+        if isinstance(node, cst.BaseExpression):
+            continue
+        stack.extend(children(node))
+    return out
+
+
 def bind_args(call: cst.Call, positional: list[str], callee: Callee) -> dict[str, cst.BaseExpression]:
     """Parameter name → argument expression, for the plain arguments of a call."""
     out: dict[str, cst.BaseExpression] = {}
     names = positional[callee.bound.positional:]
     skip = callee.drop  # Linen `apply`: the variables come first
     index = 0
-    for arg in call.args:
+    for i, arg in enumerate(call.args):
+        if arg.star == "*":
+            # after `*args` positions are known only from the end, and only when the call fills
+            # the parameters exactly (`f(*inputs, shapes, sparsity)`): leave them unbound
+            for later in call.args[i + 1:]:
+                if later.keyword is not None:
+                    out[later.keyword.value] = later.value
+            return out
         if arg.star:
             continue
         if arg.keyword is not None:

@@ -170,7 +170,7 @@ PALLAS_KERNELS = frozenset(
 )
 
 #: `functools.partial` spellings.
-PARTIALS = frozenset({"functools.partial"})
+PARTIALS = frozenset({"functools.partial", "jax.tree_util.Partial"})
 
 #: Module base classes and their family.
 MODULE_BASES = {
