@@ -130,6 +130,13 @@ _PARTITION_SPECS = frozenset({"jax.sharding.PartitionSpec", "jax.P", "jax.experi
 #: mesh constructors → (position, keyword) of their axis names
 _MESHES = {"jax.sharding.Mesh": (1, "axis_names"), "jax.make_mesh": (1, "axis_names"),
            "jax.sharding.AbstractMesh": (1, "axis_names"), "jax.experimental.maps.Mesh": (1, "axis_names")}
+#: calls that take a PartitionSpec (or a tree of them) and apply it to a mesh
+_SHARDING_CONSUMERS = frozenset({
+    "jax.sharding.NamedSharding", "jax.NamedSharding", "jax.lax.with_sharding_constraint",
+    "jax.sharding.reshard", "jax.device_put", "jax.shard_map", "jax.experimental.shard_map.shard_map",
+    "jax.jit", "jax.experimental.pjit.pjit", "flax.nnx.shard_map", "flax.nnx.with_sharding_constraint",
+    "jax.ShapeDtypeStruct", "functools.partial",
+})
 #: calls that run a jitted program (their results live on the device)
 _JITS = frozenset({"jax.jit", "jax.pjit", "jax.experimental.pjit.pjit", "flax.nnx.jit", "equinox.filter_jit",
                    "jax.pmap", "flax.nnx.pmap", "equinox.filter_pmap"})
@@ -166,7 +173,7 @@ class UnknownMeshAxis(LintRule):
     code = "JD140"
     name = "unknown-mesh-axis"
     severity = Severity.ERROR
-    summary = "A `PartitionSpec` names an axis that no mesh built in the same file has"
+    summary = "A `PartitionSpec` applied to a mesh names an axis that no mesh built in the same file has"
     fix_title = "Use one of the mesh's axis names (or add the axis to the mesh)"
 
     def __init__(self, ctx) -> None:
@@ -193,8 +200,19 @@ class UnknownMeshAxis(LintRule):
     def visit_Module(self, node: cst.Module) -> None:
         self.axes = self._mesh_axes()
 
+    def _used_on_a_mesh(self) -> bool:
+        """Is the spec handed to something that shards with it (`NamedSharding`, a constraint,
+        `shard_map`, jit's shardings, `device_put`)? A bare spec may hold logical axis names
+        (flax's `get_partition_spec` metadata) that are mapped onto the mesh later."""
+        for anc in reversed(self.ctx.ancestors):
+            if isinstance(anc, (cst.Arg, cst.Element, cst.Tuple, cst.List, cst.Dict, cst.DictElement,
+                                cst.StarredElement)):
+                continue
+            return isinstance(anc, cst.Call) and self.ctx.qualname(anc.func) in _SHARDING_CONSUMERS
+        return False
+
     def visit_Call(self, node: cst.Call) -> None:
-        if not self.axes or self.ctx.qualname(node.func) not in _PARTITION_SPECS:
+        if not self.axes or self.ctx.qualname(node.func) not in _PARTITION_SPECS or not self._used_on_a_mesh():
             return
         for a in node.args:
             if a.keyword is not None or a.star:

@@ -96,7 +96,7 @@ def _arguments(exc: BaseException) -> list[tuple[str, str, str, list[str]]]:
 
 def lone_placement(exc: BaseException) -> tuple[str, int] | None:
     """Where the program put the argument that sits on fewer devices than the others."""
-    from jaxdoctor.trace.sharding.watch import placement_of_shape
+    from jaxdoctor.trace.sharding.placements import placement_of_shape
 
     args = _arguments(exc)
     if len(args) < 2:

@@ -22,18 +22,12 @@ from typing import Any
 
 from jaxdoctor.trace import xla_internals as xi
 from jaxdoctor.trace.frames import is_user_file, user_frames_on_stack
-from jaxdoctor.trace.sharding import analyze_program
+from jaxdoctor.trace.sharding import analyze_program, placements
 from jaxdoctor.trace.sharding.build import build, fmt_spec
 from jaxdoctor.trace.sharding.host_transfer import FetchLog
 from jaxdoctor.trace.sharding.program import Placement
 
 _local = threading.local()
-#: the watch installed in this process (the error explainer asks it where arrays were placed)
-_ACTIVE: ShardingWatch | None = None
-
-
-def placement_of_shape(shape: str, how: str) -> tuple[str, int] | None:
-    return _ACTIVE.placement_of_shape(shape, how) if _ACTIVE is not None else None
 
 
 class ShardingWatch:
@@ -47,9 +41,8 @@ class ShardingWatch:
 
     # ------------------------------------------------------------------ installation
     def install(self) -> None:
-        global _ACTIVE
-        _ACTIVE = self
-        self._uninstall.append(lambda: globals().update(_ACTIVE=None))
+        placements.ACTIVE.append(self)
+        self._uninstall.append(lambda: placements.ACTIVE.remove(self))
         self._uninstall.append(xi.install_compile_hook(self._on_compiled))
         self._uninstall.append(xi.install_device_put_hook(self._on_put))
         if self.fetches is not None:
