@@ -73,8 +73,14 @@ class ShardingWatch:
         if len(targets) != len(leaves):
             targets = [targets[0]] * len(leaves) if targets else [device] * len(leaves)
         for leaf, target in zip(leaves, targets):
-            spec = getattr(target, "spec", None)
-            how = fmt_spec(spec) if spec is not None else "one device"
+            if isinstance(target, jax.sharding.PartitionSpec):  # under `jax.set_mesh`
+                how = fmt_spec(target)
+            elif getattr(target, "spec", None) is not None:
+                how = fmt_spec(target.spec)
+            elif isinstance(target, (jax.Device, jax.sharding.SingleDeviceSharding)):
+                how = "one device"
+            else:
+                continue
             try:
                 self._placed[id(leaf)] = (weakref.ref(leaf), Placement(path, line, how))
             except TypeError:
@@ -216,7 +222,7 @@ def make_mesh(text: str) -> Any:
 def _is_target(x: Any) -> bool:
     import jax
 
-    return isinstance(x, (jax.sharding.Sharding, jax.Device))
+    return isinstance(x, (jax.sharding.Sharding, jax.Device, jax.sharding.PartitionSpec))
 
 
 def _runs_user_code(rec: xi.CompileRecord, stack: list) -> bool:
