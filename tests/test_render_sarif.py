@@ -111,7 +111,7 @@ def test_rules_carry_metadata_and_help_from_docs(validator):
     assert jd101["name"] == cls.name
     assert jd101["shortDescription"]["text"] == cls.summary
     assert jd101["help"]["markdown"] == read_doc("JD101")
-    assert jd101["fullDescription"]["text"].startswith("Flags a Python `if`")
+    assert jd101["fullDescription"]["text"].startswith("Flags Python truthiness")
     assert jd101["defaultConfiguration"]["level"] == "error"
     assert "jax" in jd101["properties"]["tags"]
 

@@ -108,7 +108,8 @@ class PythonControlFlowOnTracer(LintRule):
             self.report(
                 test,
                 f"Python `{keyword}` on traced value `{self.ctx.code(test)}`"
-                f"{where(self.ctx.function())}: raises `TracerBoolConversionError`{note}",
+                f"{where(self.ctx.function())}: raises `TracerBoolConversionError` (`ValueError` "
+                f"for an array of more than one element){note}",
             )
 
     def visit_Comparison(self, node: cst.Comparison) -> None:
