@@ -112,12 +112,12 @@ class ShardingWatch:
     def _on_compiled(self, rec: xi.CompileRecord) -> None:
         override = getattr(_local, "override", None)
         simulated = override.get("simulated") if override else None
-        stack = override.get("stack", []) if override else user_frames_on_stack(skip=3)
-        if override is None and not _runs_user_code(rec, stack or []):
-            return
         devices = rec.num_devices
         if devices <= 1 and not any(rec.donated) and not self.options.get("device_memory") \
                 and not self.options.get("mesh"):
+            return  # one device, nothing donated, nothing asked: nothing to check (and no cost)
+        stack = override.get("stack", []) if override else user_frames_on_stack(skip=3)
+        if override is None and not _runs_user_code(rec, stack or []):
             return
         t0 = time.perf_counter()
         call_site = (stack[0][0], stack[0][2], stack[0][1]) if stack else None
