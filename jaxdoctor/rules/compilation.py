@@ -9,7 +9,8 @@ from jaxdoctor.rules._values import is_jax_array
 from jaxdoctor.rules.tracing import where
 from jaxdoctor.static.values import holds_tracers
 from jaxdoctor.static.rule import LintRule
-from jaxdoctor.static.index import ASSIGN, DEF, PARAM, target_names
+from jaxdoctor.static.index import ASSIGN, CLASS, DEF, PARAM, target_names
+from jaxdoctor.static.resolve import bind_args
 from jaxdoctor.static.syntax import literal_ints, literal_strs
 from jaxdoctor.static.transforms import PARTIALS
 from jaxdoctor.static.walker import children, iter_tree
@@ -76,6 +77,38 @@ def _bound_in(body: cst.CSTNode, name: str) -> bool:
                 return True
         stack.extend(children(node))
     return False
+
+
+def static_positions(ctx, callee) -> tuple[set[int], set[str]]:
+    """The static argument positions and names of a call through a jit-like transform, from
+    the options of the transform call or decorator (literals only)."""
+    options = callee.options
+    info = callee.info
+    if options is None:
+        return set(), set()
+    nums: set[int] = set()
+    strs: set[str] = set()
+    for arg in options.args:
+        if arg.keyword is None:
+            continue
+        if arg.keyword.value == "static_argnums":
+            nums = literal_ints(arg.value) or set()
+        elif arg.keyword.value == "static_argnames":
+            strs = literal_strs(arg.value)
+    params = info.node.params
+    if callee.decorated and info.is_method and not info.is_staticmethod:
+        # jit sees the plain function: its `static_argnums` count `self`
+        names = [p.name.value for p in (*params.posonly_params, *params.params)]
+    else:
+        names = info.positional
+    names = names[callee.bound.positional:]
+    for i in nums:
+        if 0 <= i < len(names):
+            strs.add(names[i])
+    for i, p in enumerate(names):
+        if p in strs:
+            nums.add(i)
+    return nums, strs
 
 
 class JitInLoop(LintRule):
@@ -316,37 +349,6 @@ class JitInLoop(LintRule):
                 )
 
     # ------------------------------------------------------- static arguments
-    def _static_positions(self, callee) -> tuple[set[int], set[str]]:
-        """The static argument positions and names of a call through a jit-like transform,
-        from the options of the transform call or decorator (literals only)."""
-        options = callee.options
-        info = callee.info
-        if options is None:
-            return set(), set()
-        nums: set[int] = set()
-        strs: set[str] = set()
-        for arg in options.args:
-            if arg.keyword is None:
-                continue
-            if arg.keyword.value == "static_argnums":
-                nums = literal_ints(arg.value) or set()
-            elif arg.keyword.value == "static_argnames":
-                strs = literal_strs(arg.value)
-        params = info.node.params
-        if callee.decorated and info.is_method and not info.is_staticmethod:
-            # jit sees the plain function: its `static_argnums` count `self`
-            names = [p.name.value for p in (*params.posonly_params, *params.params)]
-        else:
-            names = info.positional
-        names = names[callee.bound.positional:]
-        for i in nums:
-            if 0 <= i < len(names):
-                strs.add(names[i])
-        for i, p in enumerate(names):
-            if p in strs:
-                nums.add(i)
-        return nums, strs
-
     def _unhashable(self, expr: cst.BaseExpression, stmt: cst.CSTNode) -> str | None:
         if isinstance(expr, (cst.List, cst.ListComp)):
             return "a list"
@@ -361,6 +363,9 @@ class JitInLoop(LintRule):
                 return "an array"
             if q in ("builtins.list", "builtins.dict", "builtins.set"):
                 return "a " + q.split(".")[1]
+            cls = self._unhashable_dataclass(expr.func, stmt)
+            if cls is not None:
+                return f"a `{cls}`, a dataclass with `eq=True` and not frozen, so its `__hash__` is None"
             return None
         if isinstance(expr, cst.Name):
             b = self.ctx.lookup(expr.value, stmt)
@@ -369,11 +374,53 @@ class JitInLoop(LintRule):
                 return self._unhashable(b.value, stmt)
         return None
 
+    def _unhashable_dataclass(self, func: cst.BaseExpression, stmt: cst.CSTNode,
+                              pytree_ok: bool = False) -> str | None:
+        """The name of a class of this file, called by `func`, that `@dataclass` made
+        unhashable: `eq=True` (the default) without `frozen=True`/`unsafe_hash=True` sets
+        `__hash__` to None, unless the class defines `__hash__` itself. With `pytree_ok`, a
+        class registered as a pytree (`filter_jit` flattens it) is not one."""
+        if not isinstance(func, cst.Name):
+            return None
+        b = self.ctx.lookup(func.value, stmt)
+        if b is None or b.how != CLASS:
+            return None
+        cls: cst.ClassDef = b.node  # type: ignore[assignment]
+        made = False
+        for dec in cls.decorators:
+            d = dec.decorator
+            q = self.ctx.qualname(d.func if isinstance(d, cst.Call) else d)
+            if q != "dataclasses.dataclass":
+                return None  # another decorator may register a pytree or add a hash
+            if isinstance(d, cst.Call):
+                for a in d.args:
+                    if a.keyword is None or a.keyword.value not in ("frozen", "unsafe_hash", "eq"):
+                        continue
+                    literal = a.value.value if isinstance(a.value, cst.Name) else None
+                    # `frozen=True`/`unsafe_hash=True`: hashable; `eq=False`: hashed by identity
+                    if literal != ("True" if a.keyword.value == "eq" else "False"):
+                        return None
+            made = True
+        if not made or self.ctx.semantic.method(cls, "__hash__") is not None:
+            return None
+        if self.ctx.semantic.class_family(cls) is not None:
+            return None  # a module class: the framework decides
+        if pytree_ok:
+            for call, _scope, _order in self.ctx.semantic.calls:
+                q = self.ctx.qualname(call.func) or ""
+                if "register" in q and any(isinstance(a.value, cst.Name) and a.value.value == cls.name.value
+                                           for a in call.args):
+                    return None
+        return cls.name.value
+
     def _static_args(self, node: cst.Call) -> None:
         for callee in self.ctx.semantic.callees(node):
             if callee.transform is None or callee.transform.qualname not in JIT_LIKE:
                 continue
-            nums, strs = self._static_positions(callee)
+            if callee.transform.qualname == "equinox.filter_jit":
+                self._filtered_args(node)
+                return
+            nums, strs = static_positions(self.ctx, callee)
             if not nums and not strs:
                 continue
             stmt = self.ctx.statement() or node
@@ -400,8 +447,37 @@ class JitInLoop(LintRule):
                     )
             return
 
+    def _filtered_args(self, node: cst.Call) -> None:
+        """`eqx.filter_jit` hashes every argument leaf that is not an array: an instance of an
+        unhashable dataclass that is not a pytree raises as a static argument does."""
+        stmt = self.ctx.statement() or node
+        for arg in node.args:
+            if arg.star:
+                return
+            value = arg.value
+            if isinstance(value, cst.Name):
+                b = self.ctx.lookup(value.value, stmt)
+                if b is None or b.how != ASSIGN or b.path is not None or not isinstance(b.value, cst.Call):
+                    continue
+                value = b.value
+            if not isinstance(value, cst.Call):
+                continue
+            cls = self._unhashable_dataclass(value.func, stmt, pytree_ok=True)
+            if cls is not None:
+                self.report(
+                    arg.value,
+                    f"`{self.ctx.code(arg.value)}` (a `{cls}`, a dataclass with `eq=True` and not frozen, "
+                    f"so its `__hash__` is None) is passed to `{self.ctx.code(node.func)}`: "
+                    "`eqx.filter_jit` hashes non-array arguments, this raises "
+                    "`ValueError: Non-hashable static arguments are not supported`",
+                    fix_title="Make the dataclass `frozen=True`, or register it as a pytree",
+                )
+                return
+
 
 THRESHOLD = 100
+_ABSTRACT = frozenset({"jax.eval_shape", "flax.nnx.eval_shape", "equinox.filter_eval_shape", "jax.make_jaxpr"})
+_LAX_LOOPS = frozenset({"jax.lax.fori_loop", "jax.lax.scan", "jax.lax.while_loop", "jax.lax.map"})
 
 
 class UnrolledPythonLoop(LintRule):
@@ -414,6 +490,11 @@ class UnrolledPythonLoop(LintRule):
     def visit_For(self, node: cst.For) -> None:
         info = self.ctx.traced_function()
         if info is None:
+            return
+        t = info.transform
+        if t is not None and getattr(t, "qualname", None) in _ABSTRACT:
+            return  # `make_jaxpr`/`eval_shape`: nothing is compiled; the unrolled program is what is asked for
+        if self._rolled_alternative(node):
             return
         it = node.iter
         if not isinstance(it, cst.Call) or self.ctx.qualname(it.func) != "builtins.range":
@@ -438,6 +519,22 @@ class UnrolledPythonLoop(LintRule):
                 f"iterations while tracing, so trace and compile time grow with the loop length",
             )
 
+    def _rolled_alternative(self, node: cst.For) -> bool:
+        """The loop is one branch of an `if` whose other branch runs a `lax` loop: unrolling is
+        a deliberate option (`unroll=True` in a benchmark), chosen next to the rolled form."""
+        anc = self.ctx.ancestors
+        for i in range(len(anc) - 1, -1, -1):
+            a = anc[i]
+            if isinstance(a, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+                return False
+            if isinstance(a, cst.If):
+                child = anc[i + 1] if i + 1 < len(anc) else node
+                other = a.orelse if child is a.body else a.body
+                if other is not None and any(
+                        isinstance(n, cst.Call) and self.ctx.qualname(n.func) in _LAX_LOOPS for n in iter_tree(other)):
+                    return True
+        return False
+
     def _value(self, expr: cst.BaseExpression, info) -> int | None:
         if isinstance(expr, cst.Integer):
             return int(expr.value.replace("_", ""), 0)
@@ -457,9 +554,45 @@ class UnrolledPythonLoop(LintRule):
                 return None
             if b.how == ASSIGN and b.path is None and isinstance(b.value, cst.Integer):
                 return int(b.value.value.replace("_", ""), 0)
-            if b.how == PARAM and isinstance(b.node, cst.Param) and isinstance(b.node.default, cst.Integer) \
-                    and not holds_tracers(self.ctx.semantic.value(expr)):
-                return int(b.node.default.value.replace("_", ""), 0)
+            if b.how == PARAM and isinstance(b.node, cst.Param) and not holds_tracers(self.ctx.semantic.value(expr)):
+                known = [self._passed(b.scope, expr.value)]
+                if isinstance(b.node.default, cst.Integer):
+                    known.append(int(b.node.default.value.replace("_", ""), 0))
+                values = [v for v in known if v is not None]
+                return max(values) if values else None
+        return None
+
+    def _passed(self, fn_node, name: str) -> int | None:
+        """The largest literal int the file's calls pass for a static parameter (`n` in
+        `static_argnames`): `sample(key, 1000)`, or a module constant `STEPS = 1000`. A
+        parameter that is only ever given small numbers, or names the file cannot follow,
+        stays unknown."""
+        semantic = self.ctx.semantic
+        info = semantic.function(fn_node)
+        if info is None:
+            return None
+        best = None
+        for call, scope, order, callee in semantic.sites.get(info, ()):
+            e = bind_args(call, info.positional, callee).get(name)
+            v = self._literal(e, scope, order) if e is not None else None
+            if v is not None and (best is None or v > best):
+                best = v
+        return best
+
+    def _literal(self, e: cst.BaseExpression, scope, order: int, depth: int = 0) -> int | None:
+        if isinstance(e, cst.Integer):
+            return int(e.value.replace("_", ""), 0)
+        if isinstance(e, cst.BinaryOperation) and isinstance(e.operator, (cst.Multiply, cst.Add)):
+            left, right = self._literal(e.left, scope, order, depth), self._literal(e.right, scope, order, depth)
+            if left is None or right is None:
+                return None
+            return left * right if isinstance(e.operator, cst.Multiply) else left + right
+        if isinstance(e, cst.Name) and depth < 3:
+            b = self.ctx.index.lookup(e.value, scope, order)
+            if b is None or len(self.ctx.index.bindings(b.scope, e.value)) != 1:
+                return None
+            if b.how == ASSIGN and b.path is None and b.value is not None:
+                return self._literal(b.value, b.scope, b.order, depth + 1)
         return None
 
 
