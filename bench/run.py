@@ -22,8 +22,10 @@ process tree) and peak memory (the largest sum of RSS over the process tree, sam
 - trace: the overhead of running a >= 20 s training script under the doctor against plain
   `python script.py`, and an abstract trace of a 1B-parameter transformer step from `--inputs`
   (see `bench/trace_overhead.py`).
+- sharding: the sharding doctor's analysis time against XLA's compile time of the same jitted
+  functions, on 8 simulated CPU devices (see `bench/sharding.py`).
 
-Usage: python bench/run.py [--rounds N] [--jobs N] [--skip-slow] [--server-only] [--edits N]
+Usage: python bench/run.py [--rounds N] [--jobs N] [--skip-slow] [--server-only] [--sharding-only] [--edits N]
                            [--trace-only] [--skip-trace] [--trace-rounds N]
 """
 
@@ -156,12 +158,16 @@ def main() -> int:
     ap.add_argument("--trace-only", action="store_true", help="only the trace part (run mode overhead, 1B trace)")
     ap.add_argument("--skip-trace", action="store_true", help="skip the trace part")
     ap.add_argument("--trace-rounds", type=int, default=2, help="rounds of the run-mode overhead measurement")
+    ap.add_argument("--sharding-only", action="store_true", help="only the sharding doctor's cost vs compile time")
     args = ap.parse_args()
     if args.server_only:
         print(_server_latency(args.edits))
         return 0
     if args.trace_only:
         print(_trace(args.trace_rounds))
+        return 0
+    if args.sharding_only:
+        print(_sharding())
         return 0
 
     installed = [package_dir(p) for p in PACKAGES]
@@ -272,6 +278,7 @@ def main() -> int:
     print("\n" + _server_latency(args.edits))
     if not args.skip_trace:
         print("\n" + _trace(args.trace_rounds))
+    print("\n" + _sharding())
     return 0
 
 
@@ -287,6 +294,16 @@ def _trace(rounds: int) -> str:
     except ImportError as e:
         return f"trace: n/a ({e}; pip install 'jaxdoctor[trace]' optax)"
     return trace_overhead.report(rounds)
+
+
+def _sharding() -> str:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    try:
+        import sharding
+    except ImportError as e:  # pragma: no cover
+        return f"sharding: n/a ({e})"
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return sharding.report() + f"\n  load average before: {load}"
 
 
 def _server_latency(edits: int) -> str:

@@ -486,6 +486,9 @@ def trace(
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds before the user's code is stopped (default 120)."),
     cost: bool = typer.Option(False, "--cost", help="Report FLOPs and memory of the traced function."),
     retrace_threshold: int = typer.Option(4, "--retrace-threshold", help="Report a function traced more than this many times in a row from one call site."),
+    mesh: Optional[str] = typer.Option(None, "--mesh", help="Simulate a device mesh, e.g. data=4,model=2 (CPU devices, before jax is imported)."),
+    device_memory: Optional[str] = typer.Option(None, "--device-memory", help="Memory per device to check against: a size (16GiB) or a device (v5e, h100, ...)."),
+    replicated_threshold: Optional[str] = typer.Option(None, "--replicated-threshold", help="Report replicated parameters larger than this (default 64MiB)."),
     output_format: Format = typer.Option(Format.text, "--format", help="Output format."),
     config: Optional[Path] = typer.Option(None, "--config", help="Read [[tool.jaxdoctor.trace]] entries from this pyproject.toml."),
     exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit with status 0 even when there are findings."),
@@ -507,6 +510,7 @@ def trace(
             target, inputs=inputs, vmap=vmap, batch=batch, device=device, timeout=timeout, cost=cost,
             retrace_threshold=retrace_threshold, script_args=list(ctx.args), config=config,
             program_stdout=sys.stderr if as_json else None, codes=codes,
+            mesh=mesh, device_memory=device_memory, replicated_threshold=replicated_threshold,
         )
     except UsageError as e:
         raise _fail(str(e))

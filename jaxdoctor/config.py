@@ -37,8 +37,10 @@ from jaxdoctor.errors import UsageError
 _LIST_KEYS = ("select", "ignore", "extend-select", "exclude", "extend-exclude")
 _STR_KEYS = ("target-jax-version", "target-flax-version", "target-equinox-version",
              "target-optax-version")
+#: the sharding doctor's defaults for `jaxdoctor trace` (each entry, or the CLI, overrides them)
+SHARDING_KEYS = ("mesh", "device-memory", "replicated-threshold")
 KNOWN_KEYS = frozenset(
-    _LIST_KEYS + _STR_KEYS + ("per-file-ignores", "trace", "jobs", "cache", "cache-dir", "extend")
+    _LIST_KEYS + _STR_KEYS + SHARDING_KEYS + ("per-file-ignores", "trace", "jobs", "cache", "cache-dir", "extend")
 )
 #: configuration file names, in order of precedence within one directory
 CONFIG_FILES = ("jaxdoctor.toml", "pyproject.toml")
@@ -69,6 +71,8 @@ class Settings:
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
     target_versions: dict[str, str] = field(default_factory=dict)  # "jax" → "0.4.30"
     trace: list[dict[str, Any]] = field(default_factory=list)
+    #: `mesh`, `device-memory`, `replicated-threshold` as written (the trace pass parses them)
+    sharding: dict[str, Any] = field(default_factory=dict)
     jobs: int | None = None
     cache: bool = True
     cache_dir: str | None = None
@@ -258,6 +262,7 @@ def _merge(base: Settings, own: Settings, table: dict[str, Any]) -> Settings:
     out.target_versions = {**base.target_versions, **own.target_versions}
     if "trace" not in table:
         out.trace = base.trace
+    out.sharding = {**base.sharding, **own.sharding}
     if "jobs" not in table:
         out.jobs = base.jobs
     if "cache" not in table:
@@ -316,6 +321,13 @@ def parse(table: dict[str, Any], path: Path, dependencies: list[str] | None = No
     if not isinstance(trace, list) or not all(isinstance(t, dict) for t in trace):
         raise UsageError(f"{path}: [[tool.jaxdoctor.trace]] entries must be tables")
     s.trace = trace
+    for key in SHARDING_KEYS:
+        if key in table:
+            value = table[key]
+            if not isinstance(value, (str, int)) or isinstance(value, bool) or (key == "mesh" and not isinstance(value, str)):
+                kind = "a string such as \"data=4,model=2\"" if key == "mesh" else "a size such as \"16GiB\""
+                raise UsageError(f"{path}: [tool.jaxdoctor] {key} must be {kind}, got {value!r}")
+            s.sharding[key] = value
     if "jobs" in table:
         if not isinstance(table["jobs"], int) or isinstance(table["jobs"], bool) or table["jobs"] < 1:
             raise UsageError(f"{path}: [tool.jaxdoctor] jobs must be a positive integer")

@@ -4,8 +4,8 @@
   command line, and the registry imports no rule module when it is imported;
 - the renderers see findings only: nothing from `static/`, `trace/` or `rules/`;
 - the static pass never reaches the trace pass (lint never imports jax) or a renderer;
-- JAX's and Equinox's private modules are used in `trace/jax_internals.py` and
-  `trace/eqx_internals.py` only;
+- JAX's, XLA's and Equinox's private modules are used in `trace/jax_internals.py`,
+  `trace/xla_internals.py` and `trace/eqx_internals.py` only;
 - there is one Finding decoder, and no import loop.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "jaxdoctor"
-INTERNALS = {"trace/jax_internals.py", "trace/eqx_internals.py"}
+INTERNALS = {"trace/jax_internals.py", "trace/eqx_internals.py", "trace/xla_internals.py"}
 PRIVATE = ("jax._src", "jax.core", "jax.interpreters", "jax.extend", "equinox._")
 #: Import loops allowed: none (the static value model's old traced <-> flow <-> kinds loop is gone).
 KNOWN_LOOPS: list[set[str]] = []

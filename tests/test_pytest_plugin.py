@@ -42,7 +42,7 @@ def test_findings_are_reported_per_test(pytester: pytest.Pytester) -> None:
     summary = out.split("= jaxdoctor =")[1]
     lines = summary.splitlines()
     reuse = lines.index("test_model.py::test_key_reuse:")
-    assert lines[reuse + 1].startswith("  test_model.py:7:1: JD503 [traced-prng-key-reuse]")
+    assert lines[reuse + 1].startswith("  test_model.py:7:9: JD503 [traced-prng-key-reuse]")
     assert "test_model.py::test_clean:" not in summary
     # a JAX trace error that fails a test is explained at the user's line
     failed = lines.index("test_model.py::test_python_if_on_a_tracer:")

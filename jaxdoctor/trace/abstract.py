@@ -66,12 +66,18 @@ def _trace(fn: Any, specs: list, aliases: dict, session: Session) -> Any:
 def trace_abstract(fn: Any, target: Any, job: dict, companion: Any, session: Session) -> None:
     """Trace `fn` with `jax.make_jaxpr` on the job's `--inputs` (or its companion's) under the
     optional `--vmap`, analyse the jaxpr, and report `--cost`."""
+    import contextlib
+
     import jax
 
+    from jaxdoctor.trace.sharding import watch as sharding
+
     name = target.function_name
+    options = sharding.options_from_job(job)
+    mesh = sharding.make_mesh(options["mesh"]) if options.get("mesh") else None
     if job.get("inputs") is not None:
         args, kwargs = inp.parse_inputs(job["inputs"])
-        args, kwargs = inp.materialize(args), inp.materialize(kwargs)
+        args, kwargs = inp.materialize(args, mesh), inp.materialize(kwargs, mesh)
     elif companion is not None:
         try:
             got = companion()
@@ -114,9 +120,11 @@ def trace_abstract(fn: Any, target: Any, job: dict, companion: Any, session: Ses
             specs.append(jax.ShapeDtypeStruct(tuple(shape), spec.dtype, weak_type=spec.weak_type))
         traced_fn = jax.vmap(prepared.flat_fn, in_axes=tuple(batch_axes))
     aliases = {f"dyn[{i}]": n for i, n in enumerate(prepared.names)}
+    in_mesh = jax.set_mesh(mesh) if mesh is not None else contextlib.nullcontext()
     t0 = time.perf_counter()
     try:
-        closed = _trace(traced_fn, specs, aliases, session)
+        with in_mesh:
+            closed = _trace(traced_fn, specs, aliases, session)
     except BaseException as exc:  # noqa: BLE001
         if isinstance(exc, SystemExit):
             raise UsageError(f"`{name}` called sys.exit({exc.code!r}) while being traced") from None
@@ -126,6 +134,17 @@ def trace_abstract(fn: Any, target: Any, job: dict, companion: Any, session: Ses
                    "equations": len(closed.jaxpr.eqns)})
     session.analyze(closed, batch_axes=batch_axes, batch_size=batch if in_axes is not None else None,
                     entry_name=name, arg_names=prepared.names)
+    if in_axes is None and (mesh is not None or any(_multi_device(s) for s in specs)):
+        try:
+            with (jax.set_mesh(mesh) if mesh is not None else contextlib.nullcontext()):
+                sharding.compile_abstract(traced_fn, specs, session, options, name=name,
+                                          names=prepared.names, def_site=_def_site(fn))
+        except Exception as exc:  # noqa: BLE001 - a function that traces may still fail to compile
+            if _is_mesh_error(exc):
+                session.emit(explain(exc))
+            else:
+                session.note(f"`{name}` could not be compiled on its mesh: {type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else ''}")
     if job.get("cost"):
         try:
             from jaxdoctor.trace.cost import cost_report
@@ -193,3 +212,24 @@ def _fmt_flops(n: Any) -> str:
         if n >= size:
             return f"{n / size:.3g} {unit}"
     return f"{n} FLOP"
+
+
+def _multi_device(spec: Any) -> bool:
+    sharding = getattr(spec, "sharding", None)
+    try:
+        return sharding is not None and len(sharding.device_set) > 1
+    except Exception:  # noqa: BLE001 - an abstract sharding
+        return False
+
+
+def _def_site(fn: Any) -> tuple[str, int] | None:
+    try:
+        return inspect.getsourcefile(fn), inspect.getsourcelines(fn)[1]
+    except (TypeError, OSError):
+        return None
+
+
+def _is_mesh_error(exc: BaseException) -> bool:
+    from jaxdoctor.trace.sharding.mesh_mistake import is_mesh_error
+
+    return is_mesh_error(exc)

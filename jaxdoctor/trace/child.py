@@ -33,10 +33,14 @@ def run_job(job: dict, session: Session) -> dict:
     from jaxdoctor.trace.program import print_user_traceback, report_exit, run_program
     from jaxdoctor.trace.retrace import RetraceLog
 
+    from jaxdoctor.trace.sharding.watch import ShardingWatch, options_from_job
+
     target = targets_mod.Target.from_json(job["target"])
     retrace = RetraceLog(int(job.get("retrace_threshold", 4)))
     capture = Capture(session, retrace)
     capture.install()
+    sharding = ShardingWatch(session, options_from_job(job))
+    sharding.install()
     started = time.perf_counter()
     result: dict = {"program_exit": 0, "mode": None}
     checks: list = []  # uninstall callables of the runtime checks (run mode only)
@@ -75,6 +79,7 @@ def run_job(job: dict, session: Session) -> dict:
         if job.get("inputs") is not None or companion is not None or required_params(fn):
             result["mode"] = "abstract"
             capture.uninstall()
+            sharding.uninstall()
             trace_abstract(fn, target, job, companion, session)
         else:
             result["mode"] = "run"
@@ -90,6 +95,9 @@ def run_job(job: dict, session: Session) -> dict:
         for f in retrace.findings():
             session.emit(f)
         capture.uninstall()
+        sharding.uninstall()
+        if result["mode"] == "run":
+            sharding.finish()
         session.write({"event": "job-done", "seconds": round(time.perf_counter() - started, 4),
                        "captured": capture.captured, **result})
 
@@ -178,6 +186,12 @@ def main(argv: list[str]) -> int:
             f"jax is not installed for {sys.executable} ({exc}); install it with `pip install 'jaxdoctor[trace]'`"
         )
         return 0
+    from jaxdoctor.trace.sharding.watch import cpu_device_count
+    from jaxdoctor.trace.xla_internals import default_cpu_devices
+
+    cpu_devices = cpu_device_count(request)
+    if cpu_devices:
+        default_cpu_devices(cpu_devices)
     if not select_device(device, session):
         return 0
     for job in request["jobs"]:

@@ -33,6 +33,8 @@ REPORT_ONLY = frozenset({"JD524"})
 ENTRY_KEYS = {
     "target": str, "inputs": str, "vmap": str, "batch": int, "device": str, "timeout": (int, float),
     "args": list, "cost": bool, "retrace-threshold": int, "retrace_threshold": int,
+    "mesh": str, "device-memory": (str, int), "device_memory": (str, int),
+    "replicated-threshold": (str, int), "replicated_threshold": (str, int),
 }
 
 
@@ -58,6 +60,9 @@ class TraceOptions:
     cost: bool = False
     retrace_threshold: int = 4
     args: Sequence[str] = ()
+    mesh: str | None = None
+    device_memory: str | int | None = None
+    replicated_threshold: str | int | None = None
 
 
 def run_trace(
@@ -75,6 +80,9 @@ def run_trace(
     program_stdout: IO | int | None = None,
     config: Path | None = None,
     codes: frozenset[str] | None = None,
+    mesh: str | None = None,
+    device_memory: str | int | None = None,
+    replicated_threshold: str | int | None = None,
 ) -> TraceResult:
     """Trace one target, or (target None) every configured entry. Raises `UsageError` for bad
     options; everything the user's code does becomes findings or messages. `codes`, when given,
@@ -87,7 +95,8 @@ def run_trace(
                 "trace: no target given and no [[tool.jaxdoctor.trace]] entries in pyproject.toml; "
                 "try `jaxdoctor trace path/to/file.py:fn` or `jaxdoctor trace script.py`"
             )
-        overrides = dict(inputs=inputs, vmap=vmap, batch=batch, device=device, timeout=timeout)
+        overrides = dict(inputs=inputs, vmap=vmap, batch=batch, device=device, timeout=timeout, mesh=mesh,
+                         device_memory=device_memory, replicated_threshold=replicated_threshold)
         total = TraceResult()
         for entry in entries:
             for k, v in overrides.items():
@@ -103,8 +112,25 @@ def run_trace(
                 total.failure = f"{entry.target}: {one.failure}"
         total.findings = _dedupe(total.findings)
         return total
-    opts = TraceOptions(target, inputs, vmap, batch, device, timeout, cost, retrace_threshold, tuple(script_args))
+    opts = TraceOptions(target, inputs, vmap, batch, device, timeout, cost, retrace_threshold, tuple(script_args),
+                        mesh, device_memory, replicated_threshold)
+    _sharding_defaults(opts, Path(cwd), config)
     return _run_one(opts, cwd, program_stdout, codes)
+
+
+def _sharding_defaults(opts: TraceOptions, start: Path, config: Path | None,
+                       settings: dict | None = None) -> None:
+    """Fill `mesh`, `device_memory`, `replicated_threshold` not given from `[tool.jaxdoctor]`."""
+    if settings is None:
+        if opts.mesh is not None and opts.device_memory is not None and opts.replicated_threshold is not None:
+            return
+        from jaxdoctor import config as config_mod
+
+        settings = config_mod.load(config, start).sharding
+    for key, attr in (("mesh", "mesh"), ("device-memory", "device_memory"),
+                      ("replicated-threshold", "replicated_threshold")):
+        if getattr(opts, attr) is None and key in settings:
+            setattr(opts, attr, settings[key])
 
 
 def _combine(a: int, b: int) -> int:
@@ -118,6 +144,7 @@ def configured_entries(start: Path, config: Path | None = None) -> list[TraceOpt
 
     settings = config_mod.load(config, start)
     where = str(settings.source) if settings.source else "pyproject.toml"
+    defaults = settings.sharding
     out = []
     for i, raw in enumerate(settings.trace, 1):
         unknown = [k for k in raw if k not in ENTRY_KEYS]
@@ -147,15 +174,39 @@ def configured_entries(start: Path, config: Path | None = None) -> list[TraceOpt
                 device=raw.get("device"), timeout=raw.get("timeout"), cost=bool(raw.get("cost", False)),
                 retrace_threshold=int(raw.get("retrace-threshold", raw.get("retrace_threshold", 4))),
                 args=tuple(str(a) for a in raw.get("args", ())),
+                mesh=raw.get("mesh"), device_memory=raw.get("device-memory", raw.get("device_memory")),
+                replicated_threshold=raw.get("replicated-threshold", raw.get("replicated_threshold")),
             )
         )
+        _sharding_defaults(out[-1], start, config, defaults)
     return out
 
 
 def validate(opts: TraceOptions, cwd: str) -> Target:
+    from jaxdoctor.trace.inputs import partitions
+    from jaxdoctor.trace.mesh import parse_device_memory, parse_mesh, parse_size
+
     target = parse_target(opts.target, cwd=cwd)
+    mesh = parse_mesh(opts.mesh) if opts.mesh is not None else None
+    if opts.device_memory is not None:
+        parse_device_memory(opts.device_memory)
+    if opts.replicated_threshold is not None:
+        parse_size(opts.replicated_threshold, option="--replicated-threshold")
     if opts.inputs is not None:
-        parse_inputs(opts.inputs)
+        parsed = parse_inputs(opts.inputs)
+        sharded = partitions(parsed)
+        if sharded and mesh is None:
+            raise UsageError(f"--inputs: {sharded[0]} is sharded, which needs a mesh: give --mesh "
+                             "(e.g. --mesh data=4,model=2)")
+        names = {a for a, _ in mesh.axes} if mesh is not None else set()
+        for spec in sharded:
+            for entry in spec.partition or ():
+                for axis in entry if isinstance(entry, tuple) else (entry,):
+                    if axis is not None and axis not in names:
+                        raise UsageError(f"--inputs: {spec} names the axis {axis!r}, but --mesh {mesh} has "
+                                         f"only {', '.join(sorted(names))}")
+        if sharded and opts.vmap is not None:
+            raise UsageError("--inputs: sharded inputs (@P) cannot be combined with --vmap")
     axes = parse_vmap(opts.vmap)
     if axes is not None and opts.batch is None:
         raise UsageError("--vmap needs --batch N (the batch size to trace with)")
@@ -186,6 +237,7 @@ def _run_one(opts: TraceOptions, cwd: str, program_stdout: IO | int | None,
     job = {
         "target": target.to_json(), "inputs": opts.inputs, "vmap": opts.vmap, "batch": opts.batch,
         "cost": opts.cost, "retrace_threshold": opts.retrace_threshold, "args": list(opts.args),
+        "mesh": opts.mesh, "device_memory": opts.device_memory, "replicated_threshold": opts.replicated_threshold,
     }
     child = runner.run_child([job], device=opts.device, timeout=opts.timeout, cwd=cwd, stdout=program_stdout)
     result = interpret(child, target, opts)

@@ -167,3 +167,26 @@ def state_class() -> type | None:
     eqx = sys.modules.get("equinox")
     nn = getattr(eqx, "nn", None) if eqx is not None else None
     return getattr(nn, "State", None)
+
+
+def call_on_stack() -> tuple[dict[str, str], Any] | None:
+    """While an `eqx.filter_jit` call runs (compiles): its internal argument names → the user's,
+    and the user's function, read from equinox's `_call` frame on the live stack; None outside
+    such a call (or with another layout)."""
+    import sys
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "_call" and "equinox" in frame.f_code.co_filename:
+            try:
+                loc = frame.f_locals
+                preprocess = frame.f_globals["_preprocess"]
+                _, _, static = preprocess(loc["info"], loc["args"], loc["kwargs"], return_static=True)
+                import jax
+
+                fun_leaves, fun_tree = static[0]
+                return argument_names(static), jax.tree_util.tree_unflatten(fun_tree, list(fun_leaves))
+            except Exception:  # noqa: BLE001 - best effort
+                return None
+        frame = frame.f_back
+    return None

@@ -114,6 +114,13 @@ def _arg_names(exc: BaseException) -> list[str]:
 
 
 def classify(exc: BaseException) -> str:
+    from jaxdoctor.trace.sharding.mesh_mistake import is_mesh_error
+    from jaxdoctor.trace.sharding.unsharded_input import is_one_device_error
+
+    if is_mesh_error(exc):
+        return "JD536"
+    if is_one_device_error(exc):
+        return "JD535"
     names = _mro_names(exc)
     text = str(exc)
     files = _library_frames(exc)
@@ -257,8 +264,31 @@ def explain(exc: BaseException, *, phase: str = "run", aliases: dict[str, str] |
     path, line, col, end_line, end_col = loc if loc is not None else ("", 0, 0, 0, 0)
     if end_line <= line and end_col <= col:
         end_col = col
+    message = _message(code, exc, (path, line) if loc is not None else None, args)
+    if code == "JD536":
+        from jaxdoctor.trace.sharding.mesh_mistake import declaration, explain_message
+
+        declared = declaration(exc)
+        if declared is not None:  # the `jax.jit(..., out_shardings=...)` that declared the spec
+            path, line, which = declared
+            col, end_line, end_col = 1, line, 1
+            loc = (path, line, col, end_line, end_col)
+            details["declared_in"] = which
+        message, more = explain_message(exc, _snippet((path, line) if loc is not None else None),
+                                        declared[2] if declared is not None else None)
+        details.update(more)
+    elif code == "JD535":
+        from jaxdoctor.trace.sharding import unsharded_input
+
+        placed = unsharded_input.lone_placement(exc)
+        if placed is not None:  # where the lone array was put on its one device
+            path, line = placed
+            col, end_line, end_col = 1, line, 1
+            loc = (path, line, col, end_line, end_col)
+        message, more = unsharded_input.explain_message(exc, _snippet((path, line) if loc is not None else None))
+        details.update(more)
     return rule.finding(
-        _message(code, exc, (path, line) if loc is not None else None, args),
+        message,
         path, line, col, end_line, end_col,
         severity=Severity.ERROR, fix_title=fix_title,
         origin=Origin.TRACE, details=details,
@@ -392,9 +422,13 @@ _MESSAGES = {
 }
 
 
-def _message(code: str, exc: BaseException, where: tuple[str, int] | None, args: list[str]) -> str:
+def _snippet(where: tuple[str, int] | None) -> str:
     src = _source(*where) if where else ""
-    snippet = f"`{src}`" if src and len(src) <= 80 else "this line"
+    return f"`{src}`" if src and len(src) <= 80 else "this line"
+
+
+def _message(code: str, exc: BaseException, where: tuple[str, int] | None, args: list[str]) -> str:
+    snippet = _snippet(where)
     arg = ", ".join(f"`{a}`" for a in args)
     dep = f" (it depends on the traced argument {arg})" if arg else ""
     if code == "JD522":

@@ -12,6 +12,7 @@ Grammar (a Python call's argument list, so keyword arguments work too)::
     3   2.5   True   None   'text'                          static Python literals (closed over)
     {'w': f32[3]}   (f32[2], u8[4])   [f32[2], 3]           containers, nested freely
     lr=0.1   x=f32[3]                                       keyword arguments
+    f32[1024,1024]@P('data', None)   bf16[8]@P()            sharded over `--mesh` (P: PartitionSpec)
 """
 
 from __future__ import annotations
@@ -41,15 +42,20 @@ _EMPTY_BRACKETS = re.compile(r"\b(" + "|".join(sorted([*DTYPES, KEY], key=len, r
 
 @dataclass(frozen=True)
 class Spec:
-    """An abstract array: dtype name (or `key` for a typed PRNG key) and shape."""
+    """An abstract array: dtype name (or `key` for a typed PRNG key), shape, and optionally the
+    PartitionSpec it is sharded by over `--mesh` (its entries: None, an axis, a tuple of axes)."""
 
     dtype: str
     shape: tuple[int, ...]
+    partition: tuple | None = None
 
     def __str__(self) -> str:
         short = {v: k for k, v in DTYPES.items() if len(k) <= 5}
         name = KEY if self.dtype == KEY else short.get(self.dtype, self.dtype)
-        return f"{name}[{','.join(map(str, self.shape))}]"
+        text = f"{name}[{','.join(map(str, self.shape))}]"
+        if self.partition is not None:
+            text += "@P(" + ", ".join(repr(e) for e in self.partition) + ")"
+        return text
 
 
 def parse_inputs(text: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -134,6 +140,13 @@ def _parse_error(text: str, at: int, why: str) -> str:
 
 
 def _node(node: ast.AST, text: str) -> Any:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+        spec = _node(node.left, text)
+        if not isinstance(spec, Spec) or spec.dtype == KEY:
+            what = str(spec) if isinstance(spec, Spec) else ast.unparse(node.left)
+            raise UsageError(f"--inputs: only arrays take a sharding (`f32[8,4]@P('data')`), not "
+                             f"{what!r} in {text!r}")
+        return _with_partition(spec, node.right, text)
     if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
         return _spec(node.value.id, node.slice, text)
     if isinstance(node, ast.Name):
@@ -180,6 +193,41 @@ def _spec(name: str, index: ast.AST, text: str) -> Spec:
     return Spec(KEY if name == KEY else DTYPES[name], tuple(shape))
 
 
+def _with_partition(spec: Spec, node: ast.AST, text: str) -> Spec:
+    """`@P('data', None)` / `@PartitionSpec(...)` after an array spec."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id in ("P", "PartitionSpec") and not node.keywords):
+        raise UsageError(f"--inputs: expected a PartitionSpec after `@`, such as @P('data', None), got "
+                         f"{ast.unparse(node)!r} in {text!r}")
+    entries: list = []
+    for arg in node.args:
+        value = _literal(arg, text)
+        ok = value is None or isinstance(value, str) or (
+            isinstance(value, tuple) and value and all(isinstance(a, str) for a in value))
+        if not ok:
+            raise UsageError(f"--inputs: PartitionSpec entries are None, an axis name or a tuple of axis "
+                             f"names; got {ast.unparse(arg)!r} in {text!r}")
+        entries.append(value)
+    if len(entries) > len(spec.shape):
+        raise UsageError(f"--inputs: {ast.unparse(node)} has {len(entries)} entries but {spec} has rank "
+                         f"{len(spec.shape)}")
+    return Spec(spec.dtype, spec.shape, tuple(entries))
+
+
+def partitions(tree: Any) -> list[Spec]:
+    """The array specs of a parsed `--inputs` tree that carry a PartitionSpec."""
+    out: list[Spec] = []
+    if isinstance(tree, Spec):
+        return [tree] if tree.partition is not None else []
+    if isinstance(tree, (tuple, list)):
+        for e in tree:
+            out.extend(partitions(e))
+    elif isinstance(tree, dict):
+        for e in tree.values():
+            out.extend(partitions(e))
+    return out
+
+
 def parse_vmap(text: str | None) -> tuple[int | None, ...] | None:
     """`"None,0,0"` → `(None, 0, 0)`: `in_axes` per positional argument."""
     if text is None or not text.strip():
@@ -211,8 +259,9 @@ def describe(value: Any) -> str:
 # ---------------------------------------------------------------- child side (imports jax)
 
 
-def materialize(tree: Any) -> Any:
-    """Replace every `Spec` in a parsed tree by a `jax.ShapeDtypeStruct` (typed keys for `key`)."""
+def materialize(tree: Any, mesh: Any = None) -> Any:
+    """Replace every `Spec` in a parsed tree by a `jax.ShapeDtypeStruct` (typed keys for `key`);
+    with a `mesh`, arrays carry a `NamedSharding` (their `@P(...)`, else replicated)."""
     import jax
 
     def conv(x: Any) -> Any:
@@ -220,7 +269,13 @@ def materialize(tree: Any) -> Any:
             if x.dtype == KEY:
                 key = jax.eval_shape(jax.random.key, 0)
                 return jax.ShapeDtypeStruct(x.shape, key.dtype)
-            return jax.ShapeDtypeStruct(x.shape, x.dtype)
+            if mesh is None:
+                if x.partition is not None:
+                    raise UsageError(f"--inputs: {x} is sharded, which needs a mesh: give --mesh "
+                                     f"(e.g. --mesh data=4,model=2)")
+                return jax.ShapeDtypeStruct(x.shape, x.dtype)
+            sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(*(x.partition or ())))
+            return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)
         if isinstance(x, tuple):
             return tuple(conv(e) for e in x)
         if isinstance(x, list):
@@ -246,7 +301,11 @@ def to_spec(x: Any) -> Any:
 
     if isinstance(x, jax.ShapeDtypeStruct):
         return x
-    return jax.ShapeDtypeStruct(x.shape, x.dtype, weak_type=bool(getattr(getattr(x, "aval", None), "weak_type", False)))
+    weak = bool(getattr(getattr(x, "aval", None), "weak_type", False))
+    sharding = getattr(x, "sharding", None)
+    if sharding is not None and len(getattr(sharding, "device_set", ())) > 1:  # keep a multi-device placement
+        return jax.ShapeDtypeStruct(x.shape, x.dtype, weak_type=weak, sharding=sharding)
+    return jax.ShapeDtypeStruct(x.shape, x.dtype, weak_type=weak)
 
 
 @dataclass

@@ -26,6 +26,8 @@ class LargeCapturedConstantAnalyzer(Analyzer):
 
     def on_jaxpr(self, scope: Scope) -> None:
         for var, value in zip(scope.jaxpr.constvars, scope.consts):
+            if ji.is_tracer(value):  # a value of an enclosing trace (AD residuals), not an array
+                continue
             nbytes = int(getattr(value, "nbytes", 0) or 0)
             if nbytes < MIN_CONST_BYTES or id(value) in self.findings:
                 continue
