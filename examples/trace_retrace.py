@@ -16,5 +16,5 @@ def scale(x, factor):  # JD510
 def main():
     x = jnp.ones(3)
     for i in range(6):
-        x = scale(x, i + 1)
+        x = scale(x, i + 1)  # JD510
     return x

@@ -518,8 +518,11 @@ def trace(
         typer.echo(f"jaxdoctor: {message}", err=True)
     # after a failed run (exit 2, e.g. no such device) "All checks passed" would be false; a run
     # whose program failed says so in the summary (and has a finding that says how)
-    render(output_format.value, result.findings, sys.stdout,
-           summary=result.exit_status != 2 or bool(result.findings), files=None, failure=result.failure)
+    # a usage error found by the child (no such module or device) prints nothing on stdout, as
+    # one found here does: an empty JSON list or SARIF log would read as a clean run
+    if result.exit_status != 2 or result.findings:
+        render(output_format.value, result.findings, sys.stdout,
+               summary=result.exit_status != 2 or bool(result.findings), files=None, failure=result.failure)
     raise typer.Exit(0 if exit_zero and result.exit_status != 2 else result.exit_status)
 
 

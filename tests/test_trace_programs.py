@@ -45,10 +45,13 @@ def test_equinox_internal_argument_name_is_recovered():
 
 
 def test_retrace_names_the_changing_static_argument():
-    (f,) = run_in_process(FIXTURES / "bad_retrace.py")
-    assert f["details"]["argument"] == "factor"
-    assert f["details"]["traces"] == 6
-    assert f["details"]["values"][:2] == ["static 1", "static 2"]
+    at_def, at_call = run_in_process(FIXTURES / "bad_retrace.py")
+    for f in (at_def, at_call):
+        assert f["details"]["argument"] == "factor"
+        assert f["details"]["traces"] == 6
+        assert f["details"]["values"][:2] == ["static 1", "static 2"]
+    assert at_call["details"]["role"] == "call" and at_call["line"] == at_def["details"]["call_line"]
+    assert "`factor` is new every time" in at_call["message"]
 
 
 def test_retrace_threshold_is_respected():

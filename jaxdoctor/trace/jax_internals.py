@@ -785,12 +785,26 @@ def nonfinite_origin(closed: Any, args: list, *, budget: int = 100_000) -> NonFi
     return found
 
 
+def _caller_of_jax(frames: tuple[SrcFrame, ...]) -> tuple[str, int] | None:
+    """(file, line) of the innermost frame outside jax, jaxlib and jaxdoctor: the line that made an
+    equation (frames inside jax itself, such as `source_info_util.current`, or the doctor's hooks
+    are shared by every equation)."""
+    import os
+
+    skip = (os.path.dirname(jax.__file__) + os.sep,
+            os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep)  # jax, jaxdoctor
+    for fr in frames:
+        if not fr.file.startswith(skip) and "/jaxlib/" not in fr.file:
+            return (fr.file, fr.line)
+    return None
+
+
 def _flows_into_select(closed: Any, origin: NonFinite) -> bool:
     """Does any equation made at the origin's source line feed a `select_n` (a `jnp.where`)
     within a few steps, anywhere in the program? (`jnp.where(c, jnp.sqrt(x), 0)`)"""
-    if not origin.frames:
+    key = _caller_of_jax(origin.frames)
+    if key is None:
         return False
-    key = (origin.frames[0].file, origin.frames[0].line)
     todo = [closed.jaxpr if isinstance(closed, ClosedJaxpr) else closed]
     seen = 0
     while todo and seen < 50_000:
@@ -803,8 +817,7 @@ def _flows_into_select(closed: Any, origin: NonFinite) -> bool:
         for e in j.eqns:
             seen += 1
             todo.extend(s.jaxpr for s in sub_jaxprs(e))
-            fr = eqn_frames(e)
-            if not fr or (fr[0].file, fr[0].line) != key:
+            if _caller_of_jax(eqn_frames(e)) != key:
                 continue
             frontier, depth = list(e.outvars), 0
             while frontier and depth < 4:

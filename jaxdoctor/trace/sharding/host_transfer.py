@@ -113,7 +113,8 @@ IN_FUNCTION, CONDITIONAL = 0, -1
 def every_iteration(path: str, line: int) -> int:
     """The line of the innermost `for`/`while` whose body runs `line` on every iteration;
     `IN_FUNCTION` when `line` is in a function's body outside any loop (its caller decides);
-    `CONDITIONAL` when it runs under an `if`/`except`, or outside any loop."""
+    `CONDITIONAL` when it runs under an `if`/`except`, outside any loop, or in a loop whose body
+    holds another loop (one read per epoch or per sweep point is not one per step)."""
     tree = _tree(path)
     if tree is None:
         return CONDITIONAL
@@ -136,7 +137,13 @@ def every_iteration(path: str, line: int) -> int:
         node = step[2]
     for parent, name, _ in reversed(chain):
         if isinstance(parent, (ast.For, ast.AsyncFor, ast.While)):
-            return parent.lineno if name == "body" else CONDITIONAL
+            if name != "body":
+                return CONDITIONAL
+            # a loop whose body runs another loop is an outer one (epochs, a sweep over
+            # hyper-parameters): reading one value per pass of it is what logging does
+            if any(isinstance(n, (ast.For, ast.AsyncFor, ast.While)) for stmt in parent.body for n in ast.walk(stmt)):
+                return CONDITIONAL
+            return parent.lineno
         if isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef)):
             return IN_FUNCTION
         if isinstance(parent, (ast.If, ast.Match, ast.match_case, ast.ClassDef)):
