@@ -425,24 +425,36 @@ class CarryStructureMismatch(LintRule):
         else:
             exprs = [positional[i].value for i in (1, 2) if i < len(positional)]
             exprs += [keywords[k].value for k in ("true_fun", "false_fun") if k in keywords]
-        seen: list[tuple[FunctionInfo, Shape]] = []
-        for e in exprs:
-            for info in self.ctx.resolve_functions(e):
-                shapes = _Shapes(self, info.node)
-                for ret, value in _returns_at(info.node):
-                    out = shapes.of(value, loose=True, at=ret)
-                    if out is None:
-                        continue
-                    for other, other_shape in seen:
-                        if other is not info and mismatch(out, other_shape):
-                            self.report(
-                                node,
-                                f"the branches of `{_short(q)}` return different structures: "
-                                f"{_fn_label(other)} returns {describe(other_shape)}, "
-                                f"{_fn_label(info)} returns {describe(out)}",
-                            )
-                            return
-                    seen.append((info, out))
+        # the functions one branch expression reaches are alternatives (a `true_fun` parameter
+        # that different callers pass different bodies for), not branches of one call: only
+        # functions of different branches are compared; a switch's table holds one per branch
+        seen: list[tuple[FunctionInfo, Shape, object]] = []
+        for i, e in enumerate(exprs):
+            elements = [el.value for el in e.elements] if isinstance(e, (cst.List, cst.Tuple)) else [e]
+            for j, el in enumerate(elements):
+                for info in self.ctx.resolve_functions(el):
+                    group = (i, j, info) if "switch" in q and len(elements) == 1 else (i, j)
+                    if self._compare(node, q, info, group, seen):
+                        return
+
+    def _compare(self, node: cst.Call, q: str, info: FunctionInfo, group: object, seen: list) -> bool:
+        """Report `node` when a return of `info` differs from one of another branch's function."""
+        shapes = _Shapes(self, info.node)
+        for ret, value in _returns_at(info.node):
+            out = shapes.of(value, loose=True, at=ret)
+            if out is None:
+                continue
+            for other, other_shape, other_group in seen:
+                if other is not info and other_group != group and mismatch(out, other_shape):
+                    self.report(
+                        node,
+                        f"the branches of `{_short(q)}` return different structures: "
+                        f"{_fn_label(other)} returns {describe(other_shape)}, "
+                        f"{_fn_label(info)} returns {describe(out)}",
+                    )
+                    return True
+            seen.append((info, out, group))
+        return False
 
 
 # --------------------------------------------------------------------------------- JD106

@@ -122,6 +122,8 @@ class HostTransferInStep(TraceRule):
 
 import libcst as cst  # noqa: E402
 
+from jaxdoctor.static.index import PARAM  # noqa: E402
+from jaxdoctor.static.resolve import bind_args  # noqa: E402
 from jaxdoctor.static.rule import LintRule  # noqa: E402
 from jaxdoctor.static.walker import iter_tree  # noqa: E402
 
@@ -228,6 +230,10 @@ class UnknownMeshAxis(LintRule):
                                    f"... is not found in mesh\" when the spec is used")
 
 
+#: a literal `range` with fewer passes than this is a demo or a test, not a training loop
+_FEW = 20
+
+
 class HostSyncInLoop(LintRule):
     code = "JD141"
     name = "host-sync-in-loop"
@@ -255,6 +261,8 @@ class HostSyncInLoop(LintRule):
         if not self.on or self.ctx.traced_function() is not None:
             return
         body = list(loop.body.body) if isinstance(loop.body, cst.IndentedBlock) else []
+        if not self._step_loop(loop, body):
+            return
         results = self._jitted_results(body)
         if not results:
             return
@@ -267,6 +275,66 @@ class HostSyncInLoop(LintRule):
                     self.report(call, f"`{self.ctx.code(call)}` copies `{value[0]}`, a result of the jitted "
                                       f"`{value[1]}`, to the host on every iteration of the loop: the host "
                                       "waits for each step before it can dispatch the next")
+
+    def _step_loop(self, loop: cst.For | cst.While, body: list) -> bool:
+        """Is `loop` one that runs training or evaluation steps, one per iteration? Not: a loop
+        under an `if` of an enclosing loop (evaluation every N steps), a loop whose body runs
+        another loop (epochs: one read per epoch is logging), a loop over epochs by name, over a
+        literal collection, a dict's items, or a literal `range` of fewer than `_FEW` passes."""
+        seen_if = False
+        for anc in reversed(self.ctx.ancestors):
+            if isinstance(anc, (cst.If, cst.Else)):
+                seen_if = True
+            elif isinstance(anc, (cst.For, cst.While)):
+                if seen_if:
+                    return False
+                break
+            elif isinstance(anc, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+                break
+        for stmt in body:
+            if any(isinstance(n, (cst.For, cst.While)) for n in iter_tree(stmt)):
+                return False
+        if not isinstance(loop, cst.For):
+            return True
+        if any(isinstance(n, cst.Name) and "epoch" in n.value.lower() for n in iter_tree(loop.target)):
+            return False
+        it = loop.iter
+        while isinstance(it, cst.Call) and isinstance(it.func, cst.Name) and it.func.value in (
+                "enumerate", "zip", "list", "sorted", "tqdm", "reversed") and it.args:
+            it = it.args[0].value
+        if isinstance(it, (cst.Tuple, cst.List, cst.Set, cst.Dict)):
+            return False
+        if isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute) and it.func.attr.value in ("items", "keys", "values"):
+            return False
+        if isinstance(it, cst.Call) and self.ctx.qualname(it.func) in ("range", "builtins.range"):
+            bounds = [a.value for a in it.args if a.keyword is None and not a.star]
+            if bounds and len(bounds) <= 2:
+                ints = [self._few_passes(b) for b in bounds]
+                if None not in ints and (ints[-1] - (ints[0] if len(ints) == 2 else 0)) < _FEW:
+                    return False
+        return True
+
+    def _few_passes(self, e: cst.BaseExpression) -> int | None:
+        """A loop bound as a literal int: written here, or a parameter that every call of the
+        function in this file passes (or defaults) as a literal; the largest. None otherwise."""
+        if isinstance(e, cst.Integer):
+            return int(e.value.replace("_", ""), 0)
+        if not isinstance(e, cst.Name):
+            return None
+        b = self.ctx.lookup(e.value)
+        if b is None or b.how != PARAM or not isinstance(b.node, cst.Param):
+            return None
+        info = self.ctx.semantic.function(b.scope)
+        sites = self.ctx.semantic.sites.get(info, ()) if info is not None else ()
+        if not sites:
+            return None
+        best = 0
+        for call, _scope, _order, callee in sites:
+            passed = bind_args(call, info.positional, callee).get(e.value, b.node.default)
+            if not isinstance(passed, cst.Integer):
+                return None
+            best = max(best, int(passed.value.replace("_", ""), 0))
+        return best
 
     def _every_iteration(self, body: list) -> list:
         """The statements of a loop body that run on every iteration (not under `if`/`except`,

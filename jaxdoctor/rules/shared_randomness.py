@@ -125,47 +125,80 @@ class VmapSharedRandomness(LintRule):
                 return
             if isinstance(el.key, cst.SimpleString) and isinstance(el.value, cst.Name) and el.value.value == "False":
                 split_off.add(el.key.evaluated_value)
-        shared = sorted(streams & split_off)
+        mapped = self._mapped_collections(node)
+        # a stream that only initialises collections `variable_axes` does not map (None: one
+        # value for every instance) must not be split: flax raises when it is
+        shared = sorted(n for n in streams.keys() & split_off if None in streams[n] or streams[n] & mapped)
         if not shared:
             return
         names = ", ".join(f'"{n}"' for n in shared)
+        sinks = set().union(*(streams[n] for n in shared))
+        what = []
+        if None in sinks:
+            what.append("the same dropout mask" if "dropout" in shared else "the same draws on every call")
+        what += [f"the same initial `{c}` values" for c in sorted(sinks & mapped)]
         self.report(
             split,
             f"`nn.vmap` over `{cls.name.value}` does not split the RNG stream {names} "
             f"(`split_rngs`), which `{cls.name.value}` draws from: every mapped instance gets "
-            "the same random numbers (the same dropout mask)",
+            f"the same random numbers ({', '.join(what)})",
             fix_title=f"Split it: `split_rngs={{..., {shared[0]!r}: True}}`".replace("'", '"'),
         )
 
-    def _linen_streams(self, cls: cst.ClassDef, seen: set) -> set[str]:
-        """RNG streams a Linen class (or a Linen class of the file it builds) draws from:
-        "dropout" for an `nn.Dropout` that is not `deterministic=True`, and the names given to
-        `self.make_rng(...)`."""
-        if cls in seen:
-            return set()
-        seen.add(cls)
+    @staticmethod
+    def _mapped_collections(node: cst.Call) -> set[str]:
+        """Collections `variable_axes` gives an axis (one value per mapped instance)."""
+        axes = next((a.value for a in node.args if a.keyword is not None and a.keyword.value == "variable_axes"), None)
         out: set[str] = set()
+        if isinstance(axes, cst.Dict):
+            for el in axes.elements:
+                if isinstance(el, cst.DictElement) and isinstance(el.key, cst.SimpleString) and not (
+                        isinstance(el.value, cst.Name) and el.value.value == "None"):
+                    out.add(el.key.evaluated_value)
+        return out
+
+    def _linen_streams(self, cls: cst.ClassDef, seen: set) -> dict[str, set]:
+        """RNG streams a Linen class (or a Linen class of the file it builds) draws from, each
+        with where its draws go: "dropout" (or its `rng_collection`) for an `nn.Dropout` that is
+        not `deterministic=True` and the names given to `self.make_rng(...)` map to None for a
+        draw on every call, or to the collection a `self.variable("coll", ..., init)` /
+        `self.param` initialiser draws into (once, at `init`)."""
+        if cls in seen:
+            return {}
+        seen.add(cls)
+        out: dict[str, set] = {}
+        in_init: dict[cst.Call, str] = {}  # make_rng calls inside a variable's initialiser
         for n in iter_tree(cls):
             if not isinstance(n, cst.Call):
                 continue
-            q = self.ctx.qualname(n.func)
+            f = n.func
+            if isinstance(f, cst.Attribute) and isinstance(f.value, cst.Name) and f.value.value == "self" \
+                    and f.attr.value in ("variable", "param"):
+                coll = "params" if f.attr.value == "param" else (
+                    n.args[0].value.evaluated_value if n.args and isinstance(n.args[0].value, cst.SimpleString) else "?")
+                for m in iter_tree(n):
+                    if isinstance(m, cst.Call) and m is not n:
+                        in_init[m] = coll
+                continue
+            q = self.ctx.qualname(f)
             if q == "flax.linen.Dropout":
                 det = next((a.value for a in n.args if a.keyword is not None and a.keyword.value == "deterministic"), None)
                 rate = n.args[0].value if n.args and n.args[0].keyword is None else None
                 if not (isinstance(det, cst.Name) and det.value == "True") and not (
                         isinstance(rate, (cst.Integer, cst.Float)) and float(rate.value) == 0.0):
                     rng = next((a.value for a in n.args if a.keyword is not None and a.keyword.value == "rng_collection"), None)
-                    out.add(rng.evaluated_value if isinstance(rng, cst.SimpleString) else "dropout")
-            elif isinstance(n.func, cst.Attribute) and n.func.attr.value == "make_rng" and \
-                    isinstance(n.func.value, cst.Name) and n.func.value.value == "self" and n.args and \
+                    out.setdefault(rng.evaluated_value if isinstance(rng, cst.SimpleString) else "dropout", set()).add(None)
+            elif isinstance(f, cst.Attribute) and f.attr.value == "make_rng" and \
+                    isinstance(f.value, cst.Name) and f.value.value == "self" and n.args and \
                     isinstance(n.args[0].value, cst.SimpleString):
-                out.add(n.args[0].value.evaluated_value)
-            elif isinstance(n.func, cst.Name):
+                out.setdefault(n.args[0].value.evaluated_value, set()).add(in_init.get(n))
+            elif isinstance(f, cst.Name):
                 other = self.ctx.semantic.resolver.class_named(
-                    n.func, self.ctx.index.scope_of_node.get(cls, self.ctx.module), 1 << 30)
+                    f, self.ctx.index.scope_of_node.get(cls, self.ctx.module), 1 << 30)
                 if other is not None and other is not cls and self.ctx.semantic.class_family(other) == "linen":
-                    out |= self._linen_streams(other, seen)
-        out.discard("params")  # initialisation, not per-call draws
+                    for k, v in self._linen_streams(other, seen).items():
+                        out.setdefault(k, set()).update(v)
+        out.pop("params", None)  # initialisation, not per-call draws
         return out
 
     # ------------------------------------------------------------------- checks

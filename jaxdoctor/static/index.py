@@ -226,6 +226,7 @@ class FileIndex:
         #: class-body annotated fields: (class, name) → AnnAssign
         self.fields: dict[tuple[cst.ClassDef, str], cst.AnnAssign] = {}
         self._build()
+        self.names.freeze()
 
     # ------------------------------------------------------------------ build
     def _build(self) -> None:

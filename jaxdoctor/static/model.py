@@ -67,6 +67,8 @@ class SemanticModel:
         self.functions = self.index.functions
         self.classes = self.index.classes
         self.resolver = Resolver(self.index)
+        #: resolve_functions answers, once the model is built (None while it is being built)
+        self._resolved: dict | None = None
         #: value of each expression the flow pass evaluated
         self.record: dict[cst.CSTNode, int] = {}
         #: call → transform, for every call of a known transform
@@ -86,6 +88,7 @@ class SemanticModel:
         self._resolve_calls()
         self._seed()
         self._run()
+        self._resolved = {}
 
     # ---------------------------------------------------------------- queries
     @property
@@ -138,7 +141,13 @@ class SemanticModel:
         """The functions of this file that `expr` (a name, `self.method`, lambda, partial,
         transform call, list of functions) denotes at statement `at`."""
         order = self.index.order.get(at, 1 << 30) if at is not None else 1 << 30
-        return [c.info for c in self.resolver.callees(expr, scope, order)]
+        if self._resolved is None:
+            return [c.info for c in self.resolver.callees(expr, scope, order)]
+        key = (expr, scope, order)
+        found = self._resolved.get(key)
+        if found is None:  # several rules ask about the same expression at the same place
+            found = self._resolved[key] = tuple(c.info for c in self.resolver.callees(expr, scope, order))
+        return list(found)
 
     def callees(self, call: cst.Call) -> list[Callee]:
         return self.callees_of.get(call, [])

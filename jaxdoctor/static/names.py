@@ -51,7 +51,7 @@ def _dotted_name(node: cst.BaseExpression) -> str:
 class ImportTable:
     """Aliases bound by `import` statements anywhere in a file (last binding wins)."""
 
-    __slots__ = ("aliases", "shadowed", "overrides")
+    __slots__ = ("aliases", "shadowed", "overrides", "_memo")
 
     def __init__(self) -> None:
         self.aliases: dict[str, str] = {}
@@ -60,6 +60,12 @@ class ImportTable:
         self.overrides: dict[cst.Name, str | None] = {}
         #: names bound by a `def`, `class` or assignment at module level (they shadow builtins).
         self.shadowed: set[str] = set()
+        #: node → qualname, once the file index has filled the table (`freeze`)
+        self._memo: dict[cst.BaseExpression, str | None] | None = None
+
+    def freeze(self) -> None:
+        """The table is complete: answers may be remembered from now on."""
+        self._memo = {}
 
     def add(self, node: cst.Import | cst.ImportFrom) -> None:
         if isinstance(node, cst.Import):
@@ -87,6 +93,16 @@ class ImportTable:
 
     def qualname(self, expr: cst.BaseExpression) -> str | None:
         """The qualified name `expr` refers to, or None if it is not an imported/builtin name."""
+        memo = self._memo
+        if memo is None:
+            return self._qualname(expr)
+        try:
+            return memo[expr]
+        except KeyError:
+            q = memo[expr] = self._qualname(expr)
+            return q
+
+    def _qualname(self, expr: cst.BaseExpression) -> str | None:
         parts = dotted_parts(expr)
         if parts is None:
             return None

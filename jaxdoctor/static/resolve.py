@@ -81,6 +81,7 @@ class Resolver:
     def __init__(self, index: FileIndex) -> None:
         self.index = index
         self.names = index.names
+        self._self_assigns: dict[cst.ClassDef, dict[str, list]] = {}
         self._family: dict[cst.ClassDef, str | None] = {}
         #: function → its call sites, once calls are resolved: a parameter's class is then what
         #: every call site passes for it
@@ -315,6 +316,19 @@ class Resolver:
             found = self.class_named(field.annotation.annotation, cls, self.index.order.get(field, 1 << 30))
             if found is not None:
                 return found
+        for stmt, info in self._self_assignments(cls).get(attr, ()):
+            found = self.instance_class(stmt.value, info.node, self.index.order.get(stmt, 1 << 30), depth + 1)
+            if found is not None:
+                return found
+        return None
+
+    def _self_assignments(self, cls: cst.ClassDef) -> dict[str, list]:
+        """attr → the `self.attr = value` statements in the methods of `cls`, in the order of the
+        methods and of their bodies (built once per class)."""
+        table = self._self_assigns.get(cls)
+        if table is not None:
+            return table
+        table = self._self_assigns[cls] = {}
         for info in self.index.functions.values():
             if info.cls is not cls or not isinstance(info.node, cst.FunctionDef):
                 continue
@@ -325,12 +339,9 @@ class Resolver:
                 for t in stmt.targets:
                     target = t.target
                     if (isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name)
-                            and target.value.value == self_name and target.attr.value == attr):
-                        found = self.instance_class(stmt.value, info.node, self.index.order.get(stmt, 1 << 30),
-                                                    depth + 1)
-                        if found is not None:
-                            return found
-        return None
+                            and target.value.value == self_name):
+                        table.setdefault(target.attr.value, []).append((stmt, info))
+        return table
 
     def method(self, cls: cst.ClassDef, name: str, seen: set | None = None) -> FunctionInfo | None:
         """`cls.name` as a function of this file, through base classes of this file."""

@@ -56,6 +56,8 @@ class FileContext:
         #: the chain of nodes from the module down to the current node's parent
         self.ancestors: list[cst.CSTNode] = []
         self.reports: list[Report] = []
+        #: (parent, depth, scope) of the last `scope()` answer
+        self._scope_at: tuple | None = None
 
     @property
     def parent(self) -> cst.CSTNode | None:
@@ -70,6 +72,17 @@ class FileContext:
     def scope(self) -> cst.CSTNode:
         """The innermost scope (function, lambda, class, comprehension, or the module) around
         the current node. A decorator is evaluated in the scope around its function."""
+        ancestors = self.ancestors
+        if not ancestors:
+            return self.module
+        cached = self._scope_at
+        if cached is not None and cached[0] is ancestors[-1] and cached[1] == len(ancestors):
+            return cached[2]  # several rules ask at the same node: its ancestors have not moved
+        found = self._scope_of_ancestors()
+        self._scope_at = (ancestors[-1], len(ancestors), found)
+        return found
+
+    def _scope_of_ancestors(self) -> cst.CSTNode:
         skip = None
         for i in range(len(self.ancestors) - 1, -1, -1):
             node = self.ancestors[i]
