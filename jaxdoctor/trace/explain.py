@@ -71,6 +71,18 @@ def _innermost_user(frames: list[traceback.FrameSummary]) -> tuple[str, int, int
     return None
 
 
+def _vmap_call(exc: BaseException) -> tuple[str, int, int, int, int] | None:
+    """The innermost user frame whose line calls a `vmap` (`jax.vmap(model, ...)(x, state)`),
+    when the innermost user frame is not one already (a model's `__call__` running the layer)."""
+    user = [fs for fs in traceback.extract_tb(exc.__traceback__) if is_user_file(fs.filename) and fs.lineno]
+    if not user or "vmap" in (source_line(user[-1].filename, user[-1].lineno) or ""):
+        return None
+    for fs in reversed(user[:-1]):
+        if "vmap" in (source_line(fs.filename, fs.lineno) or ""):
+            return _innermost_user([fs])
+    return None
+
+
 def _library_frames(exc: BaseException) -> list[str]:
     return [fs.filename for fs in traceback.extract_tb(exc.__traceback__)]
 
@@ -243,6 +255,8 @@ def explain(exc: BaseException, *, phase: str = "run", aliases: dict[str, str] |
         code = classify(exc)
     rule = all_rules()[code]
     loc = _syntax_location(exc) or first_user_frame(exc)
+    if code == "JD522":
+        loc = _vmap_call(exc) or loc  # the `vmap` to fix, not the layer call inside the model
     if code == "JD517":
         loc = _leak_origin(exc) or loc
         if loc is not None:

@@ -530,6 +530,11 @@ def function_code_key(fun: Any) -> tuple | None:
 
 def _function_code_key(fun: Any) -> tuple | None:
     inner = inspect_unwrap(getattr(fun, "_fun", fun))
+    for _ in range(8):  # jit(partial(grad(f), labels=...)): the user's `f`
+        if isinstance(inner, functools.partial):
+            inner = inspect_unwrap(inner.func)
+        else:
+            break
     code = getattr(inner, "__code__", None)
     if code is None:
         return None

@@ -69,6 +69,8 @@ class NonFiniteWatch:
         self.waiting: list = []
         #: eager NaNs not reported yet: id(array) -> (array, location, primitive)
         self.pending: collections.OrderedDict = collections.OrderedDict()
+        #: id → weakref of the non-finite outputs of backward-pass operations seen so far
+        self.nonfinite_out: dict = {}
 
     # ------------------------------------------------------------------ per executed call
     def on_output(self, fun: Any, args: tuple, kwargs: dict, output: Any, traced: Any) -> None:
@@ -139,21 +141,23 @@ class NonFiniteWatch:
             return
         prim = ji.jit_function_name(fun)
         if in_backward:  # an equation of a traced program run eagerly (the backward pass of `grad`)
+            ins = _float_leaves((args, kwargs))
+            seen_before = any(self._seen(x) for x in ins)
+            self._remember(leaves)
+            if seen_before:
+                return  # it came in from an operation already looked at (reported there)
+            # a NaN input nobody saw made: a residual JAX computed in the forward pass (inside
+            # one of its own jitted functions, such as `jnp.linalg.norm`)
+            received = any(ji.nonfinite_kind(x) is not None for x in ins)
             frames, name_stack = ji.current_transform_frames()
             user = [fr for fr in frames if is_user_file(fr.file)]
             if user:
                 fr = user[0]
                 loc = (fr.file, fr.line, fr.column, fr.end_line, fr.end_column)
-                self._emit(kind, prim, loc, backward="transpose" in name_stack, masked=False, where_fn=None)
+                self._emit(kind, prim, loc, backward="transpose" in name_stack, masked=False, where_fn=None,
+                           received=received)
             return
-        ins = _float_leaves((args, kwargs))
-        came_in = [x for x in ins if ji.nonfinite_kind(x) == kind]
-        if came_in:  # a NaN made by an earlier eager operation, carried on: report that one
-            for x in came_in:
-                hit = self.pending.pop(id(x), None)
-                if hit is not None and hit[0] is x:
-                    self._emit("nan", hit[2], hit[1], backward=False, masked=False, where_fn=None)
-                    break
+        if self._carried(kind, _float_leaves((args, kwargs))):
             return
         if kind != "nan":
             return
@@ -165,6 +169,36 @@ class NonFiniteWatch:
                 self.pending[id(x)] = (x, site, prim)
         while len(self.pending) > 64:
             self.pending.popitem(last=False)
+
+    def _remember(self, outputs: list) -> None:
+        """Note the non-finite outputs of a backward-pass operation (by identity, weakly): an
+        operation they go into did not make its NaN."""
+        import weakref
+
+        for x in outputs:
+            if ji.nonfinite_kind(x) is None:
+                continue
+            try:
+                self.nonfinite_out[id(x)] = weakref.ref(x)
+            except TypeError:
+                pass
+        while len(self.nonfinite_out) > 256:
+            self.nonfinite_out.pop(next(iter(self.nonfinite_out)))
+
+    def _seen(self, x: Any) -> bool:
+        ref = self.nonfinite_out.get(id(x))
+        return ref is not None and ref() is x
+
+    def _carried(self, kind: str, ins: list) -> bool:
+        """Did the NaN (infinity) come in through an input? Then an earlier operation made it:
+        the eager one that made it and was waiting for its NaN to go on is reported now."""
+        came_in = [x for x in ins if ji.nonfinite_kind(x) == kind]
+        for x in came_in:
+            hit = self.pending.pop(id(x), None)
+            if hit is not None and hit[0] is x:
+                self._emit("nan", hit[2], hit[1], backward=False, masked=False, where_fn=None)
+                break
+        return bool(came_in)
 
     # ------------------------------------------------------------------ jitted functions
     def _jitted(self, fun: Any, args: tuple, kwargs: dict, kind: str, traced: Any, site: tuple | None) -> None:
@@ -203,7 +237,8 @@ class NonFiniteWatch:
 
     # ------------------------------------------------------------------ findings
     def _emit(self, kind: str, prim: str | None, loc: tuple, *, backward: bool, masked: bool,
-              where_fn: str | None, inf_line: tuple | None = None, replayed: bool = True) -> None:
+              where_fn: str | None, inf_line: tuple | None = None, replayed: bool = True,
+              received: bool = False) -> None:
         from jaxdoctor.registry import all_rules
 
         path, line = loc[0], loc[1]
@@ -230,6 +265,10 @@ class NonFiniteWatch:
         else:
             stage = "in the backward pass (the gradient) " if backward else ""
             message = f"{code_text}: {op} made {what} {stage}from finite values"
+            if received:
+                message = (f"{code_text}: {what} appears {stage or 'in the gradient '}at {op}, from a value "
+                           "computed for this line in the forward pass (a derivative that is infinite or "
+                           "undefined at these inputs, such as that of `sqrt` or `norm` at 0)")
             if inf_line is not None and inf_line != (path, line):
                 message += f" (an infinity made at line {inf_line[1]}, times 0 or minus itself)"
                 details["infinity_line"] = inf_line[1]
