@@ -266,15 +266,27 @@ class HostSyncInLoop(LintRule):
         results = self._jitted_results(body)
         if not results:
             return
+        live = dict(results)
         for stmt in self._every_iteration(body):
-            if self._checks(stmt):
-                continue  # a test asserting each step's value needs it on the host
-            for call in self._calls(stmt):
-                value = self._fetched(call, results)
-                if value is not None:
-                    self.report(call, f"`{self.ctx.code(call)}` copies `{value[0]}`, a result of the jitted "
-                                      f"`{value[1]}`, to the host on every iteration of the loop: the host "
-                                      "waits for each step before it can dispatch the next")
+            if not self._checks(stmt):  # a test asserting each step's value needs it on the host
+                for call in self._calls(stmt):
+                    value = self._fetched(call, live)
+                    if value is not None:  # one per statement: `print(a.item(), b.item())` is one read
+                        self.report(call, f"`{self.ctx.code(call)}` copies `{value[0]}`, a result of the "
+                                          f"jitted `{value[1]}`, to the host on every iteration of the loop: "
+                                          "the host waits for each step before it can dispatch the next")
+                        break
+            # `loss = loss.item()`: from here on the name holds a host value, not the step's result
+            for small in stmt.body:
+                if isinstance(small, cst.Assign):
+                    fn = self._jitted(small.value.func) if isinstance(small.value, cst.Call) else None
+                    for target in small.targets:
+                        for n in iter_tree(target.target):
+                            if isinstance(n, cst.Name):
+                                if fn is not None:
+                                    live[n.value] = fn
+                                else:
+                                    live.pop(n.value, None)
 
     def _step_loop(self, loop: cst.For | cst.While, body: list) -> bool:
         """Is `loop` one that runs training or evaluation steps, one per iteration? Not: a loop
@@ -370,7 +382,7 @@ class HostSyncInLoop(LintRule):
                 continue
             if isinstance(n, cst.Call):
                 out.append(n)
-            stack.extend(n.children)
+            stack.extend(reversed(n.children))  # source order
         return out
 
     def _jitted_results(self, body: list) -> dict[str, str]:

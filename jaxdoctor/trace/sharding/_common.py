@@ -106,7 +106,22 @@ def jit_keyword_line(path: str, def_line: int, name: str, keywords: Sequence[str
                 for d in node.decorator_list:
                     if _passes(d, keywords):
                         return d.lineno
+    # the function under other names: `halo = jax.shard_map(f_shard, ...)`, `g = partial(f, ...)`
+    names = {name}
+    for _ in range(3):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                    and _wraps(node.value, names):
+                names.add(node.targets[0].id)
     for node in ast.walk(tree):
-        if _passes(node, keywords) and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id == name:
+        if _passes(node, keywords) and node.args and _wraps(node.args[0], names):
             return node.lineno
     return def_line
+
+
+def _wraps(expr: ast.AST, names: set) -> bool:
+    """`expr` is one of `names`, or a call whose first argument is one, to any depth:
+    `jax.shard_map(f, ...)`, `jax.vmap(partial(f, k))`."""
+    while isinstance(expr, ast.Call) and expr.args:
+        expr = expr.args[0]
+    return isinstance(expr, ast.Name) and expr.id in names
