@@ -35,7 +35,7 @@ TRAIN = HERE / "programs" / "train_mlp.py"
 TRANSFORMER = HERE / "programs" / "transformer_1b.py"
 sys.path.insert(0, str(HERE))
 
-from run import measure  # noqa: E402  (bench/run.py: wall, CPU and peak RSS of a process tree)
+from measure import measure  # noqa: E402  (bench/measure.py: wall, CPU and peak RSS of a process tree)
 
 _STEP_TIME = re.compile(r"after (?P<steps>\d+) steps in (?P<s>[\d.]+) s")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from jaxdoctor.findings import Severity
-from jaxdoctor.rules.layer_flags import LAYERS, flag_params
+from jaxdoctor.rules.layer_flags import flag_params
 from jaxdoctor.rules._modules import (
     body_nodes,
     class_fields,

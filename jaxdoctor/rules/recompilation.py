@@ -69,7 +69,6 @@ class StaticArgumentChangesEveryCall(LintRule):
                 static = {n - 1 for n in static if n >= 1}
         if not static and not names:
             return
-        params = info.positional[callee.bound.positional:]
         bound = bind_args(node, info.positional, callee)
         by_arg = {id(v): k for k, v in bound.items()}
         index = 0

@@ -40,6 +40,7 @@ from jaxdoctor.static.resolve import NO_PARTIAL, Callee, Partial, Resolver, bind
 from jaxdoctor.static.evaluate import STATIC_CALLS, array_uses
 from jaxdoctor.static.syntax import annotated_array, annotation_expr, call_arg, never_traced, scalar_annotation
 from jaxdoctor.static.transforms import HOST_CALLBACKS, MODULE_BASES, PARTIALS, PATH_MAPS, TRANSFORMS, TREE_MAPS, Params, Transform
+from jaxdoctor.static.names import ImportTable
 from jaxdoctor.static.values import ARRAY, CONTAINER, STATIC, TRACED, UNKNOWN, holds_tracers, join, may_join
 
 _FIELD_CALLS = frozenset({"flax.struct.field", "equinox.field", "dataclasses.field"})
