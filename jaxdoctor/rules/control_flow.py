@@ -430,10 +430,14 @@ class CarryStructureMismatch(LintRule):
         # functions of different branches are compared; a switch's table holds one per branch
         seen: list[tuple[FunctionInfo, Shape, object]] = []
         for i, e in enumerate(exprs):
-            elements = [el.value for el in e.elements] if isinstance(e, (cst.List, cst.Tuple)) else [e]
+            elements = list(e.elements) if isinstance(e, (cst.List, cst.Tuple)) else [e]
             for j, el in enumerate(elements):
-                for info in self.ctx.resolve_functions(el):
-                    group = (i, j, info) if "switch" in q and len(elements) == 1 else (i, j)
+                # a table (a name bound to a list, `*TABLE` inside a display) holds one function
+                # per branch; a plain element or a `cond` branch reaches alternatives of one
+                table = "switch" in q and (isinstance(el, cst.StarredElement) or len(elements) == 1)
+                expr = el.value if isinstance(el, (cst.Element, cst.StarredElement)) else el
+                for info in self.ctx.resolve_functions(expr):
+                    group = (i, j, info) if table else (i, j)
                     if self._compare(node, q, info, group, seen):
                         return
 

@@ -278,15 +278,32 @@ class HostSyncInLoop(LintRule):
                         break
             # `loss = loss.item()`: from here on the name holds a host value, not the step's result
             for small in stmt.body:
-                if isinstance(small, cst.Assign):
-                    fn = self._jitted(small.value.func) if isinstance(small.value, cst.Call) else None
-                    for target in small.targets:
-                        for n in iter_tree(target.target):
-                            if isinstance(n, cst.Name):
-                                if fn is not None:
-                                    live[n.value] = fn
-                                else:
-                                    live.pop(n.value, None)
+                if isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None:
+                    self._rebind(small, live)
+
+    def _rebind(self, small: cst.Assign | cst.AnnAssign, live: dict[str, str]) -> None:
+        """Names a statement binds: a jitted call's result is live; a value fetched to the host
+        (`loss.item()`, `float(loss)`) or a literal is not; anything else keeps what it was (a
+        `loss.mean()` of the step's result is still on the device). Only plain names and tuples
+        of them: `metrics["lr"] = 0.1` rebinds nothing."""
+        value = small.value
+        fn = self._jitted(value.func) if isinstance(value, cst.Call) else None
+        host = fn is None and (
+            isinstance(value, (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString, cst.FormattedString))
+            or (isinstance(value, cst.Name) and value.value in ("True", "False", "None"))
+            or (isinstance(value, cst.Call) and self._fetched(value, live) is not None))
+        if fn is None and not host:
+            return
+        targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
+        for target in targets:
+            names = [target] if isinstance(target, cst.Name) else [
+                el.value for el in target.elements if isinstance(el.value, cst.Name)
+            ] if isinstance(target, (cst.Tuple, cst.List)) else []
+            for n in names:
+                if fn is not None:
+                    live[n.value] = fn
+                else:
+                    live.pop(n.value, None)
 
     def _step_loop(self, loop: cst.For | cst.While, body: list) -> bool:
         """Is `loop` one that runs training or evaluation steps, one per iteration? Not: a loop

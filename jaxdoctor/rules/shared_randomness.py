@@ -157,6 +157,35 @@ class VmapSharedRandomness(LintRule):
                     out.add(el.key.evaluated_value)
         return out
 
+    @staticmethod
+    def _initialiser_draws(cls: cst.ClassDef) -> dict[cst.Call, str]:
+        """`make_rng` calls of the class that run inside a `self.variable("coll", name, init)` /
+        `self.param(name, init)` initialiser → that collection: written in the call (a lambda),
+        or a function the call names (a nested `def init_k`, a method `self._init`)."""
+        defs: dict[str, list[cst.FunctionDef]] = {}
+        for n in iter_tree(cls):
+            if isinstance(n, cst.FunctionDef):
+                defs.setdefault(n.name.value, []).append(n)
+        out: dict[cst.Call, str] = {}
+        for n in iter_tree(cls):
+            if not (isinstance(n, cst.Call) and isinstance(n.func, cst.Attribute) and isinstance(n.func.value, cst.Name)
+                    and n.func.value.value == "self" and n.func.attr.value in ("variable", "param")):
+                continue
+            coll = "params" if n.func.attr.value == "param" else (
+                n.args[0].value.evaluated_value if n.args and isinstance(n.args[0].value, cst.SimpleString) else "?")
+            bodies: list[cst.CSTNode] = [n]
+            for a in n.args[1:]:
+                e = a.value
+                name = e.value if isinstance(e, cst.Name) else e.attr.value if (
+                    isinstance(e, cst.Attribute) and isinstance(e.value, cst.Name) and e.value.value == "self") else None
+                if name is not None:
+                    bodies += defs.get(name, [])
+            for body in bodies:
+                for m in iter_tree(body):
+                    if isinstance(m, cst.Call) and m is not n:
+                        out[m] = coll
+        return out
+
     def _linen_streams(self, cls: cst.ClassDef, seen: set) -> dict[str, set]:
         """RNG streams a Linen class (or a Linen class of the file it builds) draws from, each
         with where its draws go: "dropout" (or its `rng_collection`) for an `nn.Dropout` that is
@@ -167,25 +196,21 @@ class VmapSharedRandomness(LintRule):
             return {}
         seen.add(cls)
         out: dict[str, set] = {}
-        in_init: dict[cst.Call, str] = {}  # make_rng calls inside a variable's initialiser
+        in_init = self._initialiser_draws(cls)
         for n in iter_tree(cls):
             if not isinstance(n, cst.Call):
                 continue
             f = n.func
             if isinstance(f, cst.Attribute) and isinstance(f.value, cst.Name) and f.value.value == "self" \
                     and f.attr.value in ("variable", "param"):
-                coll = "params" if f.attr.value == "param" else (
-                    n.args[0].value.evaluated_value if n.args and isinstance(n.args[0].value, cst.SimpleString) else "?")
-                for m in iter_tree(n):
-                    if isinstance(m, cst.Call) and m is not n:
-                        in_init[m] = coll
                 continue
             q = self.ctx.qualname(f)
             if q == "flax.linen.Dropout":
                 det = next((a.value for a in n.args if a.keyword is not None and a.keyword.value == "deterministic"), None)
-                rate = n.args[0].value if n.args and n.args[0].keyword is None else None
+                rate = n.args[0].value if n.args and n.args[0].keyword is None else next(
+                    (a.value for a in n.args if a.keyword is not None and a.keyword.value == "rate"), None)
                 if not (isinstance(det, cst.Name) and det.value == "True") and not (
-                        isinstance(rate, (cst.Integer, cst.Float)) and float(rate.value) == 0.0):
+                        isinstance(rate, (cst.Integer, cst.Float)) and float(rate.evaluated_value) == 0.0):
                     rng = next((a.value for a in n.args if a.keyword is not None and a.keyword.value == "rng_collection"), None)
                     out.setdefault(rng.evaluated_value if isinstance(rng, cst.SimpleString) else "dropout", set()).add(None)
             elif isinstance(f, cst.Attribute) and f.attr.value == "make_rng" and \

@@ -791,15 +791,13 @@ def nonfinite_origin(closed: Any, args: list, *, budget: int = 100_000) -> NonFi
 
 
 def _caller_of_jax(frames: tuple[SrcFrame, ...]) -> tuple[str, int] | None:
-    """(file, line) of the innermost frame outside jax, jaxlib and jaxdoctor: the line that made an
-    equation (frames inside jax itself, such as `source_info_util.current`, or the doctor's hooks
-    are shared by every equation)."""
-    import os
+    """(file, line) of the innermost frame in the user's code: the line that made an equation
+    (frames inside jax, jaxlib, flax, equinox or the doctor are shared by every equation that
+    such a library function makes, whichever line of the user called it)."""
+    from jaxdoctor.trace.frames import is_user_file
 
-    skip = (os.path.dirname(jax.__file__) + os.sep,
-            os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep)  # jax, jaxdoctor
     for fr in frames:
-        if not fr.file.startswith(skip) and "/jaxlib/" not in fr.file:
+        if is_user_file(fr.file):
             return (fr.file, fr.line)
     return None
 

@@ -132,6 +132,9 @@ class NonFiniteWatch:
             leaves = _float_leaves(small)
         else:
             leaves = _float_leaves(output)
+        if in_backward:
+            self._backward(fun, args, kwargs, leaves)
+            return
         kind = None
         for x in leaves:
             k = ji.nonfinite_kind(x, inf=getattr(x, "size", 0) == 1)
@@ -140,23 +143,6 @@ class NonFiniteWatch:
         if kind is None:
             return
         prim = ji.jit_function_name(fun)
-        if in_backward:  # an equation of a traced program run eagerly (the backward pass of `grad`)
-            ins = _float_leaves((args, kwargs))
-            seen_before = any(self._seen(x) for x in ins)
-            self._remember(leaves)
-            if seen_before:
-                return  # it came in from an operation already looked at (reported there)
-            # a NaN input nobody saw made: a residual JAX computed in the forward pass (inside
-            # one of its own jitted functions, such as `jnp.linalg.norm`)
-            received = any(ji.nonfinite_kind(x) is not None for x in ins)
-            frames, name_stack = ji.current_transform_frames()
-            user = [fr for fr in frames if is_user_file(fr.file)]
-            if user:
-                fr = user[0]
-                loc = (fr.file, fr.line, fr.column, fr.end_line, fr.end_column)
-                self._emit(kind, prim, loc, backward="transpose" in name_stack, masked=False, where_fn=None,
-                           received=received)
-            return
         if self._carried(kind, _float_leaves((args, kwargs))):
             return
         if kind != "nan":
@@ -170,24 +156,57 @@ class NonFiniteWatch:
         while len(self.pending) > 64:
             self.pending.popitem(last=False)
 
-    def _remember(self, outputs: list) -> None:
-        """Note the non-finite outputs of a backward-pass operation (by identity, weakly): an
-        operation they go into did not make its NaN."""
+    def _backward(self, fun: Any, args: tuple, kwargs: dict, leaves: list) -> None:
+        """An equation of a traced program run eagerly (the backward pass of `grad`) that made a
+        NaN: reported at its user line, unless the NaN came in from an equation already seen. An
+        infinity made here is remembered with its line: a NaN made from it says where it came from."""
+        kinds = [ji.nonfinite_kind(x) for x in leaves]
+        if not any(kinds):
+            return
+        frames, name_stack = ji.current_transform_frames()
+        user = [fr for fr in frames if is_user_file(fr.file)]
+        loc = (user[0].file, user[0].line, user[0].column, user[0].end_line, user[0].end_column) if user else None
+        came_in = [self._seen(x) for x in _float_leaves((args, kwargs))]
+        came_in = [c for c in came_in if c is not None]
+        self._remember(leaves, kinds, loc)
+        if loc is None:
+            return
+        if "nan" not in kinds:  # an infinite scalar (a loss's gradient) made from finite values
+            if not came_in and any(k == "inf" and getattr(x, "size", 0) == 1 for x, k in zip(leaves, kinds)):
+                self._emit("inf", ji.jit_function_name(fun), loc, backward="transpose" in name_stack,
+                           masked=False, where_fn=None)
+            return
+        if any(kind == "nan" for kind, _ in came_in):
+            return  # a NaN carried on from an equation already seen (reported there)
+        inf_from = next((where for kind, where in came_in if kind == "inf" and where is not None), None)
+        # a non-finite input nobody saw made: a residual JAX computed in the forward pass (inside
+        # one of its own jitted functions, such as `jnp.linalg.norm`)
+        received = inf_from is None and any(
+            ji.nonfinite_kind(x) is not None for x in _float_leaves((args, kwargs)))
+        self._emit("nan", ji.jit_function_name(fun), loc, backward="transpose" in name_stack, masked=False,
+                   where_fn=None, inf_line=inf_from[:2] if inf_from is not None else None, received=received)
+
+    def _remember(self, outputs: list, kinds: list, loc: tuple | None) -> None:
+        """Note the non-finite outputs of a backward-pass operation (by identity, weakly), with
+        their kind and line: an operation they go into did not make them."""
         import weakref
 
-        for x in outputs:
-            if ji.nonfinite_kind(x) is None:
+        for x, kind in zip(outputs, kinds):
+            if kind is None:
                 continue
             try:
-                self.nonfinite_out[id(x)] = weakref.ref(x)
+                self.nonfinite_out[id(x)] = (weakref.ref(x), kind, loc)
             except TypeError:
                 pass
         while len(self.nonfinite_out) > 256:
             self.nonfinite_out.pop(next(iter(self.nonfinite_out)))
 
-    def _seen(self, x: Any) -> bool:
-        ref = self.nonfinite_out.get(id(x))
-        return ref is not None and ref() is x
+    def _seen(self, x: Any) -> tuple[str, tuple | None] | None:
+        """(kind, line) of a non-finite backward output `x` seen before, else None."""
+        hit = self.nonfinite_out.get(id(x))
+        if hit is None or hit[0]() is not x:
+            return None
+        return hit[1], hit[2]
 
     def _carried(self, kind: str, ins: list) -> bool:
         """Did the NaN (infinity) come in through an input? Then an earlier operation made it:
