@@ -86,7 +86,9 @@ def locate_frames(frames: Sequence[ji.SrcFrame]) -> SourceLocation | None:
 
 
 @functools.lru_cache(maxsize=256)
-def _parse(path: str) -> ast.Module | None:
+def parse_file(path: str) -> ast.Module | None:
+    """The `ast` of a user's file as the program sees it (linecache), once per file; None without
+    source or when it does not parse."""
     lines = linecache.getlines(path)
     if not lines:
         return None
@@ -102,7 +104,7 @@ def source_line(path: str, line: int) -> str:
 
 def enclosing_loop_line(path: str, line: int) -> int | None:
     """Line of the innermost Python `for`/`while` statement whose body contains `line`."""
-    tree = _parse(path)
+    tree = parse_file(path)
     if tree is None:
         return None
     best: ast.stmt | None = None
@@ -123,7 +125,7 @@ def enclosing_loop_line(path: str, line: int) -> int | None:
 
 def decorator_line_mentioning(path: str, def_line: int, word: str) -> int | None:
     """The decorator line of the function defined at `def_line` (co_firstlineno) mentioning `word`."""
-    tree = _parse(path)
+    tree = parse_file(path)
     if tree is None:
         return None
     for node in ast.walk(tree):
@@ -144,7 +146,7 @@ def call_line_mentioning(
     path: str, near_line: int, word: str, name: str | None = None
 ) -> int | None:
     """The nearest line at or before `near_line` whose call mentions `word` (and `name`, if given)."""
-    tree = _parse(path)
+    tree = parse_file(path)
     if tree is None:
         return None
     src = "".join(linecache.getlines(path))

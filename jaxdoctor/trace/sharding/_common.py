@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import ast
-import functools
-import linecache
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,7 +12,7 @@ from jaxdoctor.rule import TraceRule
 from jaxdoctor.trace.analyzers._common import fmt_bytes
 from jaxdoctor.trace.frames import is_user_file, source_line
 from jaxdoctor.trace.sharding.program import Constraint, Program
-from jaxdoctor.trace.source_map import SourceLocation
+from jaxdoctor.trace.source_map import SourceLocation, parse_file
 
 __all__ = ["blame", "call_location", "constraint_location", "finding", "fmt_bytes", "jit_keyword_line", "snippet",
            "user_location", "where"]
@@ -80,14 +78,6 @@ def finding(rule: type[TraceRule], loc: SourceLocation, message: str,
                         fix_title=fix_title, details=details)
 
 
-@functools.lru_cache(maxsize=64)
-def _tree(path: str) -> ast.Module | None:
-    try:
-        return ast.parse("".join(linecache.getlines(path)))
-    except (SyntaxError, ValueError):
-        return None
-
-
 def _passes(call: ast.AST, keywords: Sequence[str]) -> bool:
     return isinstance(call, ast.Call) and any(k.arg in keywords for k in call.keywords)
 
@@ -96,7 +86,7 @@ def jit_keyword_line(path: str, def_line: int, name: str, keywords: Sequence[str
     """The line that gives a jitted function one of `keywords` (`donate_argnums`, `out_shardings`):
     a decorator of the function `name` defined at `def_line`, else a call passing the function by
     name (`jax.jit(step, donate_argnums=0)`), else `def_line`."""
-    tree = _tree(path)
+    tree = parse_file(path)
     if tree is None:
         return def_line
     for node in ast.walk(tree):

@@ -11,8 +11,6 @@ A line is reported when it fetched at least `MIN_STEPS` different arrays and sit
 from __future__ import annotations
 
 import ast
-import functools
-import linecache
 import weakref
 from dataclasses import dataclass, field
 
@@ -20,7 +18,7 @@ from jaxdoctor.findings import Finding
 from jaxdoctor.rules.sharding import HostTransferInStep
 from jaxdoctor.trace.frames import is_jaxdoctor_file, is_user_file, source_line
 from jaxdoctor.trace.sharding._common import finding, fmt_bytes
-from jaxdoctor.trace.source_map import SourceLocation
+from jaxdoctor.trace.source_map import SourceLocation, parse_file
 
 MIN_STEPS = 3
 
@@ -98,14 +96,6 @@ class FetchLog:
         return out
 
 
-@functools.lru_cache(maxsize=128)
-def _tree(path: str) -> ast.Module | None:
-    try:
-        return ast.parse("".join(linecache.getlines(path)))
-    except (SyntaxError, ValueError):
-        return None
-
-
 #: `every_iteration` results that are not a loop's line
 IN_FUNCTION, CONDITIONAL = 0, -1
 
@@ -115,7 +105,7 @@ def every_iteration(path: str, line: int) -> int:
     `IN_FUNCTION` when `line` is in a function's body outside any loop (its caller decides);
     `CONDITIONAL` when it runs under an `if`/`except`, outside any loop, or in a loop whose body
     holds another loop (one read per epoch or per sweep point is not one per step)."""
-    tree = _tree(path)
+    tree = parse_file(path)
     if tree is None:
         return CONDITIONAL
     chain = []  # (parent, field, child) from the module down to the statement at `line`
