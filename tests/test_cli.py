@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
-from cli_support import BAD, jaxdoctor
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text))
-    return path
+from cli_support import BAD, jaxdoctor, write
 
 
 def test_version():

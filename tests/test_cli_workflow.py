@@ -5,10 +5,9 @@ things a new user hits (empty folders, empty or trace-only selections, piped `ru
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
+
+from cli_support import jaxdoctor as run
+from cli_support import write
 
 SAFE_AND_UNSAFE = """\
 import jax
@@ -23,19 +22,6 @@ def f(x, i):
     print("x", x)
     return x
 """
-
-
-def run(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "jaxdoctor", *args], cwd=cwd, capture_output=True, text=True, timeout=120,
-        input=stdin, env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin", "HOME": str(cwd)},
-    )
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text))
-    return path
 
 
 def test_stdin_lint_fix_and_diff(tmp_path):

@@ -6,34 +6,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
-BAD = """\
-import jax
+from cli_support import BAD, write
+from cli_support import jaxdoctor as run
 
-
-@jax.jit
-def f(x):
-    if x > 0:
-        return x
-    return -x
-"""
 DEPRECATED = "import jax\nn = len(jax.tree_leaves({}))\n"
-
-
-def run(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "jaxdoctor", *args], cwd=cwd, capture_output=True, text=True, timeout=120,
-        input=stdin, env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin", "HOME": str(cwd)},
-    )
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text))
-    return path
 
 
 def codes(proc: subprocess.CompletedProcess) -> list[tuple[str, str]]:
