@@ -21,7 +21,7 @@ from typing import Any
 
 from jaxdoctor.findings import Finding
 from jaxdoctor.rules.trace_runtime import RetracedFunction
-from jaxdoctor.trace.frames import is_user_file
+from jaxdoctor.trace.frames import is_user_file, line_span
 
 _SRC_INFO = re.compile(r"^(?P<name>.*) at (?P<file>.+):(?P<line>\d+)$")
 
@@ -146,14 +146,9 @@ class RetraceLog:
             if changed and site is not None and (site[0], site[1]) != (path, line) and is_user_file(site[0]):
                 # the call that passes the new value each time: the other end of the fix
                 defined = f"line {line}" if site[0] == path else f"{path}:{line}"
-                arg, values = changed[0]
-                shown = " → ".join(values[:4]) + (" → …" if len(values) > 4 else "")
                 call_msg = (f"this call traces and compiles `{entry.name}` (defined at {defined}) again on each of "
                             f"{n} calls in a row: `{arg}` is new every time ({shown})")
-                ctext = linecache.getline(site[0], site[1])
-                ccol = len(ctext) - len(ctext.lstrip()) + 1 if ctext.strip() else 1
-                cend = len(ctext.rstrip("\n")) + 1 if ctext.strip() else ccol
-                out.append(RetracedFunction.finding(call_msg, site[0], site[1], ccol, site[1], max(cend, ccol),
+                out.append(RetracedFunction.finding(call_msg, *line_span(site[0], site[1]),
                                                     fix_title=fix, details={**details, "role": "call"}))
         return out
 
