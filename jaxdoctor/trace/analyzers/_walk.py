@@ -13,7 +13,8 @@ with its `Scope` (which jaxpr, nested in which equation, how many times it runs)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import collections
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,6 +127,23 @@ class Walk:
 
     def producer(self, atom: Any) -> Any:
         return None if ji.is_literal(atom) else self.producers.get(atom)
+
+    def upstream(self, atom: Any, *, limit: int, producer: Callable[[Any], Any] | None = None,
+                 follow: Callable[[Any], bool] | None = None) -> Iterator[Any]:
+        """The equations upstream of `atom`, nearest first: breadth-first through each one's
+        non-literal inputs (those `follow` accepts), looking at `limit` atoms at most.
+        `producer`: how an atom's equation is found (default `self.producer`)."""
+        producer = producer or self.producer
+        seen: set[int] = set()
+        todo, steps = collections.deque([atom]), 0
+        while todo and steps < limit:
+            steps += 1
+            e = producer(todo.popleft())
+            if e is None or id(e) in seen:
+                continue
+            seen.add(id(e))
+            yield e
+            todo.extend(a for a in e.invars if not ji.is_literal(a) and (follow is None or follow(a)))
 
     def users(self, jaxpr: Any) -> dict:
         key = id(jaxpr)

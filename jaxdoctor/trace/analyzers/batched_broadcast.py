@@ -203,20 +203,10 @@ class BatchedBroadcastAnalyzer(Analyzer):
 
     def _random_origin_frames(self, u: Any, scope: Scope) -> list:
         """User frames of the nearest equation upstream of `u` that has any."""
-        w = self.walk
-        seen, todo = set(), [u]
-        steps = 0
-        while todo and steps < 500:
-            v = todo.pop(0)
-            steps += 1
-            e = w.producer(v)
-            if e is None or id(e) in seen:
-                continue
-            seen.add(id(e))
+        for e in self.walk.upstream(u, limit=500):
             frs = sm.user_frames_of(e)
             if frs:
                 return frs
-            todo.extend(x for x in e.invars if not ji.is_literal(x))
         return []
 
     # -- findings -----------------------------------------------------------------------------------

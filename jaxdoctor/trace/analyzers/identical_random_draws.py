@@ -81,17 +81,9 @@ class IdenticalRandomDrawsAnalyzer(Analyzer):
             if ji.is_literal(nxt) or ji.aval_shape(ji.aval_of(nxt)) is None:
                 break
             u, e = nxt, self._producer(nxt)
-        seen, todo, steps = set(), [u], 0
-        while todo and steps < 400:
-            x = todo.pop(0)
-            steps += 1
-            p = self._producer(x)
-            if p is None or id(p) in seen:
-                continue
-            seen.add(id(p))
+        for p in w.upstream(u, limit=400, producer=self._producer, follow=lambda a: bool(w.flag(a) & RANDOM)):
             if ji.primitive_name(p) in _RANDOM_BITS or _calls_random(p):
                 return u, p
-            todo.extend(a for a in p.invars if not ji.is_literal(a) and (w.flag(a) & RANDOM))
         return u, None
 
     def _producer(self, x: Any) -> Any:
